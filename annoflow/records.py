@@ -1,0 +1,46 @@
+"""Arrow schemas of the records annoflow stores and delivers, written down once."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Campaign items as imported into Label Studio (raw zone: items.parquet).
+#: ``inputs`` holds the task type's input fields as strings.
+ITEM_COLUMNS = ("item_id", "ref", "is_gold", "gold_label")
+
+#: One row per Label Studio annotation as synced into the raw zone.
+RAW_ANNOTATION_SCHEMA = pa.schema([
+    ("annotation_id", pa.int64()),
+    ("ls_task_id", pa.int64()),
+    ("item_id", pa.string()),
+    ("is_gold", pa.bool_()),
+    ("expert_id", pa.string()),
+    ("label", pa.string()),
+    ("lead_time_s", pa.float64()),
+    ("was_cancelled", pa.bool_()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("updated_at", pa.timestamp("us", tz="UTC")),
+    ("result_json", pa.string()),
+])
+
+#: The delivered judgments table (annotations.parquet): pseudonymous annotator ids,
+#: lead time and QC flags kept on every judgment.
+DELIVERED_ANNOTATION_SCHEMA = pa.schema([
+    ("item_id", pa.string()),
+    ("annotator", pa.string()),
+    ("label", pa.string()),
+    ("lead_time_s", pa.float64()),
+    ("is_gold", pa.bool_()),
+    ("excluded", pa.bool_()),
+    ("exclusion_reason", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+])
+
+#: The roster written to the raw zone: no names or emails.
+ROSTER_SCHEMA = pa.schema([
+    ("expert_id", pa.string()),
+    ("ls_user_id", pa.int64()),
+    ("rank", pa.int32()),
+    ("vetting_score", pa.float64()),
+    ("hourly_rate_usd", pa.float64()),
+    ("weekly_hours", pa.float64()),
+])

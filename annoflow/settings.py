@@ -1,0 +1,65 @@
+"""The one settings object. Defaults point at the embedded local services.
+
+Environment variables override them:
+  ANNOFLOW_LABEL_STUDIO_URL, ANNOFLOW_LABEL_STUDIO_TOKEN, ANNOFLOW_S3_ENDPOINT_URL,
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, PREFECT_API_URL,
+  ANNOFLOW_RAW_ZONE_URI, ANNOFLOW_TALENT_POOL_URI, ANNOFLOW_PSEUDONYM_KEY.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The embedded services' credentials (scripts/services.py creates them). Local only.
+EMBEDDED_LS_URL = "http://127.0.0.1:8080"
+EMBEDDED_LS_LOGIN = ("admin@annoflow.local", "annoflow-admin")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANNOFLOW_", extra="ignore")
+
+    label_studio_url: str = EMBEDDED_LS_URL
+    label_studio_token: SecretStr = SecretStr("annoflow-local-dev-token-0000000000000000")
+    s3_endpoint_url: str | None = Field(
+        "http://127.0.0.1:8333",
+        description="S3 endpoint; set to an empty string to use AWS S3 itself.",
+    )
+    aws_access_key_id: str = Field(
+        "annoflow", validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "ANNOFLOW_AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr = Field(
+        SecretStr("annoflow-local-secret"),
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "ANNOFLOW_AWS_SECRET_ACCESS_KEY"))
+    aws_region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION"))
+    prefect_api_url: str = Field(
+        "http://127.0.0.1:4200/api", validation_alias=AliasChoices("PREFECT_API_URL"))
+    raw_zone_uri: str = "s3://annoflow-raw"
+    talent_pool_uri: str = str(REPO_ROOT / "data" / "talent_pool.csv")
+    pseudonym_key: SecretStr = SecretStr("annoflow-local-pseudonym-key")
+    http_timeout_s: float = 30.0
+    http_retries: int = 3
+
+    @field_validator("s3_endpoint_url", mode="before")
+    @classmethod
+    def _empty_means_aws(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def prefect_ui_url(self) -> str:
+        base = self.prefect_api_url.rstrip("/")
+        return base[: -len("/api")] if base.endswith("/api") else base
+
+    @property
+    def label_studio_login(self) -> tuple[str, str] | None:
+        """The admin login to print, only for the embedded server (never a real one's)."""
+        return EMBEDDED_LS_LOGIN if self.label_studio_url.rstrip("/") == EMBEDDED_LS_URL else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,210 @@
+"""The request spec: the contract a delivery manager writes, validated field by field.
+
+A spec is YAML; ``load_spec`` turns it into a ``RequestSpec`` or raises ``SpecError``
+naming the file and every bad field. Relative data paths are resolved against the
+directory annoflow runs in, so the flow only ever sees absolute paths or ``s3://`` URIs.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from annoflow.errors import SpecError
+from annoflow.tasktypes import TASK_TYPES, get_task_type
+
+REQUEST_ID = re.compile(r"^[a-z0-9-]+$")
+DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_data_uri(uri: str) -> str:
+    if not uri.strip():
+        raise ValueError("must not be empty")
+    if "://" in uri and not uri.startswith("s3://"):
+        raise ValueError("must be a local path or an s3:// URI")
+    if not uri.lower().endswith(DATA_SUFFIXES):
+        raise ValueError(f"must name a {', '.join(DATA_SUFFIXES)} file")
+    return uri
+
+
+class TaskSpec(_Model):
+    type: str = Field(description="one of the registered task types")
+    instructions: str = Field(min_length=1, description="shown to annotators above every item")
+    seconds_per_judgment: float | None = Field(None, gt=0, description="overrides the type's default")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in TASK_TYPES:
+            raise ValueError(f"unknown task type {value!r}; expected one of {sorted(TASK_TYPES)}")
+        return value
+
+
+class SourceSpec(_Model):
+    uri: str
+    id_field: str = Field(min_length=1)
+    fields: dict[str, str] = Field(description="task-type input name -> column in the source")
+
+    _uri = field_validator("uri")(lambda cls, v: _check_data_uri(v))
+
+
+class GoldSpec(_Model):
+    uri: str
+    fraction: float = Field(gt=0, lt=1, description="share of the project's tasks that are gold")
+    answer_field: str = "answer"
+
+    _uri = field_validator("uri")(lambda cls, v: _check_data_uri(v))
+
+
+class WorkforceSpec(_Model):
+    annotators_per_item: int = Field(ge=1, le=50)
+    max_experts: int = Field(ge=1)
+    languages: list[str] = Field(min_length=1)
+    min_vetting_score: float = Field(0.0, ge=0, le=1)
+    talent_pool: str | None = Field(None, description="overrides ANNOFLOW_TALENT_POOL_URI")
+
+    @model_validator(mode="after")
+    def _enough_experts(self) -> "WorkforceSpec":
+        if self.max_experts < self.annotators_per_item:
+            raise ValueError(
+                f"max_experts ({self.max_experts}) must be at least annotators_per_item "
+                f"({self.annotators_per_item}): each item needs that many different experts")
+        return self
+
+
+class QCSpec(_Model):
+    min_gold_accuracy: float = Field(ge=0, le=1)
+    aggregation: Literal["dawid_skene", "majority_vote"] = "dawid_skene"
+    min_gold_judgments: int = Field(
+        5, ge=1, description="gold judgments an annotator needs before accuracy can exclude them")
+    min_speed_ratio: float = Field(
+        0.25, ge=0, lt=1,
+        description="exclude annotators whose median time per judgment is below this share "
+                    "of the crowd's median (0 disables)")
+
+
+class DeliverySpec(_Model):
+    uri: str
+
+    @field_validator("uri")
+    @classmethod
+    def _s3_prefix(cls, value: str) -> str:
+        if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", value):
+            raise ValueError("must be s3://bucket/prefix/ with a valid bucket name")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def bucket(self) -> str:
+        return self.uri[len("s3://"):].split("/", 1)[0]
+
+    @property
+    def prefix(self) -> str:
+        return self.uri[len("s3://"):].split("/", 1)[1] if "/" in self.uri[5:] else ""
+
+
+class RequestSpec(_Model):
+    spec_version: Literal[1] = 1
+    request_id: Annotated[str, Field(min_length=1, max_length=40)]
+    client: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    domain: str = Field(min_length=1)
+    deadline: date | None = None
+    task: TaskSpec
+    source: SourceSpec
+    gold: GoldSpec
+    workforce: WorkforceSpec
+    qc: QCSpec
+    delivery: DeliverySpec
+
+    @field_validator("request_id")
+    @classmethod
+    def _request_id(cls, value: str) -> str:
+        if not REQUEST_ID.match(value):
+            raise ValueError("must use only lowercase letters, digits and '-' (it keys every "
+                             "object the campaign makes)")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> "RequestSpec":
+        needed = set(get_task_type(self.task.type).inputs)
+        given = set(self.source.fields)
+        if missing := sorted(needed - given):
+            raise ValueError(f"source.fields is missing {missing}: task type "
+                             f"{self.task.type} needs {sorted(needed)}")
+        if extra := sorted(given - needed):
+            raise ValueError(f"source.fields has unknown inputs {extra}: task type "
+                             f"{self.task.type} takes {sorted(needed)}")
+        return self
+
+    @property
+    def seconds_per_judgment(self) -> float:
+        return self.task.seconds_per_judgment or get_task_type(self.task.type).seconds_per_judgment
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: the request spec is invalid ({err.error_count()} problem"
+             f"{'s' if err.error_count() != 1 else ''}):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            msg = "is required but missing"
+        elif e["type"] == "extra_forbidden":
+            msg = "is not a known field (check the spelling)"
+        got = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r})"
+        if len(got) > 80:
+            got = got[:77] + "...)"
+        lines.append(f"  - {loc}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def _resolve(uri: str, base: Path) -> str:
+    if uri.startswith("s3://") or Path(uri).is_absolute():
+        return uri
+    return str((base / uri).resolve())
+
+
+def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None) -> RequestSpec:
+    """Validate a parsed YAML/JSON document as a RequestSpec; resolve relative paths."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: expected a YAML mapping of fields at the top level, "
+                        f"got {type(raw).__name__}")
+    try:
+        spec = RequestSpec.model_validate(raw)
+    except ValidationError as err:
+        raise SpecError(_format_errors(source, err)) from None
+    base = base_dir or Path.cwd()
+    updates: dict[str, Any] = {
+        "source": spec.source.model_copy(update={"uri": _resolve(spec.source.uri, base)}),
+        "gold": spec.gold.model_copy(update={"uri": _resolve(spec.gold.uri, base)}),
+    }
+    if spec.workforce.talent_pool:
+        updates["workforce"] = spec.workforce.model_copy(
+            update={"talent_pool": _resolve(spec.workforce.talent_pool, base)})
+    return spec.model_copy(update=updates)
+
+
+def load_spec(path: str | Path, *, base_dir: Path | None = None) -> RequestSpec:
+    """Read and validate a request spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such request spec file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: cannot read the request spec ({err})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    return parse_spec(raw, source=str(path), base_dir=base_dir)

@@ -1,0 +1,229 @@
+"""Label Studio: the system of record for human work.
+
+A thin typed client over label-studio-sdk 2.x. Methods are keyword-only, return frozen
+dataclasses, retry transport errors and translate SDK errors into ``ConnectorError``.
+Campaign objects are keyed so a rerun finds them instead of duplicating them:
+projects by a ``<request_id> · `` title prefix, users by username (the talent-pool id),
+tasks by the ``ref`` in their ``meta``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from annoflow.errors import ConnectorError
+from annoflow.settings import Settings
+
+T = TypeVar("T")
+TITLE_SEP = " · "
+LS_TITLE_MAX = 50
+IMPORT_BATCH = 1000
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class LSUser:
+    id: int
+    username: str
+    email: str
+
+
+@dataclass(frozen=True)
+class LSProject:
+    id: int
+    title: str
+    url: str
+    maximum_annotations: int
+
+
+@dataclass(frozen=True)
+class LSProgress:
+    tasks: int
+    finished_tasks: int
+    annotations: int
+
+
+@dataclass(frozen=True)
+class LSAnnotation:
+    id: int
+    completed_by: int
+    result: list[dict[str, Any]]
+    lead_time: float | None
+    was_cancelled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LSTask:
+    id: int
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    overlap: int
+    updated_at: datetime
+    annotations: tuple[LSAnnotation, ...] = field(default=())
+
+
+def _dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def ls_time(value: datetime) -> str:
+    """The only datetime format Label Studio's data-manager filter accepts (else 500)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LabelStudioClient:
+    """Typed access to one Label Studio server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base_url = settings.label_studio_url.rstrip("/")
+        self._retries = settings.http_retries
+        self._sdk = LabelStudio(base_url=self.base_url,
+                                api_key=settings.label_studio_token.get_secret_value(),
+                                timeout=settings.http_timeout_s, max_retries=settings.http_retries)
+
+    # -- plumbing ---------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        delay = 0.5
+        for attempt in range(self._retries + 1):
+            try:
+                return fn()
+            except httpx.TransportError as err:
+                if attempt == self._retries:
+                    raise ConnectorError(
+                        f"Label Studio at {self.base_url} is unreachable while trying to {what} "
+                        f"({type(err).__name__}: {err}). Is it running? `make services` starts "
+                        f"the local one; ANNOFLOW_LABEL_STUDIO_URL points elsewhere.") from None
+                time.sleep(delay)
+                delay *= 2
+            except ApiError as err:
+                if err.status_code == 401:
+                    raise ConnectorError(
+                        f"Label Studio at {self.base_url} rejected the API token while trying to "
+                        f"{what} (401). Set ANNOFLOW_LABEL_STUDIO_TOKEN to a valid token.") from None
+                body = json.dumps(err.body)[:500] if err.body is not None else ""
+                raise ConnectorError(f"Label Studio refused to {what}: HTTP {err.status_code} "
+                                     f"{body}") from None
+        raise AssertionError("unreachable")
+
+    def project_url(self, project_id: int) -> str:
+        return f"{self.base_url}/projects/{project_id}/data"
+
+    # -- users ------------------------------------------------------------------
+    def list_users(self) -> list[LSUser]:
+        users = self._call("list users", lambda: list(self._sdk.users.list()))
+        return [LSUser(id=u.id, username=u.username or "", email=u.email or "") for u in users]
+
+    def ensure_users(self, *, people: list[dict[str, str]]) -> dict[str, LSUser]:
+        """Create the users that do not exist yet, keyed by username. Returns username -> user."""
+        existing = {u.username: u for u in self.list_users() if u.username}
+        for person in people:
+            if person["username"] in existing:
+                continue
+            u = self._call(f"create user {person['username']}",
+                           lambda p=person: self._sdk.users.create(**p))
+            existing[u.username] = LSUser(id=u.id, username=u.username, email=u.email or "")
+        return {p["username"]: existing[p["username"]] for p in people}
+
+    # -- projects ---------------------------------------------------------------
+    @staticmethod
+    def project_title(*, request_id: str, title: str) -> str:
+        return f"{request_id}{TITLE_SEP}{title}"[:LS_TITLE_MAX]
+
+    def find_project(self, *, request_id: str) -> LSProject | None:
+        prefix = f"{request_id}{TITLE_SEP}"
+        projects = self._call("list projects", lambda: list(self._sdk.projects.list()))
+        matches = [p for p in projects if (p.title or "").startswith(prefix)]
+        if len(matches) > 1:
+            raise ConnectorError(f"Label Studio has {len(matches)} projects titled "
+                                 f"'{prefix}…' (ids {[p.id for p in matches]}); expected one.")
+        if not matches:
+            return None
+        p = matches[0]
+        return LSProject(id=p.id, title=p.title, url=self.project_url(p.id),
+                         maximum_annotations=p.maximum_annotations or 1)
+
+    def ensure_project(self, *, request_id: str, title: str, label_config: str,
+                       overlap: int, description: str) -> LSProject:
+        if (found := self.find_project(request_id=request_id)) is not None:
+            return found
+        full_title = self.project_title(request_id=request_id, title=title)
+        p = self._call("create the project", lambda: self._sdk.projects.create(
+            title=full_title, label_config=label_config, description=description,
+            maximum_annotations=overlap, show_skip_button=False,
+            enable_empty_annotation=False, show_annotation_history=False))
+        return LSProject(id=p.id, title=p.title, url=self.project_url(p.id),
+                         maximum_annotations=overlap)
+
+    def progress(self, *, project_id: int) -> LSProgress:
+        p = self._call("read project progress", lambda: self._sdk.projects.get(id=project_id))
+        return LSProgress(tasks=p.task_number or 0, finished_tasks=p.finished_task_number or 0,
+                          annotations=p.total_annotations_number or 0)
+
+    # -- tasks ------------------------------------------------------------------
+    def import_tasks(self, *, project_id: int, tasks: list[dict[str, Any]]) -> int:
+        """Bulk-import ``{"data":…, "meta":…}`` tasks; returns how many were imported."""
+        n = 0
+        for start in range(0, len(tasks), IMPORT_BATCH):
+            batch = tasks[start:start + IMPORT_BATCH]
+            self._call("import tasks", lambda b=batch: self._sdk.projects.import_tasks(
+                id=project_id, request=b, return_task_ids=False))
+            n += len(batch)
+        return n
+
+    def set_overlap(self, *, task_ids: list[int], overlap: int) -> None:
+        for tid in task_ids:
+            self._call(f"set overlap of task {tid}",
+                       lambda t=tid: self._sdk.tasks.update(id=str(t), overlap=overlap))
+
+    def iter_tasks(self, *, project_id: int, updated_after: datetime | None = None,
+                   with_annotations: bool = True) -> Iterator[LSTask]:
+        """Page through the project's tasks, optionally only those changed after a time."""
+        query = None
+        if updated_after is not None:
+            query = json.dumps({"filters": {"conjunction": "and", "items": [{
+                "filter": "filter:tasks:updated_at", "operator": "greater",
+                "type": "Datetime", "value": ls_time(updated_after)}]}})
+        page = 1
+        while True:
+            resp = self._call("list tasks", lambda pg=page: self._sdk.tasks.list(
+                project=project_id, fields="all" if with_annotations else "task_only",
+                query=query, page=pg, page_size=PAGE_SIZE))
+            items = resp.items or []
+            for t in items:
+                yield self._task(t)
+            if len(items) < PAGE_SIZE or not resp.has_next:
+                return
+            page += 1
+
+    @staticmethod
+    def _task(t: Any) -> LSTask:
+        anns = []
+        for a in t.annotations or []:
+            a = a if isinstance(a, dict) else a.model_dump()
+            by = a.get("completed_by")
+            anns.append(LSAnnotation(
+                id=a["id"], completed_by=by["id"] if isinstance(by, dict) else int(by),
+                result=a.get("result") or [], lead_time=a.get("lead_time"),
+                was_cancelled=bool(a.get("was_cancelled")), created_at=_dt(a["created_at"]),
+                updated_at=_dt(a.get("updated_at") or a["created_at"])))
+        return LSTask(id=t.id, data=dict(t.data or {}), meta=dict(t.meta or {}),
+                      overlap=t.overlap or 1, updated_at=_dt(t.updated_at), annotations=tuple(anns))
+
+    # -- annotations (what an annotator's submit does) ---------------------------
+    def create_annotation(self, *, task_id: int, user_id: int, result: list[dict[str, Any]],
+                          lead_time: float) -> int:
+        a = self._call(f"annotate task {task_id}", lambda: self._sdk.annotations.create(
+            id=task_id, result=result, completed_by=user_id, lead_time=lead_time))
+        return a.id

@@ -1,0 +1,36 @@
+"""L2: annotator accuracy on hidden gold items."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qc.contract import check_annotations, gold_series
+
+
+def wilson_lower(successes: np.ndarray, n: np.ndarray, z: float = 1.96) -> np.ndarray:
+    """Lower bound of the Wilson score interval (0 where n == 0)."""
+    n = np.asarray(n, dtype=float)
+    p = np.divide(successes, n, out=np.zeros_like(n), where=n > 0)
+    denom = 1 + z * z / np.maximum(n, 1)
+    centre = p + z * z / (2 * np.maximum(n, 1))
+    margin = z * np.sqrt(p * (1 - p) / np.maximum(n, 1) + z * z / (4 * np.maximum(n, 1) ** 2))
+    return np.where(n > 0, (centre - margin) / denom, 0.0)
+
+
+def gold_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    """Per worker: ``n_gold``, ``n_correct``, ``accuracy`` and its 95 % Wilson lower bound.
+
+    Workers with no gold judgments get n_gold 0 and accuracy NaN.
+    """
+    data = check_annotations(annotations)
+    truth = gold_series(gold)
+    workers = pd.Index(data["worker"].unique(), name="worker")
+    on_gold = data[data["task"].isin(truth.index)]
+    correct = on_gold["label"].to_numpy() == truth.loc[on_gold["task"]].to_numpy()
+    g = pd.DataFrame({"worker": on_gold["worker"].to_numpy(), "correct": correct})
+    stats = g.groupby("worker")["correct"].agg(n_gold="size", n_correct="sum")
+    stats = stats.reindex(workers, fill_value=0).astype("int64")
+    n, k = stats["n_gold"].to_numpy(), stats["n_correct"].to_numpy()
+    stats["accuracy"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    stats["accuracy_ci_low"] = wilson_lower(k, n)
+    return stats

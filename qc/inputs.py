@@ -1,0 +1,129 @@
+"""L0 checks on input data before anything is created: items and gold answers.
+
+``prepare_items`` turns the source and gold tables into the campaign's item table and a
+problem list (file, row, field, problem). Bad rows are quarantined, never silently
+dropped; the caller refuses to start when too many are bad.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from annoflow.spec import RequestSpec
+from annoflow.tasktypes import get_task_type
+from connectors.datafiles import ROW
+
+PROBLEM_COLUMNS = ["file", "row", "field", "problem"]
+MAX_FIELD_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class PreparedItems:
+    items: pd.DataFrame      # item_id, ref, is_gold, gold_label, <inputs...>
+    problems: pd.DataFrame   # file, row, field, problem
+    source_rows: int
+    gold_rows: int
+
+    @property
+    def n_items(self) -> int:
+        return int((~self.items["is_gold"]).sum())
+
+    @property
+    def n_gold(self) -> int:
+        return int(self.items["is_gold"].sum())
+
+    @property
+    def bad_share(self) -> float:
+        total = self.source_rows + self.gold_rows
+        bad_rows = self.problems.drop_duplicates(["file", "row"]).shape[0]
+        return bad_rows / total if total else 0.0
+
+
+def task_ref(request_id: str, item_id: str) -> str:
+    """The opaque key of an item's Label Studio task (reveals neither id nor gold status)."""
+    return hashlib.sha256(f"{request_id}\x00{item_id}".encode()).hexdigest()[:16]
+
+
+def _check_rows(df: pd.DataFrame, *, uri: str, id_field: str, fields: dict[str, str],
+                problems: list[dict]) -> pd.Series:
+    """Flag rows with a missing/duplicate id or a missing/empty/oversized field."""
+    ok = pd.Series(True, index=df.index)
+
+    def flag(mask: pd.Series, field: str, problem: str) -> None:
+        nonlocal ok
+        for row in df.loc[mask & ok, ROW]:
+            problems.append({"file": uri, "row": int(row), "field": field, "problem": problem})
+        ok &= ~mask
+
+    for col in (id_field, *fields.values()):
+        if col not in df.columns:
+            flag(pd.Series(True, index=df.index), col, "column is missing from the file")
+    if not ok.any():
+        return ok
+    ids = df[id_field].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v))
+                           else str(v).strip())
+    flag(ids.eq(""), id_field, "id is missing or empty")
+    flag(ids.duplicated(keep="first") & ids.ne(""), id_field, "duplicate id (first kept)")
+    for name, col in fields.items():
+        values = df[col]
+        is_text = values.map(lambda v: isinstance(v, str))
+        flag(~is_text & values.notna(), col, f"must be text (input {name!r})")
+        flag(values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip()), col,
+             f"is empty (input {name!r})")
+        flag(values.map(lambda v: isinstance(v, str) and len(v) > MAX_FIELD_CHARS), col,
+             f"longer than {MAX_FIELD_CHARS:,} characters")
+    return ok
+
+
+def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame) -> PreparedItems:
+    """Validate source and gold rows and build the item table (gold items hidden among them)."""
+    tt = get_task_type(spec.task.type)
+    problems: list[dict] = []
+    fields = dict(spec.source.fields)
+    id_field = spec.source.id_field
+
+    ok = _check_rows(source, uri=spec.source.uri, id_field=id_field, fields=fields,
+                     problems=problems)
+    items = pd.DataFrame({"item_id": source.loc[ok, id_field].astype(str).str.strip()})
+    for name, col in fields.items():
+        items[name] = source.loc[ok, col]
+    items["is_gold"] = False
+    items["gold_label"] = None
+
+    gold_fields = {k: v for k, v in fields.items()}
+    gok = _check_rows(gold, uri=spec.gold.uri, id_field=id_field,
+                      fields={**gold_fields, "answer": spec.gold.answer_field}, problems=problems)
+    if gok.any():
+        answers = gold[spec.gold.answer_field].astype(str).str.strip()
+        illegal = gok & ~answers.isin(tt.labels)
+        for row, ans in zip(gold.loc[illegal, ROW], answers[illegal]):
+            problems.append({"file": spec.gold.uri, "row": int(row), "field": spec.gold.answer_field,
+                             "problem": f"answer {ans!r} is not a legal label; expected one of "
+                                        f"{list(tt.labels)}"})
+        gids = gold[id_field].astype(str).str.strip()
+        clash = gok & ~illegal & gids.isin(set(items["item_id"]))
+        for row, gid in zip(gold.loc[clash, ROW], gids[clash]):
+            problems.append({"file": spec.gold.uri, "row": int(row), "field": id_field,
+                             "problem": f"gold id {gid!r} is also a source item id"})
+        gok &= ~illegal & ~clash
+    g = pd.DataFrame({"item_id": gold.loc[gok, id_field].astype(str).str.strip()})
+    for name, col in fields.items():
+        g[name] = gold.loc[gok, col]
+    g["is_gold"] = True
+    g["gold_label"] = gold.loc[gok, spec.gold.answer_field].astype(str).str.strip()
+
+    # gold share of the project's tasks = fraction; pick deterministically per request
+    n_gold = min(len(g), math.ceil(spec.gold.fraction * len(items) / (1 - spec.gold.fraction)))
+    g["ref"] = g["item_id"].map(lambda i: task_ref(spec.request_id, i))
+    g = g.sort_values("ref").head(n_gold)
+    items["ref"] = items["item_id"].map(lambda i: task_ref(spec.request_id, i))
+    table = pd.concat([items, g], ignore_index=True)
+    table = table[["item_id", "ref", "is_gold", "gold_label", *fields]]
+    for name in fields:
+        table[name] = table[name].astype(str)
+    return PreparedItems(items=table.reset_index(drop=True),
+                         problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS),
+                         source_rows=len(source), gold_rows=len(gold))
