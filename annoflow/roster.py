@@ -8,7 +8,8 @@ from annoflow.spec import RequestSpec
 
 
 def rank_experts(pool: pd.DataFrame, spec: RequestSpec) -> pd.DataFrame:
-    """Experts eligible for the request, best first, capped at ``max_experts``.
+    """Every expert eligible for the request, best first (the roster is the top
+    ``max_experts`` of these).
 
     Hard constraints: the request's domain, every requested language, vetting score at
     least ``min_vetting_score``. Order: vetting score (desc), hourly rate (asc), id.
@@ -28,6 +29,10 @@ def rank_experts(pool: pd.DataFrame, spec: RequestSpec) -> pd.DataFrame:
             f"(workforce.annotators_per_item)")
     ranked = eligible.sort_values(["vetting_score", "hourly_rate_usd", "expert_id"],
                                   ascending=[False, True, True], kind="stable")
-    roster = ranked.head(wf.max_experts).reset_index(drop=True)
-    roster.insert(1, "rank", range(1, len(roster) + 1))
-    return roster
+    ranked = ranked.reset_index(drop=True)
+    ranked.insert(1, "rank", range(1, len(ranked) + 1))
+    return ranked
+
+
+def select_roster(ranked: pd.DataFrame, spec: RequestSpec) -> pd.DataFrame:
+    return ranked.head(spec.workforce.max_experts).reset_index(drop=True)

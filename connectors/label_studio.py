@@ -167,9 +167,17 @@ class LabelStudioClient:
                          maximum_annotations=overlap)
 
     def progress(self, *, project_id: int) -> LSProgress:
-        p = self._call("read project progress", lambda: self._sdk.projects.get(id=project_id))
-        return LSProgress(tasks=p.task_number or 0, finished_tasks=p.finished_task_number or 0,
-                          annotations=p.total_annotations_number or 0)
+        """Tasks, tasks with all the judgments their overlap asks for, and annotations.
+
+        Counted from the annotations themselves: the task's ``total_annotations`` counter
+        can miss concurrent submissions on the development server."""
+        tasks = finished = annotations = 0
+        for t in self.iter_tasks(project_id=project_id):
+            n = len({a.completed_by for a in t.annotations if not a.was_cancelled})
+            tasks += 1
+            finished += n >= t.overlap
+            annotations += len(t.annotations)
+        return LSProgress(tasks=tasks, finished_tasks=finished, annotations=annotations)
 
     # -- tasks ------------------------------------------------------------------
     def import_tasks(self, *, project_id: int, tasks: list[dict[str, Any]]) -> int:

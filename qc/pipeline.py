@@ -37,6 +37,7 @@ class QCResult:
     aggregated: pd.DataFrame   # task, label, confidence, n_judgments (non-gold tasks)
     unresolved: list[str]      # non-gold tasks left with no kept judgment
     alpha: float
+    level: str
     checks: list[CheckResult]
 
     @property
@@ -48,7 +49,7 @@ class QCResult:
             return None if x is None or np.isnan(x) else round(float(x), 4)
         return {
             "krippendorff_alpha": num(self.alpha),
-            "agreement_level": "nominal",
+            "agreement_level": self.level,
             "annotators": int(len(self.workers)),
             "annotators_excluded": int(self.workers["excluded"].sum()),
             "judgments": int(len(self.judgments)),
@@ -64,7 +65,7 @@ def _exclusions(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
     enough = workers["n_gold"] >= cfg.min_gold_judgments
     low = enough & (workers["accuracy"] < cfg.min_gold_accuracy)
     reasons[low] = workers.loc[low].apply(
-        lambda r: f"gold accuracy {r.accuracy:.0%} < {cfg.min_gold_accuracy:.0%} "
+        lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
                   f"({int(r.n_correct)}/{int(r.n_gold)})", axis=1)
     if cfg.min_speed_ratio > 0:
         fast = workers["speed_ratio"] < cfg.min_speed_ratio
@@ -136,4 +137,4 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                 f"({coverage:.0%}; at least {MIN_COVERAGE:.0%} needed)",
         metrics={"coverage": coverage, "unresolved": unresolved[:50]}))
     return QCResult(workers=workers, judgments=data, aggregated=aggregated,
-                    unresolved=unresolved, alpha=alpha, checks=checks)
+                    unresolved=unresolved, alpha=alpha, level=cfg.level, checks=checks)

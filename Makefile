@@ -1,0 +1,53 @@
+# annoflow — the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+LS_VENV := .local/ls-venv
+# pip on some machines warns about missing local indexes; keep the output readable
+PIP = bin/pip install -q --disable-pip-version-check
+QUIET_PIP = 2> >(grep -v "is ignored: it is neither" >&2)
+
+.PHONY: venv services services-stop services-status demo test test-unit bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@echo "Creating $(VENV) (annoflow, Prefect, pandas, pyarrow, GX, boto3, SeaweedFS, test oracles)…"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/$(PIP) --upgrade pip $(QUIET_PIP)
+	$(VENV)/$(PIP) -c constraints.txt -e '.[test]' --config-settings editable_mode=compat $(QUIET_PIP)
+	@touch $@
+
+# Label Studio pins packages that conflict with Prefect, so it gets a venv of its own.
+$(LS_VENV)/.installed: constraints-label-studio.txt
+	@echo "Creating $(LS_VENV) (Label Studio server; takes ~2 minutes the first time)…"
+	@mkdir -p .local
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/$(PIP) --upgrade pip $(QUIET_PIP)
+	$(LS_VENV)/$(PIP) -c constraints-label-studio.txt label-studio $(QUIET_PIP)
+	@touch $@
+
+venv: $(VENV)/.installed $(LS_VENV)/.installed
+
+## Start Label Studio (:8080), SeaweedFS S3 (:8333) and Prefect (:4200) on 127.0.0.1; reuses running ones.
+services: venv
+	@$(VENV)/bin/python scripts/services.py start
+
+services-stop:
+	@$(PYTHON) scripts/services.py stop
+
+services-status:
+	@$(PYTHON) scripts/services.py status
+
+## The demo campaign end to end, with a simulated expert workforce.
+demo: services
+	@$(VENV)/bin/annoflow run configs/requests/demo.yaml --simulate configs/simulation/demo.yaml --poll-interval 2
+
+## The whole test suite against the real services.
+test: services
+	$(VENV)/bin/python -m pytest
+
+test-unit: venv
+	$(VENV)/bin/python -m pytest tests/unit
+
+clean: services-stop
+	rm -rf .local $(VENV)

@@ -1,0 +1,222 @@
+"""The ``annoflow`` command: validate a spec, run a campaign, check its status."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from annoflow.errors import AnnoflowError, CampaignTimeout, ConnectorError, QCGateFailed
+from annoflow.settings import get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="annoflow: managed expert-annotation campaigns, from request spec to "
+                       "model-ready Parquet on S3.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _prepare_prefect_env() -> None:
+    """Point Prefect at the long-lived server and keep its console quiet (run logs still
+    reach the Prefect UI). Must run before prefect is imported."""
+    settings = get_settings()
+    os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url)
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "annoflow")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _setup_logging(quiet: bool) -> None:
+    logger = logging.getLogger("annoflow")
+    logger.setLevel(logging.INFO)
+    if not any(getattr(h, "_annoflow", False) for h in logger.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s  %(message)s", datefmt="%H:%M:%S"))
+        h.setLevel(logging.WARNING if quiet else logging.INFO)
+        h._annoflow = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+
+
+def _fail(error: AnnoflowError, as_json: bool, request_id: str | None = None,
+          extra: dict[str, Any] | None = None) -> None:
+    err.print(f"[bold red]error:[/] {error}")
+    if as_json:
+        print(json.dumps({"request_id": request_id, "status": "failed",
+                          "error": type(error).__name__, "message": str(error), **(extra or {})}))
+    raise typer.Exit(error.exit_code)
+
+
+def _check_up(name: str, url: str, hint: str) -> None:
+    try:
+        urllib.request.urlopen(url, timeout=5).close()
+    except urllib.error.HTTPError as e:
+        if e.code >= 500:
+            raise ConnectorError(f"{name} at {url} answered HTTP {e.code}. {hint}") from None
+    except (OSError, urllib.error.URLError):
+        raise ConnectorError(f"{name} is not reachable at {url}. {hint}") from None
+
+
+def _preflight() -> None:
+    s = get_settings()
+    _check_up("The Prefect API", os.environ["PREFECT_API_URL"].rstrip("/") + "/health",
+              "Run `make services`, or set PREFECT_API_URL.")
+    _check_up("Label Studio", s.label_studio_url.rstrip("/") + "/health",
+              "Run `make services`, or set ANNOFLOW_LABEL_STUDIO_URL.")
+    if s.s3_endpoint_url:
+        _check_up("S3", s.s3_endpoint_url, "Run `make services`, or set ANNOFLOW_S3_ENDPOINT_URL.")
+
+
+@app.command()
+def validate(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec YAML"),
+             as_json: bool = typer.Option(False, "--json", help="print the plan as one JSON object")
+             ) -> None:
+    """Check a request spec and its data, and print the campaign plan."""
+    from annoflow.spec import load_spec
+    _prepare_prefect_env()
+    from tasks.scoping import scope
+
+    try:
+        spec = load_spec(spec_path)
+        plan = scope(spec).plan
+    except AnnoflowError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(plan.model_dump_json())
+    else:
+        out.print(f"[green]✓[/] {spec_path} is valid.")
+        out.print(plan.to_text())
+
+
+def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
+    s = get_settings()
+    qc = r["qc"]
+    alpha = qc.get("krippendorff_alpha")
+    verdict = ("good" if alpha is not None and alpha >= 0.667 else
+               "tentative" if alpha is not None and alpha >= 0.4 else "low")
+    out.print()
+    out.print(f"[bold green]Campaign {r['request_id']} delivered[/] in {elapsed:.0f} s"
+              + (" (this version was already delivered; nothing was rewritten)"
+                 if r.get("reused_delivery") else "") + ".")
+    out.print(f"  Dataset      {r['delivery_uri']}")
+    out.print(f"               {r['items']} rows of model-ready data, "
+              f"{r['annotations']} individual judgments")
+    out.print(f"  Manifest     {r['manifest_uri']}")
+    a = "n/a" if alpha is None else f"{alpha:.2f}"
+    out.print(f"  Agreement    Krippendorff's alpha {a} ({verdict}) across "
+              f"{qc['judgments_kept']} kept judgments; mean confidence "
+              f"{qc.get('mean_confidence') or 0:.2f}")
+    ex = r.get("excluded_experts", [])
+    out.print(f"  Excluded     {len(ex)} of {qc['annotators']} annotators"
+              + ("" if ex else ": none"))
+    for e in ex:
+        out.print(f"               {e['expert_id']}: {e['reason']}")
+    login = s.label_studio_login
+    out.print(f"  Label Studio {r['label_studio_project_url']}"
+              + (f"  (log in as {login[0]} / {login[1]})" if login else ""))
+    out.print(f"  Prefect run  {flow_run_url}")
+
+
+@app.command()
+def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec YAML"),
+        simulate: Optional[Path] = typer.Option(
+            None, "--simulate", metavar="PROFILE",
+            help="start a simulated expert workforce (configs/simulation/*.yaml) beside the flow"),
+        wait_timeout: float = typer.Option(
+            86_400, "--wait-timeout", help="seconds to wait for annotators before stopping "
+                                           "(progress is kept; rerun to resume)"),
+        poll_interval: float = typer.Option(5.0, "--poll-interval",
+                                            help="seconds between Label Studio polls"),
+        as_json: bool = typer.Option(False, "--json",
+                                     help="end with one JSON object describing the result"),
+        ) -> None:
+    """Run a campaign end to end: scope, source, produce, QC, deliver."""
+    _prepare_prefect_env()
+    _setup_logging(quiet=False)
+    from annoflow.spec import load_spec
+
+    request_id = None
+    try:
+        spec = load_spec(spec_path)
+        request_id = spec.request_id
+        profile = None
+        if simulate is not None:
+            from simulation.workforce import load_profile
+            profile = load_profile(simulate)
+        _preflight()
+    except AnnoflowError as e:
+        _fail(e, as_json, request_id)
+
+    from flows.campaign import campaign
+    from simulation.workforce import SimulatedWorkforce
+
+    s = get_settings()
+    out.print(f"Running campaign [bold]{spec.request_id}[/] ({spec.task.type}, "
+              f"{spec.workforce.annotators_per_item} experts per item)"
+              + (f" with a simulated workforce from {simulate}" if simulate else
+                 ", waiting for annotators in Label Studio") + ".")
+    sim = SimulatedWorkforce(spec, profile).start() if profile else None
+    started = time.monotonic()
+    try:
+        state = campaign(spec=spec, wait_timeout_s=wait_timeout, poll_interval_s=poll_interval,
+                         return_state=True)
+    finally:
+        if sim:
+            sim.stop()
+    flow_run_url = f"{s.prefect_ui_url}/runs/flow-run/{state.state_details.flow_run_id}"
+    try:
+        result = state.result(raise_on_failure=True)
+    except AnnoflowError as e:
+        extra = {"prefect_flow_run_url": flow_run_url}
+        if isinstance(e, CampaignTimeout):
+            extra.update(tasks_complete=e.done, tasks_total=e.total)
+        if isinstance(e, QCGateFailed):
+            extra.update(qc=e.stats)
+        if sim and sim.error:
+            err.print(f"[yellow]note:[/] the simulated workforce had failed: {sim.error}")
+        err.print(f"  Prefect run  {flow_run_url}")
+        _fail(e, as_json, request_id, extra)
+    _summary(result, flow_run_url, time.monotonic() - started)
+    if as_json:
+        print(json.dumps({**result, "prefect_flow_run_url": flow_run_url}, default=str))
+
+
+@app.command()
+def status(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
+           as_json: bool = typer.Option(False, "--json",
+                                        help="end with one JSON object describing the status")
+           ) -> None:
+    """Where a campaign stands: Label Studio progress, delivery, last Prefect run."""
+    _prepare_prefect_env()
+    from tasks.status import campaign_status
+
+    try:
+        st = campaign_status(request_id)
+    except AnnoflowError as e:
+        _fail(e, as_json, request_id)
+    if as_json:
+        print(json.dumps(st, default=str))
+        return
+    out.print(f"Campaign [bold]{request_id}[/]: {st['status'].replace('_', ' ')}")
+    for key, label in (("label_studio_project_url", "Label Studio"),
+                       ("progress", "Progress"), ("delivery_uri", "Dataset"),
+                       ("manifest_uri", "Manifest"), ("prefect_flow_run_url", "Prefect run")):
+        if st.get(key):
+            out.print(f"  {label:<12} {st[key]}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

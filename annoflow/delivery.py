@@ -1,0 +1,81 @@
+"""What a delivery contains: the model-ready view, the judgments table, the dataset card
+and the manifest (pure builders; tasks/delivery.py writes them)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from annoflow import __version__
+from annoflow.records import DELIVERED_ANNOTATION_SCHEMA
+from annoflow.spec import RequestSpec
+from annoflow.tasktypes import get_task_type
+
+
+def pseudonym(expert_id: str, *, client: str, key: bytes) -> str:
+    """A stable per-client pseudonym: the same expert gets different ids at different clients."""
+    return "ann-" + hmac.new(key, f"{client}\x00{expert_id}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def model_view(spec: RequestSpec, items: pd.DataFrame, aggregated: pd.DataFrame) -> pa.Table:
+    tt = get_task_type(spec.task.type)
+    agg = aggregated.rename(columns={"task": "item_id"})
+    view = tt.delivery_view(items[~items["is_gold"]], agg)
+    return pa.Table.from_pandas(view, preserve_index=False)
+
+
+def judgments_table(judgments: pd.DataFrame, synced: pd.DataFrame, *, client: str,
+                    key: bytes) -> pa.Table:
+    """One row per judgment with a pseudonymous annotator id, lead time and QC flags."""
+    created = synced.drop_duplicates(["item_id", "expert_id"]).set_index(
+        ["item_id", "expert_id"])["created_at"]
+    names = {w: pseudonym(w, client=client, key=key) for w in judgments["worker"].unique()}
+    df = pd.DataFrame({
+        "item_id": judgments["task"].astype(str).to_numpy(),
+        "annotator": judgments["worker"].map(names).to_numpy(),
+        "label": judgments["label"].astype(str).to_numpy(),
+        "lead_time_s": judgments["lead_time_s"].astype("float64").to_numpy(),
+        "is_gold": judgments["is_gold"].astype(bool).to_numpy(),
+        "excluded": judgments["excluded"].astype(bool).to_numpy(),
+        "exclusion_reason": judgments["exclusion_reason"].to_numpy(),
+        "created_at": created.reindex(pd.MultiIndex.from_arrays(
+            [judgments["task"], judgments["worker"]])).to_numpy(),
+    }).sort_values(["item_id", "annotator"], kind="stable")
+    return pa.Table.from_pandas(df, schema=DELIVERED_ANNOTATION_SCHEMA, preserve_index=False)
+
+
+def dataset_card(spec: RequestSpec, version: int, qc: dict[str, Any], rows: int) -> str:
+    return f"""# {spec.title}
+
+Request `{spec.request_id}` for {spec.client}, version v{version}. Task type: `{spec.task.type}`.
+Domain: {spec.domain}. Produced by annoflow {__version__}.
+
+## Files
+- `data/train-00000-of-00001.parquet`: {rows} model-ready rows (see the task type's view in
+  the annoflow README). Load with `datasets.load_dataset("parquet", data_files=...)` or pandas.
+- `annotations.parquet`: every judgment, with pseudonymous annotator ids, lead time and QC flags
+  (`excluded`, `exclusion_reason`).
+- `manifest.json`: sizes, SHA-256 checksums and row counts of the files, and the QC figures. The
+  version is complete only if the manifest exists.
+
+## Quality control
+- Krippendorff's alpha ({qc.get('agreement_level')}): {qc.get('krippendorff_alpha')}
+- Annotators: {qc.get('annotators')}, excluded: {qc.get('annotators_excluded')}
+- Judgments kept: {qc.get('judgments_kept')} of {qc.get('judgments')}
+- Aggregation: {spec.qc.aggregation}; mean confidence {qc.get('mean_confidence')}
+"""
+
+
+def manifest(spec: RequestSpec, *, version: int, files: list[dict[str, Any]],
+             qc: dict[str, Any], excluded: list[dict[str, str]], lineage: dict[str, Any]) -> dict:
+    return {
+        "request_id": spec.request_id, "client": spec.client, "title": spec.title,
+        "version": version, "task_type": spec.task.type,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "annoflow_version": __version__, "files": files, "qc": qc,
+        "excluded_annotators": excluded, "lineage": lineage,
+    }

@@ -1,0 +1,72 @@
+"""Where every object of a campaign lives: deterministic keys derived from the request id.
+
+Raw zone (internal, append-only annotation snapshots)::
+
+    <raw>/<request_id>/spec.json          the spec the campaign ran with
+    <raw>/<request_id>/roster.parquet     experts on the campaign (no contact details)
+    <raw>/<request_id>/items.parquet      items as imported (ref, item_id, gold answers)
+    <raw>/<request_id>/annotations/sync-<until>-<digest>.parquet   synced judgments
+
+Client delivery (a version is complete only once its manifest exists)::
+
+    <delivery>/<request_id>/v<N>/data/train-00000-of-00001.parquet
+    <delivery>/<request_id>/v<N>/annotations.parquet
+    <delivery>/<request_id>/v<N>/README.md
+    <delivery>/<request_id>/v<N>/manifest.json      written last
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connectors.s3 import join_uri
+
+
+@dataclass(frozen=True)
+class RawZone:
+    root: str
+    request_id: str
+
+    @property
+    def base(self) -> str:
+        return join_uri(self.root, self.request_id)
+
+    @property
+    def spec(self) -> str:
+        return join_uri(self.base, "spec.json")
+
+    @property
+    def roster(self) -> str:
+        return join_uri(self.base, "roster.parquet")
+
+    @property
+    def items(self) -> str:
+        return join_uri(self.base, "items.parquet")
+
+    @property
+    def annotations_prefix(self) -> str:
+        return join_uri(self.base, "annotations") + "/"
+
+    def annotation_snapshot(self, until: str, digest: str) -> str:
+        return join_uri(self.base, "annotations", f"sync-{until}-{digest}.parquet")
+
+
+@dataclass(frozen=True)
+class DeliveryLayout:
+    delivery_uri: str
+    request_id: str
+    version: int
+
+    @property
+    def base(self) -> str:
+        return join_uri(self.delivery_uri, self.request_id, f"v{self.version}") + "/"
+
+    def file(self, relpath: str) -> str:
+        return join_uri(self.base, relpath)
+
+    @property
+    def manifest(self) -> str:
+        return self.file("manifest.json")
+
+    DATA = "data/train-00000-of-00001.parquet"
+    ANNOTATIONS = "annotations.parquet"
+    README = "README.md"

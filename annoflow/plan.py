@@ -1,0 +1,101 @@
+"""Scoping: the campaign plan a delivery manager signs off (pure)."""
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pandas as pd
+from pydantic import BaseModel
+
+from annoflow.spec import RequestSpec
+
+
+class CampaignPlan(BaseModel):
+    request_id: str
+    task_type: str
+    items: int
+    gold_items: int
+    annotators_per_item: int
+    gold_overlap: int
+    judgments: int
+    seconds_per_judgment: float
+    expert_hours: float
+    roster_size: int
+    eligible_experts: int
+    roster_weekly_hours: float
+    weeks_to_finish: float
+    experts_needed_by_deadline: int | None
+    deadline: date | None
+    expected_cost_usd: float
+    quarantined_rows: int
+    warnings: list[str]
+
+    def to_text(self) -> str:
+        lines = [
+            f"Plan for {self.request_id} ({self.task_type})",
+            f"  items                {self.items:,} + {self.gold_items:,} hidden gold",
+            f"  judgments            {self.judgments:,} ({self.annotators_per_item} per item; "
+            f"every expert on each gold item)",
+            f"  expert time          {self.expert_hours:,.1f} h at {self.seconds_per_judgment:.0f} s "
+            f"per judgment",
+            f"  roster               {self.roster_size} of {self.eligible_experts} eligible experts, "
+            f"{self.roster_weekly_hours:,.0f} h/week together",
+            f"  duration             {self.weeks_to_finish:,.1f} weeks at full availability",
+            f"  expected cost        ${self.expected_cost_usd:,.0f}",
+        ]
+        if self.deadline:
+            lines.append(f"  deadline             {self.deadline} (needs "
+                         f"{self.experts_needed_by_deadline} expert(s) at the roster's average "
+                         f"availability)")
+        if self.quarantined_rows:
+            lines.append(f"  quarantined rows     {self.quarantined_rows}")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        rows = [("Items", f"{self.items:,}"), ("Hidden gold items", f"{self.gold_items:,}"),
+                ("Judgments", f"{self.judgments:,}"), ("Expert hours", f"{self.expert_hours:,.1f}"),
+                ("Roster", f"{self.roster_size} of {self.eligible_experts} eligible"),
+                ("Weeks to finish", f"{self.weeks_to_finish:,.1f}"),
+                ("Expected cost (USD)", f"{self.expected_cost_usd:,.0f}"),
+                ("Deadline", str(self.deadline or "none")),
+                ("Quarantined rows", str(self.quarantined_rows))]
+        md = [f"# Plan: {self.request_id}", "", "| | |", "|---|---|"]
+        md += [f"| {k} | {v} |" for k, v in rows]
+        md += ["", *[f"- ⚠ {w}" for w in self.warnings]]
+        return "\n".join(md)
+
+
+def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataFrame,
+               eligible: int, quarantined: int, today: date | None = None) -> CampaignPlan:
+    k = spec.workforce.annotators_per_item
+    gold_overlap = len(roster)
+    judgments = n_items * k + n_gold * gold_overlap
+    hours = judgments * spec.seconds_per_judgment / 3600
+    weekly = float(roster["weekly_hours"].sum())
+    weeks = hours / weekly if weekly else math.inf
+    # every expert works the same share of the judgments, at their own rate
+    cost = float((hours / len(roster) * roster["hourly_rate_usd"]).sum()) if len(roster) else 0.0
+    warnings: list[str] = []
+    needed = None
+    if spec.deadline:
+        days = (spec.deadline - (today or date.today())).days
+        avg_weekly = weekly / len(roster) if len(roster) else 0
+        needed = math.ceil(hours / (avg_weekly * days / 7)) if days > 0 and avg_weekly else None
+        if days <= 0:
+            warnings.append(f"deadline {spec.deadline} has already passed")
+        elif needed is not None and needed > len(roster):
+            warnings.append(f"deadline infeasible: {needed} experts needed by {spec.deadline}, "
+                            f"roster has {len(roster)}")
+    if eligible < 2 * k:
+        warnings.append(f"talent pool thin for {spec.domain}: {eligible} eligible experts for "
+                        f"{k} per item")
+    if n_gold < 5:
+        warnings.append(f"only {n_gold} gold items: too few to judge annotator accuracy")
+    return CampaignPlan(
+        request_id=spec.request_id, task_type=spec.task.type, items=n_items, gold_items=n_gold,
+        annotators_per_item=k, gold_overlap=gold_overlap, judgments=judgments,
+        seconds_per_judgment=spec.seconds_per_judgment, expert_hours=round(hours, 2),
+        roster_size=len(roster), eligible_experts=eligible, roster_weekly_hours=weekly,
+        weeks_to_finish=round(weeks, 2), experts_needed_by_deadline=needed, deadline=spec.deadline,
+        expected_cost_usd=round(cost, 2), quarantined_rows=quarantined, warnings=warnings)

@@ -1,0 +1,89 @@
+"""Stage 5, deliver: the one delivery writer. Files first, ``manifest.json`` last; a
+version with a manifest is complete and is never modified."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import pandas as pd
+import pyarrow as pa
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel
+
+from annoflow.delivery import dataset_card, judgments_table, manifest, model_view, pseudonym
+from annoflow.layout import DeliveryLayout
+from annoflow.settings import get_settings
+from annoflow.spec import RequestSpec
+from connectors.label_studio import LSProject
+from connectors.s3 import ObjectExists, S3Store, join_uri
+from qc.pipeline import QCResult
+from tasks import io_task
+
+log = logging.getLogger("annoflow.deliver")
+VERSION = 1  # re-deliveries of a changed campaign (v2, …) come with the review layer
+
+
+class Delivery(BaseModel):
+    uri: str
+    manifest_uri: str
+    rows: int
+    annotations: int
+    reused: bool
+    manifest: dict
+
+
+@io_task(name="deliver")
+def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QCResult,
+            project: LSProject) -> Delivery:
+    """Write the model-ready view, the judgments and the card, then the manifest."""
+    settings = get_settings()
+    store = S3Store(settings)
+    layout = DeliveryLayout(spec.delivery.uri, spec.request_id, VERSION)
+    store.ensure_bucket(bucket=spec.delivery.bucket)
+    existing = store.get_bytes(uri=layout.manifest)
+    if existing is not None:
+        m = json.loads(existing)
+        log.info("already delivered: %s (manifest exists; nothing rewritten)", layout.base)
+        return Delivery(uri=layout.base, manifest_uri=layout.manifest,
+                        rows=next(f["rows"] for f in m["files"] if f["path"] == layout.DATA),
+                        annotations=next(f["rows"] for f in m["files"]
+                                         if f["path"] == layout.ANNOTATIONS),
+                        reused=True, manifest=m)
+
+    key = settings.pseudonym_key.get_secret_value().encode()
+    view = model_view(spec, items, qc.aggregated)
+    judged = judgments_table(qc.judgments, synced, client=spec.client, key=key)
+    stats = qc.stats()
+    card = dataset_card(spec, VERSION, stats, view.num_rows).encode()
+    files = []
+    for rel, payload, rows in ((layout.DATA, view, view.num_rows),
+                               (layout.ANNOTATIONS, judged, judged.num_rows),
+                               (layout.README, card, None)):
+        if isinstance(payload, pa.Table):
+            obj = store.put_parquet(uri=layout.file(rel), table=payload)
+        else:
+            obj = store.put_bytes(uri=layout.file(rel), data=payload, content_type="text/markdown")
+        files.append({"path": rel, "bytes": obj.size, "sha256": obj.sha256, "rows": rows})
+    excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),
+                 "reason": r.exclusion_reason} for w, r in qc.excluded_workers.iterrows()]
+    m = manifest(spec, version=VERSION, files=files, qc=stats, excluded=excluded, lineage={
+        "spec_sha256": hashlib.sha256(spec.model_dump_json().encode()).hexdigest(),
+        "label_studio_project_id": project.id,
+        "raw_zone": join_uri(settings.raw_zone_uri, spec.request_id) + "/",
+        "checks": [c.as_dict() for c in qc.checks]})
+    body = json.dumps(m, indent=2, default=str).encode()
+    try:
+        store.put_bytes(uri=layout.manifest, data=body, if_none_match=True,
+                        content_type="application/json")
+    except ObjectExists:  # another run completed this version first: theirs stands
+        m = json.loads(store.get_bytes(uri=layout.manifest))
+    create_markdown_artifact(
+        key=f"{spec.request_id}-delivery",
+        markdown=f"# Delivered {spec.request_id} v{VERSION}\n\n`{layout.base}`\n\n"
+                 + "\n".join(f"- `{f['path']}`: {f['bytes']:,} bytes, rows {f['rows']}"
+                             for f in m["files"]),
+        description=f"Delivery of {spec.request_id}")
+    log.info("delivered %d rows to %s", view.num_rows, layout.base)
+    return Delivery(uri=layout.base, manifest_uri=layout.manifest, rows=view.num_rows,
+                    annotations=judged.num_rows, reused=False, manifest=m)
