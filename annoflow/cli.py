@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from annoflow.errors import AnnoflowError, CampaignTimeout, ConnectorError, QCGateFailed
 from annoflow.settings import get_settings
@@ -20,8 +21,9 @@ from annoflow.settings import get_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="annoflow: managed expert-annotation campaigns, from request spec to "
                        "model-ready Parquet on S3.")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off by default: data (paths, messages) is printed as is; styled lines opt in
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def _prepare_prefect_env() -> None:
@@ -29,9 +31,9 @@ def _prepare_prefect_env() -> None:
     reach the Prefect UI). Must run before prefect is imported."""
     settings = get_settings()
     os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url)
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "ERROR")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "annoflow")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -48,8 +50,10 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _fail(error: AnnoflowError, as_json: bool, request_id: str | None = None,
-          extra: dict[str, Any] | None = None) -> None:
-    err.print(f"[bold red]error:[/] {error}")
+          extra: dict[str, Any] | None = None, notes: tuple[str, ...] = ()) -> None:
+    err.print(f"[bold red]error:[/] {escape(str(error))}", markup=True)
+    for note in notes:
+        err.print(note, markup=False)
     if as_json:
         print(json.dumps({"request_id": request_id, "status": "failed",
                           "error": type(error).__name__, "message": str(error), **(extra or {})}))
@@ -93,7 +97,7 @@ def validate(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request
     if as_json:
         print(plan.model_dump_json())
     else:
-        out.print(f"[green]✓[/] {spec_path} is valid.")
+        out.print(f"[green]✓[/] {escape(str(spec_path))} is valid.", markup=True)
         out.print(plan.to_text())
 
 
@@ -106,7 +110,7 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
     out.print()
     out.print(f"[bold green]Campaign {r['request_id']} delivered[/] in {elapsed:.0f} s"
               + (" (this version was already delivered; nothing was rewritten)"
-                 if r.get("reused_delivery") else "") + ".")
+                 if r.get("reused_delivery") else "") + ".", markup=True)
     out.print(f"  Dataset      {r['delivery_uri']}")
     out.print(f"               {r['items']} rows of model-ready data, "
               f"{r['annotations']} individual judgments")
@@ -162,8 +166,8 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
     s = get_settings()
     out.print(f"Running campaign [bold]{spec.request_id}[/] ({spec.task.type}, "
               f"{spec.workforce.annotators_per_item} experts per item)"
-              + (f" with a simulated workforce from {simulate}" if simulate else
-                 ", waiting for annotators in Label Studio") + ".")
+              + (f" with a simulated workforce from {escape(str(simulate))}" if simulate else
+                 ", waiting for annotators in Label Studio") + ".", markup=True)
     sim = SimulatedWorkforce(spec, profile).start() if profile else None
     started = time.monotonic()
     try:
@@ -181,10 +185,10 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
             extra.update(tasks_complete=e.done, tasks_total=e.total)
         if isinstance(e, QCGateFailed):
             extra.update(qc=e.stats)
+        notes = [f"  Prefect run  {flow_run_url}"]
         if sim and sim.error:
-            err.print(f"[yellow]note:[/] the simulated workforce had failed: {sim.error}")
-        err.print(f"  Prefect run  {flow_run_url}")
-        _fail(e, as_json, request_id, extra)
+            notes.append(f"  note: the simulated workforce had failed: {sim.error}")
+        _fail(e, as_json, request_id, extra, tuple(notes))
     _summary(result, flow_run_url, time.monotonic() - started)
     if as_json:
         print(json.dumps({**result, "prefect_flow_run_url": flow_run_url}, default=str))
@@ -206,7 +210,8 @@ def status(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
     if as_json:
         print(json.dumps(st, default=str))
         return
-    out.print(f"Campaign [bold]{request_id}[/]: {st['status'].replace('_', ' ')}")
+    out.print(f"Campaign [bold]{escape(request_id)}[/]: {st['status'].replace('_', ' ')}",
+              markup=True)
     for key, label in (("label_studio_project_url", "Label Studio"),
                        ("progress", "Progress"), ("delivery_uri", "Dataset"),
                        ("manifest_uri", "Manifest"), ("prefect_flow_run_url", "Prefect run")):

@@ -1,0 +1,79 @@
+"""Integration tests run against the real local services (Label Studio, SeaweedFS S3,
+Prefect server). `make test` starts them; this fixture starts them too when pytest is
+run on its own, and reuses them when they are already up."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from annoflow.settings import Settings
+from connectors.label_studio import LabelStudioClient
+from connectors.s3 import S3Store
+
+REPO = Path(__file__).resolve().parents[2]
+ANNOFLOW = str(Path(sys.executable).with_name("annoflow"))
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services() -> None:
+    subprocess.run([sys.executable, str(REPO / "scripts/services.py"), "start"], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def ls(settings: Settings) -> LabelStudioClient:
+    return LabelStudioClient(settings)
+
+
+@pytest.fixture(scope="session")
+def s3(settings: Settings) -> S3Store:
+    return S3Store(settings)
+
+
+def unique_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def write_spec(tmp: Path, base: str = "configs/requests/demo.yaml", **changes: Any) -> Path:
+    doc = yaml.safe_load((REPO / base).read_text())
+    for dotted, value in changes.items():
+        node = doc
+        *parents, last = dotted.split("__")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    path = tmp / f"{doc['request_id']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def annoflow(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, from the repository root."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    return subprocess.run([ANNOFLOW, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def last_json(proc: subprocess.CompletedProcess) -> dict:
+    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
+    assert lines, f"no output; stderr:\n{proc.stderr}"
+    return json.loads(lines[-1])

@@ -1,0 +1,87 @@
+"""Bad input gets a clear error naming file, row and field; nothing is created anywhere."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from annoflow.layout import RawZone
+from tests.integration.conftest import ANNOFLOW, REPO, annoflow, last_json, unique_id, write_spec
+
+
+def _nothing_created(ls, s3, settings, rid: str) -> None:
+    assert ls.find_project(request_id=rid) is None
+    assert s3.list_uris(prefix_uri=RawZone(settings.raw_zone_uri, rid).base + "/") == []
+
+
+def test_bad_rows_are_named_and_nothing_is_created(tmp_path: Path, ls, s3, settings) -> None:
+    rows = [json.loads(line) for line in (REPO / "data/demo/items.jsonl").read_text().splitlines()]
+    rows[4]["response_b"] = "   "
+    rows[9]["item_id"] = rows[8]["item_id"]
+    del rows[11]["prompt"]
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    gold = [json.loads(line) for line in (REPO / "data/demo/gold.jsonl").read_text().splitlines()]
+    gold[2]["answer"] = "left"
+    gpath = tmp_path / "gold.jsonl"
+    gpath.write_text("\n".join(json.dumps(r) for r in gold) + "\n")
+    rid = unique_id("it-bad")
+    spec = write_spec(tmp_path, request_id=rid, source__uri=str(items), gold__uri=str(gpath))
+    proc = annoflow("run", str(spec), "--json")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stdout + proc.stderr
+    err = proc.stderr
+    assert "4 problem(s) in the request's data; nothing was created" in err
+    assert f"{items}: row 5, field response_b: is empty (input 'response_b')" in err
+    assert f"{items}: row 10, field item_id: duplicate id (first kept)" in err
+    assert f"{items}: row 12, field prompt: is empty (input 'prompt')" in err
+    assert f"{gpath}: row 3, field answer: answer 'left' is not a legal label; expected one of ['a', 'b']" in err
+    assert last_json(proc)["status"] == "failed"
+    _nothing_created(ls, s3, settings, rid)
+
+
+def test_bad_spec_field_is_named(tmp_path: Path, ls, s3, settings) -> None:
+    rid = unique_id("it-bad")
+    spec = write_spec(tmp_path, request_id=rid, workforce__annotators_per_item=0)
+    proc = annoflow("run", str(spec))
+    assert proc.returncode == 2
+    assert "workforce.annotators_per_item: Input should be greater than or equal to 1 (got 0)" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    _nothing_created(ls, s3, settings, rid)
+
+
+def test_non_utf8_source_names_the_line(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    good = (REPO / "data/demo/items.jsonl").read_bytes().splitlines()
+    items.write_bytes(b"\n".join(good[:2] + [good[2][:30] + b"\xff" + good[2][30:]] + good[3:]))
+    spec = write_spec(tmp_path, request_id=unique_id("it-bad"), source__uri=str(items))
+    proc = annoflow("validate", str(spec))
+    assert proc.returncode == 2
+    assert f"{items}: line 3 is not valid UTF-8" in proc.stderr
+
+
+def test_unreachable_label_studio_is_a_clear_error(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, request_id=unique_id("it-bad"))
+    env = {**os.environ, "ANNOFLOW_LABEL_STUDIO_URL": "http://127.0.0.1:9"}
+    proc = subprocess.run([ANNOFLOW, "run", str(spec)], cwd=REPO, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 3
+    assert "Label Studio is not reachable at http://127.0.0.1:9/health" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_status_of_unknown_campaign() -> None:
+    proc = annoflow("status", "no-such-campaign-xyz", "--json")
+    assert proc.returncode == 2
+    assert "no campaign 'no-such-campaign-xyz' found" in proc.stderr
+    assert last_json(proc)["status"] == "failed"
+
+
+def test_validate_prints_the_plan_as_json() -> None:
+    proc = annoflow("validate", "configs/requests/demo.yaml", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = last_json(proc)
+    assert plan["items"] == 200 and plan["gold_items"] == 23
+    assert plan["judgments"] == 200 * 3 + 23 * plan["roster_size"]
+    assert plan["roster_size"] == 8

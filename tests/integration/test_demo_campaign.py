@@ -1,0 +1,148 @@
+"""The demo campaign end to end on the real Label Studio, S3 and Prefect, read back from S3."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from annoflow.delivery import pseudonym
+from annoflow.layout import RawZone
+from connectors.s3 import split_uri
+from simulation.workforce import assign_behaviours, load_profile
+from tests.integration.conftest import REPO, annoflow, last_json, unique_id, write_spec
+
+DELIVERY = "s3://annoflow-it/preferences/"
+PROFILE = "configs/simulation/demo.yaml"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    rid = unique_id("it-pref")
+    spec = write_spec(tmp_path_factory.mktemp("spec"), request_id=rid, delivery__uri=DELIVERY)
+    proc = annoflow("run", str(spec), "--simulate", PROFILE, "--poll-interval", "1",
+                    "--wait-timeout", "400", "--json")
+    return {"rid": rid, "spec": spec, "proc": proc}
+
+
+@pytest.fixture(scope="module")
+def result(run) -> dict:
+    assert run["proc"].returncode == 0, run["proc"].stderr[-3000:]
+    return last_json(run["proc"])
+
+
+def test_run_reports_in_words_and_json(run, result) -> None:
+    out = run["proc"].stdout + run["proc"].stderr
+    assert "Traceback" not in out
+    assert f"Campaign {run['rid']} delivered" in out
+    assert "Krippendorff's alpha" in out and "Label Studio http://127.0.0.1:8080/projects/" in out
+    assert "Prefect run  http://127.0.0.1:4200/runs/flow-run/" in out
+    for key in ("request_id", "status", "delivery_uri", "manifest_uri", "items", "annotations"):
+        assert key in result
+    assert result["status"] == "delivered"
+    assert result["delivery_uri"] == f"{DELIVERY}{run['rid']}/v1/"
+    assert result["items"] == 200
+    # 200 items x 3 experts + every one of the 8 experts on each of the 23 gold items
+    assert result["annotations"] == 200 * 3 + 23 * 8
+
+
+def test_delivery_read_back_matches_manifest(s3, result) -> None:
+    manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
+    paths = {f["path"] for f in manifest["files"]}
+    assert {"data/train-00000-of-00001.parquet", "annotations.parquet", "README.md"} <= paths
+    for f in manifest["files"]:
+        data = s3.get_bytes(uri=result["delivery_uri"] + f["path"])
+        assert len(data) == f["bytes"]
+        assert hashlib.sha256(data).hexdigest() == f["sha256"]
+        if f["path"].endswith(".parquet"):
+            assert pq.read_table(io.BytesIO(data)).num_rows == f["rows"]
+    assert manifest["qc"]["items_aggregated"] == 200
+
+
+def test_model_ready_view_is_trl_preference_and_mostly_right(s3, result) -> None:
+    df = pq.read_table(io.BytesIO(s3.get_bytes(
+        uri=result["delivery_uri"] + "data/train-00000-of-00001.parquet"))).to_pandas()
+    assert list(df.columns) == ["prompt", "chosen", "rejected", "item_id", "confidence"]
+    assert len(df) == 200 and df["item_id"].is_unique
+    assert not df["item_id"].str.startswith("gold-").any()  # hidden gold is not delivered
+    assert df["confidence"].between(0.5, 1.0).all()
+    items = pd.read_json(REPO / "data/demo/items.jsonl", lines=True).set_index("item_id")
+    truth = pd.read_json(REPO / "data/demo/truth.jsonl", lines=True).set_index("item_id")["label"]
+    better = [items.at[i, f"response_{truth[i]}"] for i in df["item_id"]]
+    agree = (df["chosen"].to_numpy() == pd.Series(better).to_numpy()).mean()
+    assert agree >= 0.85, f"chosen agrees with the known better response on only {agree:.0%}"
+    assert (df["chosen"] != df["rejected"]).all()
+
+
+def test_planted_spammer_is_excluded(s3, settings, run, result) -> None:
+    raw = RawZone(settings.raw_zone_uri, run["rid"])
+    roster = s3.get_parquet(uri=raw.roster).to_pandas()
+    assert not {"name", "email"} & set(roster.columns)  # contact details stay in the pool
+    sim = assign_behaviours(roster, load_profile(REPO / PROFILE))
+    spammers = [e.expert_id for e in sim if e.spammer]
+    assert len(spammers) == 1
+    assert spammers[0] in {e["expert_id"] for e in result["excluded_experts"]}
+    key = settings.pseudonym_key.get_secret_value().encode()
+    alias = pseudonym(spammers[0], client="demo-lab", key=key)
+    manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
+    assert alias in {e["annotator"] for e in manifest["excluded_annotators"]}
+    ann = pq.read_table(io.BytesIO(s3.get_bytes(
+        uri=result["delivery_uri"] + "annotations.parquet"))).to_pandas()
+    assert ann.loc[ann["annotator"] == alias, "excluded"].all()
+    assert (~ann.loc[ann["annotator"] != alias, "excluded"]).mean() > 0.7
+
+
+def test_judgments_are_pseudonymous(s3, run, result) -> None:
+    data = s3.get_bytes(uri=result["delivery_uri"] + "annotations.parquet")
+    ann = pq.read_table(io.BytesIO(data)).to_pandas()
+    assert ann["annotator"].str.fullmatch(r"ann-[0-9a-f]{12}").all()
+    pool = pd.read_csv(REPO / "data/talent_pool.csv")
+    text = ann.to_csv()
+    for col in ("expert_id", "email", "name"):
+        assert not any(v in text for v in pool[col]), f"a talent-pool {col} leaked"
+    assert ann["lead_time_s"].notna().all()
+    assert set(ann["label"]) == {"a", "b"}
+
+
+def test_status_reads_back_the_campaign(run, result) -> None:
+    proc = annoflow("status", run["rid"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    st = last_json(proc)
+    assert st["status"] == "delivered"
+    assert st["manifest_uri"] == result["manifest_uri"]
+    assert st["items"] == 200 and st["annotations"] == result["annotations"]
+    assert st["last_run_state"] == "Completed"
+
+
+def _inventory(ls, s3, settings, rid: str) -> dict:
+    project = ls.find_project(request_id=rid)
+    tasks = list(ls.iter_tasks(project_id=project.id))
+    raw_bucket = split_uri(settings.raw_zone_uri)[0]
+    objs = s3.list_uris(prefix_uri=f"s3://{raw_bucket}/{rid}/") + \
+        s3.list_uris(prefix_uri=f"{DELIVERY}{rid}/")
+    return {
+        "projects": [p.id for p in ls._sdk.projects.list() if (p.title or "").startswith(rid)],
+        "tasks": sorted(t.id for t in tasks),
+        "annotations": sum(len(t.annotations) for t in tasks),
+        "users": sorted(u.username for u in ls.list_users()),
+        "objects": objs,
+    }
+
+
+def test_rerun_duplicates_nothing(ls, s3, settings, run, result) -> None:
+    rid = run["rid"]
+    before = _inventory(ls, s3, settings, rid)
+    manifest_before = s3.get_bytes(uri=result["manifest_uri"])
+    proc = annoflow("run", str(run["spec"]), "--simulate", PROFILE, "--poll-interval", "1",
+                    "--wait-timeout", "120", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = last_json(proc)
+    after = _inventory(ls, s3, settings, rid)
+    assert after == before
+    assert len(before["projects"]) == 1
+    assert s3.get_bytes(uri=result["manifest_uri"]) == manifest_before
+    assert again["reused_delivery"] is True
+    assert again["manifest_uri"] == result["manifest_uri"] and again["items"] == 200
