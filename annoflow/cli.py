@@ -105,8 +105,9 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
     s = get_settings()
     qc = r["qc"]
     alpha = qc.get("krippendorff_alpha")
-    verdict = ("good" if alpha is not None and alpha >= 0.667 else
-               "tentative" if alpha is not None and alpha >= 0.4 else "low")
+    # Krippendorff's own reading: >= .800 reliable, >= .667 tentative conclusions only
+    verdict = ("reliable" if alpha is not None and alpha >= 0.8 else
+               "tentative" if alpha is not None and alpha >= 0.667 else "low")
     out.print()
     out.print(f"[bold green]Campaign {r['request_id']} delivered[/] in {elapsed:.0f} s"
               + (" (this version was already delivered; nothing was rewritten)"
