@@ -116,10 +116,15 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
     out.print(f"               {r['items']} rows of model-ready data, "
               f"{r['annotations']} individual judgments")
     out.print(f"  Manifest     {r['manifest_uri']}")
-    a = "n/a" if alpha is None else f"{alpha:.2f}"
-    out.print(f"  Agreement    Krippendorff's alpha {a} ({verdict}) across "
-              f"{qc['judgments_kept']} kept judgments; mean confidence "
-              f"{qc.get('mean_confidence') or 0:.2f}")
+    if alpha is not None:
+        out.print(f"  Agreement    Krippendorff's alpha {alpha:.2f} ({verdict}) across "
+                  f"{qc['judgments_kept']} kept judgments; mean confidence "
+                  f"{qc.get('mean_confidence') or 0:.2f}")
+    else:
+        out.print(f"  Checks       {qc['judgments_kept']} of {qc['judgments']} texts accepted "
+                  f"(free text: automatic checks, no vote)")
+    if qc.get("items_unresolved"):
+        out.print(f"  Unresolved   {qc['items_unresolved']} item(s) had no usable result")
     ex = r.get("excluded_experts", [])
     out.print(f"  Excluded     {len(ex)} of {qc['annotators']} annotators"
               + ("" if ex else ": none"))

@@ -21,42 +21,54 @@ def pseudonym(expert_id: str, *, client: str, key: bytes) -> str:
     return "ann-" + hmac.new(key, f"{client}\x00{expert_id}".encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def model_view(spec: RequestSpec, items: pd.DataFrame, aggregated: pd.DataFrame) -> pa.Table:
+def model_views(spec: RequestSpec, items: pd.DataFrame, outcome: pd.DataFrame, *,
+                key: bytes) -> list[tuple[str, pa.Table]]:
+    """The task type's model-ready views as (name, table), primary first. Free-text
+    outcomes name their authors by per-client pseudonym."""
     tt = get_task_type(spec.task.type)
-    agg = aggregated.rename(columns={"task": "item_id"})
-    view = tt.delivery_view(items[~items["is_gold"]], agg)
-    return pa.Table.from_pandas(view, preserve_index=False)
+    if "worker" in outcome.columns:
+        outcome = outcome.assign(annotator=outcome["worker"].map(
+            lambda w: pseudonym(w, client=spec.client, key=key))).drop(columns=["worker"])
+    views = tt.delivery_views(spec.task, items[~items["is_gold"]], outcome)
+    return [(v.name, pa.Table.from_pandas(v.table, preserve_index=False)) for v in views]
 
 
 def judgments_table(judgments: pd.DataFrame, synced: pd.DataFrame, *, client: str,
                     key: bytes) -> pa.Table:
-    """One row per judgment with a pseudonymous annotator id, lead time and QC flags."""
+    """One row per judgment (per field) with a pseudonymous annotator id, lead time and
+    QC flags."""
     created = synced.drop_duplicates(["item_id", "expert_id"]).set_index(
         ["item_id", "expert_id"])["created_at"]
     names = {w: pseudonym(w, client=client, key=key) for w in judgments["worker"].unique()}
     df = pd.DataFrame({
         "item_id": judgments["task"].astype(str).to_numpy(),
         "annotator": judgments["worker"].map(names).to_numpy(),
+        "field": judgments["field"].astype(str).to_numpy(),
         "label": judgments["label"].astype(str).to_numpy(),
         "lead_time_s": judgments["lead_time_s"].astype("float64").to_numpy(),
         "is_gold": judgments["is_gold"].astype(bool).to_numpy(),
         "excluded": judgments["excluded"].astype(bool).to_numpy(),
         "exclusion_reason": judgments["exclusion_reason"].to_numpy(),
+        "text_flag": (judgments["flag"] if "flag" in judgments else
+                      pd.Series(None, index=judgments.index, dtype=object)).to_numpy(),
         "created_at": created.reindex(pd.MultiIndex.from_arrays(
             [judgments["task"], judgments["worker"]])).to_numpy(),
-    }).sort_values(["item_id", "annotator"], kind="stable")
+    }).sort_values(["item_id", "annotator", "field"], kind="stable")
     return pa.Table.from_pandas(df, schema=DELIVERED_ANNOTATION_SCHEMA, preserve_index=False)
 
 
-def dataset_card(spec: RequestSpec, version: int, qc: dict[str, Any], rows: int) -> str:
+def dataset_card(spec: RequestSpec, version: int, qc: dict[str, Any],
+                 views: list[tuple[str, str, int]]) -> str:
+    files = "\n".join(f"- `{path}`: the `{name}` view, {rows} rows" for name, path, rows in views)
     return f"""# {spec.title}
 
 Request `{spec.request_id}` for {spec.client}, version v{version}. Task type: `{spec.task.type}`.
 Domain: {spec.domain}. Produced by annoflow {__version__}.
 
 ## Files
-- `data/train-00000-of-00001.parquet`: {rows} model-ready rows (see the task type's view in
-  the annoflow README). Load with `datasets.load_dataset("parquet", data_files=...)` or pandas.
+{files}
+  (load with `datasets.load_dataset("parquet", data_files=...)` or pandas; the first is the
+  primary model-ready view, see the task types in the annoflow README)
 - `annotations.parquet`: every judgment, with pseudonymous annotator ids, lead time and QC flags
   (`excluded`, `exclusion_reason`).
 - `manifest.json`: sizes, SHA-256 checksums and row counts of the files, and the QC figures. The
@@ -66,7 +78,8 @@ Domain: {spec.domain}. Produced by annoflow {__version__}.
 - Krippendorff's alpha ({qc.get('agreement_level')}): {qc.get('krippendorff_alpha')}
 - Annotators: {qc.get('annotators')}, excluded: {qc.get('annotators_excluded')}
 - Judgments kept: {qc.get('judgments_kept')} of {qc.get('judgments')}
-- Aggregation: {spec.qc.aggregation}; mean confidence {qc.get('mean_confidence')}
+- Items delivered: {qc.get('items_delivered')}; unresolved: {qc.get('items_unresolved')}
+- Aggregation: {spec.qc.aggregation if not get_task_type(spec.task.type).free_text else "none (free text: automatic checks)"}
 """
 
 

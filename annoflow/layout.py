@@ -5,11 +5,13 @@ Raw zone (internal, append-only annotation snapshots)::
     <raw>/<request_id>/spec.json          the spec the campaign ran with
     <raw>/<request_id>/roster.parquet     experts on the campaign (no contact details)
     <raw>/<request_id>/items.parquet      items as imported (ref, item_id, gold answers)
+    <raw>/<request_id>/quarantine.csv     bad source/gold rows left out (file, row, field, problem)
     <raw>/<request_id>/annotations/sync-<until>-<digest>.parquet   synced judgments
 
 Client delivery (a version is complete only once its manifest exists)::
 
-    <delivery>/<request_id>/v<N>/data/train-00000-of-00001.parquet
+    <delivery>/<request_id>/v<N>/data/train-00000-of-00001.parquet     the primary view
+    <delivery>/<request_id>/v<N>/<view>/train-00000-of-00001.parquet   further views
     <delivery>/<request_id>/v<N>/annotations.parquet
     <delivery>/<request_id>/v<N>/README.md
     <delivery>/<request_id>/v<N>/manifest.json      written last
@@ -43,6 +45,10 @@ class RawZone:
         return join_uri(self.base, "items.parquet")
 
     @property
+    def quarantine(self) -> str:
+        return join_uri(self.base, "quarantine.csv")
+
+    @property
     def annotations_prefix(self) -> str:
         return join_uri(self.base, "annotations") + "/"
 
@@ -68,5 +74,9 @@ class DeliveryLayout:
         return self.file("manifest.json")
 
     DATA = "data/train-00000-of-00001.parquet"
+
+    @classmethod
+    def view_path(cls, view: str, primary: bool) -> str:
+        return cls.DATA if primary else f"{view}/train-00000-of-00001.parquet"
     ANNOTATIONS = "annotations.parquet"
     README = "README.md"

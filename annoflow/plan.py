@@ -27,6 +27,7 @@ class CampaignPlan(BaseModel):
     experts_needed_by_deadline: int | None
     deadline: date | None
     expected_cost_usd: float
+    budget_usd: float | None
     quarantined_rows: int
     warnings: list[str]
 
@@ -34,14 +35,15 @@ class CampaignPlan(BaseModel):
         lines = [
             f"Plan for {self.request_id} ({self.task_type})",
             f"  items                {self.items:,} + {self.gold_items:,} hidden gold",
-            f"  judgments            {self.judgments:,} ({self.annotators_per_item} per item; "
-            f"every expert on each gold item)",
+            f"  judgments            {self.judgments:,} ({self.annotators_per_item} per item"
+            + ("; every expert on each gold item)" if self.gold_items else ")"),
             f"  expert time          {self.expert_hours:,.1f} h at {self.seconds_per_judgment:.0f} s "
             f"per judgment",
             f"  roster               {self.roster_size} of {self.eligible_experts} eligible experts, "
             f"{self.roster_weekly_hours:,.0f} h/week together",
             f"  duration             {self.weeks_to_finish:,.1f} weeks at full availability",
-            f"  expected cost        ${self.expected_cost_usd:,.0f}",
+            f"  expected cost        ${self.expected_cost_usd:,.0f}"
+            + (f" of a ${self.budget_usd:,.0f} budget" if self.budget_usd else ""),
         ]
         if self.deadline:
             lines.append(f"  deadline             {self.deadline} (needs "
@@ -58,6 +60,7 @@ class CampaignPlan(BaseModel):
                 ("Roster", f"{self.roster_size} of {self.eligible_experts} eligible"),
                 ("Weeks to finish", f"{self.weeks_to_finish:,.1f}"),
                 ("Expected cost (USD)", f"{self.expected_cost_usd:,.0f}"),
+                ("Budget (USD)", f"{self.budget_usd:,.0f}" if self.budget_usd else "none"),
                 ("Deadline", str(self.deadline or "none")),
                 ("Quarantined rows", str(self.quarantined_rows))]
         md = [f"# Plan: {self.request_id}", "", "| | |", "|---|---|"]
@@ -87,15 +90,20 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
         elif needed is not None and needed > len(roster):
             warnings.append(f"deadline infeasible: {needed} experts needed by {spec.deadline}, "
                             f"roster has {len(roster)}")
+    if spec.budget_usd is not None and cost > spec.budget_usd:
+        warnings.append(f"budget exceeded: expected cost ${cost:,.0f} is over the "
+                        f"${spec.budget_usd:,.0f} budget")
     if eligible < 2 * k:
         warnings.append(f"talent pool thin for {spec.domain}: {eligible} eligible experts for "
                         f"{k} per item")
-    if n_gold < 5:
-        warnings.append(f"only {n_gold} gold items: too few to judge annotator accuracy")
+    if spec.gold is not None and n_gold < spec.qc.min_gold_judgments:
+        warnings.append(f"only {n_gold} gold items: too few to judge annotator accuracy "
+                        f"(qc.min_gold_judgments is {spec.qc.min_gold_judgments})")
     return CampaignPlan(
         request_id=spec.request_id, task_type=spec.task.type, items=n_items, gold_items=n_gold,
         annotators_per_item=k, gold_overlap=gold_overlap, judgments=judgments,
         seconds_per_judgment=spec.seconds_per_judgment, expert_hours=round(hours, 2),
         roster_size=len(roster), eligible_experts=eligible, roster_weekly_hours=weekly,
         weeks_to_finish=round(weeks, 2), experts_needed_by_deadline=needed, deadline=spec.deadline,
-        expected_cost_usd=round(cost, 2), quarantined_rows=quarantined, warnings=warnings)
+        expected_cost_usd=round(cost, 2), budget_usd=spec.budget_usd,
+        quarantined_rows=quarantined, warnings=warnings)

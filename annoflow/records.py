@@ -5,7 +5,7 @@ import pyarrow as pa
 
 #: Campaign items as imported into Label Studio (raw zone: items.parquet).
 #: ``inputs`` holds the task type's input fields as strings.
-ITEM_COLUMNS = ("item_id", "ref", "is_gold", "gold_label")
+ITEM_COLUMNS = ("item_id", "ref", "is_gold", "gold_answer")
 
 #: One row per Label Studio annotation as synced into the raw zone.
 RAW_ANNOTATION_SCHEMA = pa.schema([
@@ -14,7 +14,7 @@ RAW_ANNOTATION_SCHEMA = pa.schema([
     ("item_id", pa.string()),
     ("is_gold", pa.bool_()),
     ("expert_id", pa.string()),
-    ("label", pa.string()),
+    ("answer_json", pa.string()),   # {field: value} parsed by the task type; null if empty
     ("lead_time_s", pa.float64()),
     ("was_cancelled", pa.bool_()),
     ("created_at", pa.timestamp("us", tz="UTC")),
@@ -27,11 +27,13 @@ RAW_ANNOTATION_SCHEMA = pa.schema([
 DELIVERED_ANNOTATION_SCHEMA = pa.schema([
     ("item_id", pa.string()),
     ("annotator", pa.string()),
-    ("label", pa.string()),
+    ("field", pa.string()),         # the judged question ("" when the type has one)
+    ("label", pa.string()),         # the answer (the text, for free-text types)
     ("lead_time_s", pa.float64()),
     ("is_gold", pa.bool_()),
     ("excluded", pa.bool_()),
     ("exclusion_reason", pa.string()),
+    ("text_flag", pa.string()),     # free-text types: why the automatic checks rejected it
     ("created_at", pa.timestamp("us", tz="UTC")),
 ])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,23 +35,17 @@ def _check_data_uri(uri: str) -> str:
     return uri
 
 
-class TaskSpec(_Model):
-    type: str = Field(description="one of the registered task types")
-    instructions: str = Field(min_length=1, description="shown to annotators above every item")
-    seconds_per_judgment: float | None = Field(None, gt=0, description="overrides the type's default")
-
-    @field_validator("type")
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        if value not in TASK_TYPES:
-            raise ValueError(f"unknown task type {value!r}; expected one of {sorted(TASK_TYPES)}")
-        return value
+TaskSpec = Annotated[Union[tuple(t.Spec for t in TASK_TYPES.values())],  # type: ignore[misc]
+                     Field(discriminator="type")]
 
 
 class SourceSpec(_Model):
     uri: str
     id_field: str = Field(min_length=1)
     fields: dict[str, str] = Field(description="task-type input name -> column in the source")
+    max_bad_share: float = Field(
+        0.0, ge=0, lt=1, description="bad rows are quarantined; refuse to start above this share")
+    max_field_chars: int = Field(20_000, ge=1, description="longer field values are bad rows")
 
     _uri = field_validator("uri")(lambda cls, v: _check_data_uri(v))
 
@@ -81,7 +75,7 @@ class WorkforceSpec(_Model):
 
 
 class QCSpec(_Model):
-    min_gold_accuracy: float = Field(ge=0, le=1)
+    min_gold_accuracy: float = Field(0.7, ge=0, le=1)
     aggregation: Literal["dawid_skene", "majority_vote"] = "dawid_skene"
     min_gold_judgments: int = Field(
         5, ge=1, description="gold judgments an annotator needs before accuracy can exclude them")
@@ -89,6 +83,12 @@ class QCSpec(_Model):
         0.25, ge=0, lt=1,
         description="exclude annotators whose median time per judgment is below this share "
                     "of the crowd's median (0 disables)")
+    gold_tolerance: int | None = Field(
+        None, ge=0, description="on ordinal scales, a gold answer this close counts as right "
+                                "(default 1 for ordinal types, 0 otherwise)")
+    max_flagged_share: float = Field(
+        0.5, gt=0, le=1, description="free-text types: exclude annotators with at least this "
+                                     "share of their texts failing the automatic checks")
 
 
 class DeliverySpec(_Model):
@@ -117,11 +117,12 @@ class RequestSpec(_Model):
     title: str = Field(min_length=1)
     domain: str = Field(min_length=1)
     deadline: date | None = None
+    budget_usd: float | None = Field(None, gt=0)
     task: TaskSpec
     source: SourceSpec
-    gold: GoldSpec
+    gold: GoldSpec | None = None
     workforce: WorkforceSpec
-    qc: QCSpec
+    qc: QCSpec = QCSpec()
     delivery: DeliverySpec
 
     @field_validator("request_id")
@@ -142,6 +143,10 @@ class RequestSpec(_Model):
         if extra := sorted(given - needed):
             raise ValueError(f"source.fields has unknown inputs {extra}: task type "
                              f"{self.task.type} takes {sorted(needed)}")
+        if get_task_type(self.task.type).free_text and self.gold is not None:
+            raise ValueError(f"gold: task type {self.task.type} is free text, which has no gold "
+                             f"answers; remove the gold block (its QC is automatic checks and "
+                             f"review)")
         return self
 
     @property
@@ -153,13 +158,25 @@ def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: the request spec is invalid ({err.error_count()} problem"
              f"{'s' if err.error_count() != 1 else ''}):"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts = [str(p) for p in e["loc"]]
+        if len(parts) > 1 and parts[0] == "task" and parts[1] in TASK_TYPES:
+            del parts[1]  # the union's tag, not a field the user wrote
+        loc = ".".join(parts) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "union_tag_invalid":
+            loc = "task.type"
+            msg = (f"unknown task type {e['ctx']['tag']!r}; expected one of "
+                   f"{sorted(TASK_TYPES)}")
+        elif e["type"] == "union_tag_not_found":
+            loc, msg = "task.type", "is required but missing"
+            lines.append(f"  - {loc}: {msg}")
+            continue
         if e["type"] == "missing":
             msg = "is required but missing"
         elif e["type"] == "extra_forbidden":
             msg = "is not a known field (check the spelling)"
-        got = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r})"
+        quiet = ("missing", "extra_forbidden", "union_tag_invalid")
+        got = "" if e["type"] in quiet or isinstance(e["input"], dict) else f" (got {e['input']!r})"
         if len(got) > 80:
             got = got[:77] + "...)"
         lines.append(f"  - {loc}: {msg}{got}")
@@ -184,8 +201,9 @@ def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None
     base = base_dir or Path.cwd()
     updates: dict[str, Any] = {
         "source": spec.source.model_copy(update={"uri": _resolve(spec.source.uri, base)}),
-        "gold": spec.gold.model_copy(update={"uri": _resolve(spec.gold.uri, base)}),
     }
+    if spec.gold is not None:
+        updates["gold"] = spec.gold.model_copy(update={"uri": _resolve(spec.gold.uri, base)})
     if spec.workforce.talent_pool:
         updates["workforce"] = spec.workforce.model_copy(
             update={"talent_pool": _resolve(spec.workforce.talent_pool, base)})

@@ -17,16 +17,23 @@ def wilson_lower(successes: np.ndarray, n: np.ndarray, z: float = 1.96) -> np.nd
     return np.where(n > 0, (centre - margin) / denom, 0.0)
 
 
-def gold_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series) -> pd.DataFrame:
+def gold_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
+                  tolerance: float = 0) -> pd.DataFrame:
     """Per worker: ``n_gold``, ``n_correct``, ``accuracy`` and its 95 % Wilson lower bound.
 
-    Workers with no gold judgments get n_gold 0 and accuracy NaN.
+    With ``tolerance`` > 0 labels are numeric (an ordinal scale) and an answer within
+    ``tolerance`` of the gold one counts as correct. Workers with no gold judgments get
+    n_gold 0 and accuracy NaN.
     """
     data = check_annotations(annotations)
     truth = gold_series(gold)
     workers = pd.Index(data["worker"].unique(), name="worker")
     on_gold = data[data["task"].isin(truth.index)]
-    correct = on_gold["label"].to_numpy() == truth.loc[on_gold["task"]].to_numpy()
+    given, expected = on_gold["label"].to_numpy(), truth.loc[on_gold["task"]].to_numpy()
+    if tolerance > 0:
+        correct = np.abs(given.astype(float) - expected.astype(float)) <= tolerance
+    else:
+        correct = given == expected
     g = pd.DataFrame({"worker": on_gold["worker"].to_numpy(), "correct": correct})
     stats = g.groupby("worker")["correct"].agg(n_gold="size", n_correct="sum")
     stats = stats.reindex(workers, fill_value=0).astype("int64")

@@ -7,6 +7,7 @@ dropped; the caller refuses to start when too many are bad.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 
@@ -17,12 +18,11 @@ from annoflow.tasktypes import get_task_type
 from connectors.datafiles import ROW
 
 PROBLEM_COLUMNS = ["file", "row", "field", "problem"]
-MAX_FIELD_CHARS = 100_000
 
 
 @dataclass(frozen=True)
 class PreparedItems:
-    items: pd.DataFrame      # item_id, ref, is_gold, gold_label, <inputs...>
+    items: pd.DataFrame      # item_id, ref, is_gold, gold_answer, <inputs...>
     problems: pd.DataFrame   # file, row, field, problem
     source_rows: int
     gold_rows: int
@@ -36,10 +36,13 @@ class PreparedItems:
         return int(self.items["is_gold"].sum())
 
     @property
+    def bad_rows(self) -> int:
+        return int(self.problems.drop_duplicates(["file", "row"]).shape[0])
+
+    @property
     def bad_share(self) -> float:
         total = self.source_rows + self.gold_rows
-        bad_rows = self.problems.drop_duplicates(["file", "row"]).shape[0]
-        return bad_rows / total if total else 0.0
+        return self.bad_rows / total if total else 0.0
 
 
 def task_ref(request_id: str, item_id: str) -> str:
@@ -48,7 +51,7 @@ def task_ref(request_id: str, item_id: str) -> str:
 
 
 def _check_rows(df: pd.DataFrame, *, uri: str, id_field: str, fields: dict[str, str],
-                problems: list[dict]) -> pd.Series:
+                max_chars: int, problems: list[dict]) -> pd.Series:
     """Flag rows with a missing/duplicate id or a missing/empty/oversized field."""
     ok = pd.Series(True, index=df.index)
 
@@ -73,57 +76,68 @@ def _check_rows(df: pd.DataFrame, *, uri: str, id_field: str, fields: dict[str, 
         flag(~is_text & values.notna(), col, f"must be text (input {name!r})")
         flag(values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip()), col,
              f"is empty (input {name!r})")
-        flag(values.map(lambda v: isinstance(v, str) and len(v) > MAX_FIELD_CHARS), col,
-             f"longer than {MAX_FIELD_CHARS:,} characters")
+        flag(values.map(lambda v: isinstance(v, str) and len(v) > max_chars), col,
+             f"longer than {max_chars:,} characters (source.max_field_chars)")
     return ok
 
 
-def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame) -> PreparedItems:
-    """Validate source and gold rows and build the item table (gold items hidden among them)."""
+def _frame(df: pd.DataFrame, ok: pd.Series, id_field: str, fields: dict[str, str]) -> pd.DataFrame:
+    out = pd.DataFrame({"item_id": df.loc[ok, id_field].astype(str).str.strip()})
+    for name, col in fields.items():
+        out[name] = df.loc[ok, col].astype(str)
+    return out
+
+
+def prepare_items(spec: RequestSpec, source: pd.DataFrame,
+                  gold: pd.DataFrame | None) -> PreparedItems:
+    """Validate source and gold rows and build the item table (gold items hidden among them).
+
+    ``gold_answer`` holds a gold item's answers as JSON ``{field: label}``."""
     tt = get_task_type(spec.task.type)
     problems: list[dict] = []
     fields = dict(spec.source.fields)
     id_field = spec.source.id_field
+    cap = spec.source.max_field_chars
 
     ok = _check_rows(source, uri=spec.source.uri, id_field=id_field, fields=fields,
-                     problems=problems)
-    items = pd.DataFrame({"item_id": source.loc[ok, id_field].astype(str).str.strip()})
-    for name, col in fields.items():
-        items[name] = source.loc[ok, col]
+                     max_chars=cap, problems=problems)
+    items = _frame(source, ok, id_field, fields)
     items["is_gold"] = False
-    items["gold_label"] = None
-
-    gold_fields = {k: v for k, v in fields.items()}
-    gok = _check_rows(gold, uri=spec.gold.uri, id_field=id_field,
-                      fields={**gold_fields, "answer": spec.gold.answer_field}, problems=problems)
-    if gok.any():
-        answers = gold[spec.gold.answer_field].astype(str).str.strip()
-        illegal = gok & ~answers.isin(tt.labels)
-        for row, ans in zip(gold.loc[illegal, ROW], answers[illegal]):
-            problems.append({"file": spec.gold.uri, "row": int(row), "field": spec.gold.answer_field,
-                             "problem": f"answer {ans!r} is not a legal label; expected one of "
-                                        f"{list(tt.labels)}"})
+    items["gold_answer"] = None
+    parts = [items]
+    if gold is not None and spec.gold is not None:
+        answer = spec.gold.answer_field
+        gok = _check_rows(gold, uri=spec.gold.uri, id_field=id_field, fields=fields,
+                          max_chars=cap, problems=problems)
+        if answer not in gold.columns:
+            problems.append({"file": spec.gold.uri, "row": 0, "field": answer,
+                             "problem": "answer column is missing from the file"})
+            gok &= False
+        answers: dict[int, str] = {}
+        for i in gold.index[gok]:
+            try:
+                answers[i] = json.dumps(tt.parse_gold(spec.task, gold.at[i, answer]),
+                                        sort_keys=True)
+            except ValueError as err:
+                problems.append({"file": spec.gold.uri, "row": int(gold.at[i, ROW]),
+                                 "field": answer, "problem": str(err)})
+                gok[i] = False
         gids = gold[id_field].astype(str).str.strip()
-        clash = gok & ~illegal & gids.isin(set(items["item_id"]))
+        clash = gok & gids.isin(set(items["item_id"]))
         for row, gid in zip(gold.loc[clash, ROW], gids[clash]):
             problems.append({"file": spec.gold.uri, "row": int(row), "field": id_field,
                              "problem": f"gold id {gid!r} is also a source item id"})
-        gok &= ~illegal & ~clash
-    g = pd.DataFrame({"item_id": gold.loc[gok, id_field].astype(str).str.strip()})
-    for name, col in fields.items():
-        g[name] = gold.loc[gok, col]
-    g["is_gold"] = True
-    g["gold_label"] = gold.loc[gok, spec.gold.answer_field].astype(str).str.strip()
-
-    # gold share of the project's tasks = fraction; pick deterministically per request
-    n_gold = min(len(g), math.ceil(spec.gold.fraction * len(items) / (1 - spec.gold.fraction)))
-    g["ref"] = g["item_id"].map(lambda i: task_ref(spec.request_id, i))
-    g = g.sort_values("ref").head(n_gold)
+        gok &= ~clash
+        g = _frame(gold, gok, id_field, fields)
+        g["is_gold"] = True
+        g["gold_answer"] = [answers[i] for i in g.index]
+        # gold share of the project's tasks = fraction; picked deterministically per request
+        n_gold = min(len(g), math.ceil(spec.gold.fraction * len(items) / (1 - spec.gold.fraction)))
+        g["ref"] = g["item_id"].map(lambda i: task_ref(spec.request_id, i))
+        parts.append(g.sort_values("ref").head(n_gold))
     items["ref"] = items["item_id"].map(lambda i: task_ref(spec.request_id, i))
-    table = pd.concat([items, g], ignore_index=True)
-    table = table[["item_id", "ref", "is_gold", "gold_label", *fields]]
-    for name in fields:
-        table[name] = table[name].astype(str)
+    table = pd.concat(parts, ignore_index=True)
+    table = table[["item_id", "ref", "is_gold", "gold_answer", *fields]]
     return PreparedItems(items=table.reset_index(drop=True),
                          problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS),
-                         source_rows=len(source), gold_rows=len(gold))
+                         source_rows=len(source), gold_rows=0 if gold is None else len(gold))

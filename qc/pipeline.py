@@ -1,11 +1,19 @@
 """The QC layers composed for one campaign's judgments (pure; no I/O).
 
-L1 behaviour and L2 gold accuracy decide who is excluded; their judgments are dropped;
-L3 agreement is measured on the rest; L5 aggregates one label per non-gold item.
+Voted work (``run_layers``): L1 behaviour and L2 gold accuracy decide who is excluded;
+their judgments are dropped; L3 agreement is measured on the rest (overall and per
+field); L5 aggregates one label per (task, field) on non-gold tasks.
+
+Free-text work (``run_text_layers``): automatic checks flag texts (``qc.text``);
+annotators with too many flagged texts, or far too fast, are excluded; the accepted
+texts are the outcome.
+
+Judgments may carry a ``field`` column (one judged question of a task, e.g. a rubric
+criterion); QC then treats each (task, field) as its own unit.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,124 +25,245 @@ from qc.behaviour import behaviour_stats
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
 from qc.gold import gold_accuracy
+from qc.text import text_flags
 
 MIN_COVERAGE = 0.95
+SEP = "\x1f"
 
 
 @dataclass(frozen=True)
 class QCConfig:
-    min_gold_accuracy: float
+    min_gold_accuracy: float = 0.7
     aggregation: str = "dawid_skene"
     min_gold_judgments: int = 5
     min_speed_ratio: float = 0.25
     level: Level = "nominal"
+    gold_tolerance: float = 0
+    max_flagged_share: float = 0.5
+    min_chars: int = 1
 
 
 @dataclass(frozen=True)
 class QCResult:
-    workers: pd.DataFrame      # per worker: gold, behaviour, excluded, exclusion_reason
-    judgments: pd.DataFrame    # input rows + excluded, exclusion_reason
-    aggregated: pd.DataFrame   # task, label, confidence, n_judgments (non-gold tasks)
-    unresolved: list[str]      # non-gold tasks left with no kept judgment
+    workers: pd.DataFrame      # per worker: behaviour, gold, excluded, exclusion_reason
+    judgments: pd.DataFrame    # input rows + excluded, exclusion_reason (+ flag for text)
+    outcome: pd.DataFrame      # voted: task, field, label, confidence, n_judgments
+                               # free text: task, worker, value (accepted texts)
+    unresolved: list[str]      # non-gold tasks left with nothing to deliver
     alpha: float
     level: str
     checks: list[CheckResult]
+    alpha_by_field: dict[str, float] = field(default_factory=dict)
 
     @property
     def excluded_workers(self) -> pd.DataFrame:
         return self.workers[self.workers["excluded"]]
 
+    def _kept(self) -> pd.Series:
+        kept = ~self.judgments["excluded"]
+        return kept & self.judgments["flag"].isna() if "flag" in self.judgments else kept
+
     def stats(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
+        def num(x: float | None) -> float | None:
             return None if x is None or np.isnan(x) else round(float(x), 4)
-        return {
+        s = {
             "krippendorff_alpha": num(self.alpha),
             "agreement_level": self.level,
             "annotators": int(len(self.workers)),
             "annotators_excluded": int(self.workers["excluded"].sum()),
+            "annotations": int(len(self.judgments.drop_duplicates(["task", "worker"]))),
             "judgments": int(len(self.judgments)),
-            "judgments_kept": int((~self.judgments["excluded"]).sum()),
-            "items_aggregated": int(len(self.aggregated)),
+            "judgments_kept": int(self._kept().sum()),
+            "items_delivered": int(self.outcome["task"].nunique()),
             "items_unresolved": len(self.unresolved),
-            "mean_confidence": num(self.aggregated["confidence"].mean()) if len(self.aggregated) else None,
         }
+        if "confidence" in self.outcome:
+            s["mean_confidence"] = num(self.outcome["confidence"].mean()) if len(self.outcome) else None
+        if len(self.alpha_by_field) > 1:
+            s["krippendorff_alpha_by_field"] = {k: num(v) for k, v in self.alpha_by_field.items()}
+        return s
 
 
-def _exclusions(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
+def _units(data: pd.DataFrame) -> pd.DataFrame:
+    """Add ``unit`` (task, or task + field) and a default ``field``."""
+    data = data.copy()
+    if "field" not in data.columns:
+        data["field"] = ""
+    data["unit"] = data["task"].astype(str) + SEP + data["field"].astype(str)
+    return data
+
+
+def _gold_units(gold: pd.DataFrame | pd.Series) -> pd.Series:
+    if isinstance(gold, pd.DataFrame) and "field" in gold.columns:
+        return pd.Series(gold["label"].to_numpy(),
+                         index=gold["task"].astype(str) + SEP + gold["field"].astype(str))
+    g = gold_series(gold)
+    return pd.Series(g.to_numpy(), index=g.index.astype(str) + SEP)
+
+
+def _worker_table(data: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
+                  cfg: QCConfig) -> pd.DataFrame:
+    # behaviour on one row per (task, worker): an annotation answers all its fields at once
+    per_annotation = data.drop_duplicates(["task", "worker"])
+    beh = behaviour_stats(per_annotation[["task", "worker", "label", "lead_time_s"]]
+                          if "lead_time_s" in data else per_annotation[["task", "worker", "label"]])
+    beh["top_label_share"] = behaviour_stats(by_unit[["task", "worker", "label"]])["top_label_share"]
+    acc = gold_accuracy(by_unit, truth, tolerance=cfg.gold_tolerance)
+    return beh.join(acc, how="outer")
+
+
+def _speed_reasons(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
     reasons = pd.Series("", index=workers.index, dtype=object)
-    enough = workers["n_gold"] >= cfg.min_gold_judgments
-    low = enough & (workers["accuracy"] < cfg.min_gold_accuracy)
-    reasons[low] = workers.loc[low].apply(
-        lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
-                  f"({int(r.n_correct)}/{int(r.n_gold)})", axis=1)
     if cfg.min_speed_ratio > 0:
         fast = workers["speed_ratio"] < cfg.min_speed_ratio
-        text = workers.loc[fast].apply(
+        reasons[fast] = workers.loc[fast].apply(
             lambda r: f"median {r.median_lead_time_s:.0f} s per judgment, "
                       f"{r.speed_ratio:.0%} of the crowd's", axis=1)
-        for w, t in text.items():
-            reasons[w] = f"{reasons[w]}; {t}" if reasons[w] else t
     return reasons
+
+
+def _join(a: pd.Series, b: pd.Series) -> pd.Series:
+    return pd.Series([f"{x}; {y}" if x and y else (x or y) for x, y in zip(a, b.reindex(a.index))],
+                     index=a.index, dtype=object)
+
+
+def _speed_check(workers: pd.DataFrame, cfg: QCConfig) -> CheckResult:
+    fast = list(workers.index[workers["speed_ratio"] < cfg.min_speed_ratio]) \
+        if cfg.min_speed_ratio > 0 else []
+    return CheckResult(
+        "speed", "L1", passed=not fast, severity="warning",
+        summary=(f"{len(fast)} annotator(s) answered far faster than the crowd" if fast
+                 else "no annotator answered implausibly fast"),
+        metrics={"flagged": list(map(str, fast)),
+                 "crowd_median_lead_time_s": float(workers["median_lead_time_s"].median())})
+
+
+def _mark(data: pd.DataFrame, workers: pd.DataFrame) -> pd.DataFrame:
+    data["excluded"] = data["worker"].map(workers["excluded"]).astype(bool)
+    data["exclusion_reason"] = data["worker"].map(workers["exclusion_reason"])
+    return data
+
+
+def _finish_workers(workers: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    workers["excluded"] = reasons.ne("")
+    workers["exclusion_reason"] = reasons.where(workers["excluded"], None)
+    return workers
 
 
 def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                cfg: QCConfig) -> QCResult:
-    data = check_annotations(annotations).copy()
-    truth = gold_series(gold)
+    """QC for voted work. ``gold``: (task, [field,] label) answers of the gold tasks."""
+    if missing := [c for c in ("task", "worker", "label") if c not in annotations.columns]:
+        raise ValueError(f"annotations are missing column(s) {missing} (see qc.contract)")
+    data = _units(annotations)
+    truth = _gold_units(gold)
     if "is_gold" not in data.columns:
-        data["is_gold"] = data["task"].isin(truth.index)
+        data["is_gold"] = data["unit"].isin(truth.index)
+    by_unit = data.assign(task=data["unit"])
+    check_annotations(by_unit)  # one judgment per worker per (task, field)
     checks: list[CheckResult] = []
 
-    beh = behaviour_stats(data)
-    acc = gold_accuracy(data, truth)
-    workers = beh.join(acc, how="outer")
-    reasons = _exclusions(workers, cfg)
-    workers["excluded"] = reasons.ne("")
-    workers["exclusion_reason"] = reasons.where(workers["excluded"], None)
-
-    fast = workers.index[workers["speed_ratio"] < cfg.min_speed_ratio] if cfg.min_speed_ratio > 0 else []
-    checks.append(CheckResult(
-        "speed", "L1", passed=len(fast) == 0, severity="warning",
-        summary=(f"{len(fast)} annotator(s) answered far faster than the crowd"
-                 if len(fast) else "no annotator answered implausibly fast"),
-        metrics={"flagged": list(map(str, fast)),
-                 "crowd_median_lead_time_s": float(beh["median_lead_time_s"].median())}))
-    low = workers.index[(workers["n_gold"] >= cfg.min_gold_judgments)
-                        & (workers["accuracy"] < cfg.min_gold_accuracy)]
+    workers = _worker_table(data, by_unit, truth, cfg)
+    low = (workers["n_gold"] >= cfg.min_gold_judgments) & (workers["accuracy"] < cfg.min_gold_accuracy)
+    gold_reasons = pd.Series("", index=workers.index, dtype=object)
+    gold_reasons[low] = workers.loc[low].apply(
+        lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
+                  f"({int(r.n_correct)}/{int(r.n_gold)})", axis=1)
+    workers = _finish_workers(workers, _join(gold_reasons, _speed_reasons(workers, cfg)))
+    checks.append(_speed_check(workers, cfg))
     thin = workers.index[workers["n_gold"] < cfg.min_gold_judgments]
     checks.append(CheckResult(
-        "gold_accuracy", "L2", passed=len(low) == 0, severity="warning",
-        summary=(f"{len(low)} annotator(s) under {cfg.min_gold_accuracy:.0%} on gold"
+        "gold_accuracy", "L2", passed=not low.any(), severity="warning",
+        summary=("no gold items in this campaign" if truth.empty else
+                 f"{int(low.sum())} annotator(s) under {cfg.min_gold_accuracy:.0%} on gold"
                  + (f"; {len(thin)} with too few gold judgments to judge" if len(thin) else "")),
-        metrics={"below_threshold": list(map(str, low)), "too_few_gold": list(map(str, thin)),
-                 "median_accuracy": float(workers["accuracy"].median())}))
+        metrics={"below_threshold": list(map(str, workers.index[low])),
+                 "too_few_gold": list(map(str, thin)),
+                 "median_accuracy": None if truth.empty else float(workers["accuracy"].median())}))
 
-    data["excluded"] = data["worker"].map(workers["excluded"]).astype(bool)
-    data["exclusion_reason"] = data["worker"].map(workers["exclusion_reason"])
+    data = _mark(data, workers)
     kept = data[~data["excluded"]]
-
-    alpha = krippendorff_alpha(kept, level=cfg.level) if len(kept) else float("nan")
+    kept_units = kept.assign(task=kept["unit"])[["task", "worker", "label"]]
+    alpha = krippendorff_alpha(kept_units, level=cfg.level) if len(kept) else float("nan")
+    by_field = {f: krippendorff_alpha(g.assign(task=g["unit"])[["task", "worker", "label"]],
+                                      level=cfg.level)
+                for f, g in kept.groupby("field")} if kept["field"].nunique() > 1 else {}
     checks.append(CheckResult(
         "agreement", "L3", passed=not np.isnan(alpha), severity="warning",
-        summary=f"Krippendorff's alpha ({cfg.level}) = {alpha:.3f} over kept judgments",
-        metrics={"alpha": None if np.isnan(alpha) else float(alpha)}))
+        summary=f"Krippendorff's alpha ({cfg.level}) = {alpha:.3f} over kept judgments"
+                + ("; by field: " + ", ".join(f"{k} {v:.2f}" for k, v in by_field.items())
+                   if by_field else ""),
+        metrics={"alpha": None if np.isnan(alpha) else float(alpha),
+                 "by_field": {k: None if np.isnan(v) else float(v) for k, v in by_field.items()}}))
 
     work = kept[~kept["is_gold"]]
-    all_items = data.loc[~data["is_gold"], "task"].unique()
+    all_tasks = data.loc[~data["is_gold"], "task"].unique()
     if len(work):
-        est = AGGREGATORS[cfg.aggregation]().fit(work[["task", "worker", "label"]])
-        n = work.groupby("task").size()
-        aggregated = pd.DataFrame({"task": est.labels_.index, "label": est.labels_.to_numpy(),
-                                   "confidence": est.confidence_.to_numpy(),
-                                   "n_judgments": n.reindex(est.labels_.index).to_numpy()})
+        est = AGGREGATORS[cfg.aggregation]().fit(work.assign(task=work["unit"])[["task", "worker", "label"]])
+        n = work.groupby("unit").size()
+        units = est.labels_.index.to_series().str.split(SEP, n=1, expand=True)
+        outcome = pd.DataFrame({"task": units[0].to_numpy(), "field": units[1].to_numpy(),
+                                "label": est.labels_.to_numpy(),
+                                "confidence": est.confidence_.to_numpy(),
+                                "n_judgments": n.reindex(est.labels_.index).to_numpy()})
+        # a task is resolved only when every one of its fields has a label
+        n_fields = data["field"].nunique()
+        complete = outcome.groupby("task")["field"].transform("size") == n_fields
+        outcome = outcome[complete].reset_index(drop=True)
     else:
-        aggregated = pd.DataFrame(columns=["task", "label", "confidence", "n_judgments"])
-    unresolved = sorted(set(all_items) - set(aggregated["task"]))
-    coverage = len(aggregated) / len(all_items) if len(all_items) else 0.0
-    checks.append(CheckResult(
+        outcome = pd.DataFrame(columns=["task", "field", "label", "confidence", "n_judgments"])
+    checks.append(_coverage(outcome, all_tasks))
+    unresolved = sorted(set(all_tasks) - set(outcome["task"]))
+    return QCResult(workers=workers, judgments=data.drop(columns=["unit"]), outcome=outcome,
+                    unresolved=unresolved, alpha=alpha, level=cfg.level, checks=checks,
+                    alpha_by_field=by_field)
+
+
+def _coverage(outcome: pd.DataFrame, all_tasks) -> CheckResult:
+    done = outcome["task"].nunique()
+    coverage = done / len(all_tasks) if len(all_tasks) else 0.0
+    missing = sorted(set(all_tasks) - set(outcome["task"]))
+    return CheckResult(
         "coverage", "L5", passed=coverage >= MIN_COVERAGE, severity="error",
-        summary=f"{len(aggregated)} of {len(all_items)} items have a label after exclusions "
+        summary=f"{done} of {len(all_tasks)} items have a result after exclusions "
                 f"({coverage:.0%}; at least {MIN_COVERAGE:.0%} needed)",
-        metrics={"coverage": coverage, "unresolved": unresolved[:50]}))
-    return QCResult(workers=workers, judgments=data, aggregated=aggregated,
-                    unresolved=unresolved, alpha=alpha, level=cfg.level, checks=checks)
+        metrics={"coverage": coverage, "unresolved": missing[:50]})
+
+
+def run_text_layers(annotations: pd.DataFrame, prompts: pd.Series, cfg: QCConfig,
+                    check=None) -> QCResult:
+    """QC for free-text work: ``annotations`` has task, worker, label (the text) and
+    lead_time_s; ``prompts`` maps task -> prompt; ``check(text)`` adds a type's own test."""
+    data = check_annotations(annotations).copy()
+    if "field" not in data.columns:
+        data["field"] = ""
+    data["is_gold"] = False
+    data["flag"] = text_flags(data, prompts, min_chars=cfg.min_chars, check=check)
+    workers = behaviour_stats(data[["task", "worker", "label", "lead_time_s"]])
+    flagged = data.assign(bad=data["flag"].notna()).groupby("worker")["bad"].agg(["sum", "size"])
+    workers["n_flagged"] = flagged["sum"].astype(int)
+    workers["flagged_share"] = flagged["sum"] / flagged["size"]
+    many = (workers["flagged_share"] >= cfg.max_flagged_share) & (flagged["size"] >= 2)
+    reasons = pd.Series("", index=workers.index, dtype=object)
+    reasons[many] = workers.loc[many].apply(
+        lambda r: f"{int(r.n_flagged)} of {int(r.n_judgments)} texts failed automatic checks", axis=1)
+    workers = _finish_workers(workers, _join(reasons, _speed_reasons(workers, cfg)))
+    for col in ("n_gold", "n_correct", "accuracy"):
+        workers[col] = np.nan
+    data = _mark(data, workers)
+    counts = data["flag"].dropna().str.split(":").str[0].value_counts().to_dict()
+    checks = [_speed_check(workers, cfg), CheckResult(
+        "text_checks", "L1", passed=not counts, severity="warning",
+        summary=(f"{int(data['flag'].notna().sum())} of {len(data)} texts rejected: "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))) if counts
+        else "every text passed the automatic checks",
+        metrics={"rejected": int(data["flag"].notna().sum()), "by_reason": counts})]
+    accepted = data[~data["excluded"] & data["flag"].isna()]
+    outcome = pd.DataFrame({"task": accepted["task"].to_numpy(),
+                            "worker": accepted["worker"].to_numpy(),
+                            "value": accepted["label"].to_numpy()})
+    all_tasks = data["task"].unique()
+    checks.append(_coverage(outcome, all_tasks))
+    unresolved = sorted(set(all_tasks) - set(outcome["task"]))
+    return QCResult(workers=workers, judgments=data, outcome=outcome, unresolved=unresolved,
+                    alpha=float("nan"), level="n/a (free text)", checks=checks)

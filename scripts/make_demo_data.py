@@ -134,6 +134,99 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def responses(n: int, prefix: str) -> list[dict]:
+    """Prompt/response pairs of mixed quality, with a latent quality 1..5."""
+    rows = []
+    for i in range(n):
+        t, good, bad = TOPICS[(i * 7) % len(TOPICS)]
+        q = rng.choice([1, 2, 3, 4, 5])
+        body = good if q >= 3 else bad
+        extra = {5: " It also covers the edge cases and explains the trade-offs.",
+                 4: " It mentions the main edge case.", 3: "", 2: " (no explanation given)",
+                 1: " Trust me."}[q]
+        rows.append({"item_id": f"{prefix}{i + 1:04d}", "prompt": f"How do I {t}?",
+                     "response": f"{body[0].upper()}{body[1:]}.{extra}", "_q": q})
+    return rows
+
+
+TICKETS = {
+    "billing": ["I was charged twice for my subscription this month.",
+                "Can I get an invoice with our VAT number on it?",
+                "Why did my card get declined when renewing the plan?"],
+    "bug": ["The export button does nothing when I click it in Firefox.",
+            "The app crashes when I upload a file larger than 2 GB.",
+            "Dates in the report are shown one day off for our timezone."],
+    "feature_request": ["Please add dark mode to the dashboard.",
+                        "It would help to schedule reports to go out every Monday.",
+                        "Could you support single sign-on with our identity provider?"],
+    "account": ["I cannot log in after changing my email address.",
+                "How do I transfer ownership of the workspace to a colleague?",
+                "Please delete my account and all of its data."],
+}
+
+
+def other_types() -> None:
+    """Demo data for the other task types: 40 items (+ gold where the type has gold)."""
+    crit = ("correctness", "clarity", "completeness")
+    # rubric grading: criterion scores follow the latent quality, with some spread
+    rg = responses(40, "rg-") + responses(10, "rg-gold-")
+    truth = []
+    for r in rg:
+        scores = {c: str(min(5, max(1, r["_q"] + rng.choice([-1, 0, 0, 1])))) for c in crit}
+        r["_a"] = scores
+        truth.append({"item_id": r["item_id"], "answer": scores})
+    write_jsonl(ROOT / "data/demo/rubric_grading/items.jsonl",
+                [{k: v for k, v in r.items() if not k.startswith("_")} for r in rg[:40]])
+    write_jsonl(ROOT / "data/demo/rubric_grading/gold.jsonl",
+                [{**{k: v for k, v in r.items() if not k.startswith("_")}, "answer": r["_a"]}
+                 for r in rg[40:]])
+    write_jsonl(ROOT / "data/demo/rubric_grading/truth.jsonl", truth)
+    # likert rating: the latent quality is the rating
+    lk = responses(40, "lk-") + responses(10, "lk-gold-")
+    write_jsonl(ROOT / "data/demo/likert_rating/items.jsonl",
+                [{k: v for k, v in r.items() if not k.startswith("_")} for r in lk[:40]])
+    write_jsonl(ROOT / "data/demo/likert_rating/gold.jsonl",
+                [{**{k: v for k, v in r.items() if not k.startswith("_")}, "answer": r["_q"]}
+                 for r in lk[40:]])
+    write_jsonl(ROOT / "data/demo/likert_rating/truth.jsonl",
+                [{"item_id": r["item_id"], "answer": {"rating": str(r["_q"])}} for r in lk])
+    # classification: support tickets, one label each
+    cl = []
+    for i in range(50):
+        label = list(TICKETS)[i % len(TICKETS)]
+        text = rng.choice(TICKETS[label]) + rng.choice(["", " Thanks!", " This is urgent.",
+                                                        " Any update?", " <b>Please help</b>"])
+        cl.append({"item_id": f"cl-{i + 1:04d}" if i < 40 else f"cl-gold-{i - 39:04d}",
+                   "text": text, "_l": label})
+    write_jsonl(ROOT / "data/demo/classification/items.jsonl",
+                [{"item_id": r["item_id"], "text": r["text"]} for r in cl[:40]])
+    write_jsonl(ROOT / "data/demo/classification/gold.jsonl",
+                [{"item_id": r["item_id"], "text": r["text"], "answer": r["_l"]} for r in cl[40:]])
+    write_jsonl(ROOT / "data/demo/classification/truth.jsonl",
+                [{"item_id": r["item_id"], "answer": {"label": r["_l"]}} for r in cl])
+    # solution authoring: prompts; the truth is a reference solution
+    sa = [{"item_id": f"sa-{i + 1:04d}", "prompt": f"Explain to a junior engineer how to {t}.",
+           "_ref": f"{good[0].upper()}{good[1:]}. Test it on the empty case and on a large input "
+                   f"before relying on it; note what would change for {t.split()[-1]}."}
+          for i, (t, good, _) in enumerate(TOPICS[:30])]
+    write_jsonl(ROOT / "data/demo/solution_authoring/items.jsonl",
+                [{"item_id": r["item_id"], "prompt": r["prompt"]} for r in sa])
+    write_jsonl(ROOT / "data/demo/solution_authoring/truth.jsonl",
+                [{"item_id": r["item_id"], "text": r["_ref"]} for r in sa])
+    # rubric authoring: prompts; the truth is a rubric, one criterion per line
+    ra = [{"item_id": f"ra-{i + 1:04d}", "prompt": f"Write a rubric for grading answers to: how "
+                                                   f"do I {t}?",
+           "_ref": "\n".join([f"correctness | 3 | states that one should {good.split(';')[0]}",
+                              "edge_cases | 2 | mentions empty and very large inputs",
+                              "clarity | 1 | explains it in plain words a junior can follow",
+                              f"pitfalls | 1 | warns against: {bad.split(';')[0]}"])}
+          for i, (t, good, bad) in enumerate(TOPICS[:30])]
+    write_jsonl(ROOT / "data/demo/rubric_authoring/items.jsonl",
+                [{"item_id": r["item_id"], "prompt": r["prompt"]} for r in ra])
+    write_jsonl(ROOT / "data/demo/rubric_authoring/truth.jsonl",
+                [{"item_id": r["item_id"], "text": r["_ref"]} for r in ra])
+
+
 def main() -> None:
     items = build(200, "swe-")
     gold = build(40, "gold-")
@@ -143,7 +236,8 @@ def main() -> None:
                 [{**{k: v for k, v in r.items() if k != "_better"}, "answer": r["_better"]}
                  for r in gold])
     write_jsonl(ROOT / "data/demo/truth.jsonl",
-                [{"item_id": r["item_id"], "label": r["_better"]} for r in items + gold])
+                [{"item_id": r["item_id"], "answer": {"preference": r["_better"]}}
+                 for r in items + gold])
 
     domains = ["software-engineering", "medicine", "law", "finance", "music"]
     first = ["Ada", "Linus", "Grace", "Ken", "Barbara", "Donald", "Margaret", "Edsger", "Frances",
@@ -173,6 +267,7 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(pool[0]))
         w.writeheader()
         w.writerows(pool)
+    other_types()
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import pandas as pd
 
 from annoflow.errors import SpecError
 from annoflow.layout import RawZone
@@ -28,6 +29,7 @@ from annoflow.tasktypes import get_task_type
 from connectors.datafiles import read_table
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
+from simulation.answers import answer
 
 log = logging.getLogger("annoflow.simulation")
 
@@ -82,6 +84,7 @@ class SimExpert:
     lead_median: float
     lead_sigma: float
     spammer: bool
+    style: int
 
 
 def _rng(*parts: object) -> random.Random:
@@ -94,15 +97,16 @@ def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[
     spam = set(_rng(profile.seed, "spammers").sample(ids, min(profile.spammers.count, len(ids))))
     users = dict(zip(roster["expert_id"], roster["ls_user_id"].astype(int)))
     out = []
-    for e in ids:
+    for i, e in enumerate(ids):
         if e in spam:
             b = profile.spammers
-            out.append(SimExpert(e, users[e], b.accuracy, b.lead_time_s.median, b.lead_time_s.sigma, True))
+            out.append(SimExpert(e, users[e], b.accuracy, b.lead_time_s.median,
+                                 b.lead_time_s.sigma, True, i))
         else:
             lo, hi = profile.experts.accuracy
             acc = _rng(profile.seed, "accuracy", e).uniform(lo, hi)
             lt = profile.experts.lead_time_s
-            out.append(SimExpert(e, users[e], acc, lt.median, lt.sigma, False))
+            out.append(SimExpert(e, users[e], acc, lt.median, lt.sigma, False, i))
     return out
 
 
@@ -138,7 +142,7 @@ class SimulatedWorkforce:
         ls, store = LabelStudioClient(self.settings), S3Store(self.settings)
         raw = RawZone(self.settings.raw_zone_uri, self.spec.request_id)
         tt = get_task_type(self.spec.task.type)
-        truth = read_table(self.profile.truth).set_index("item_id")["label"].astype(str)
+        truth = read_table(self.profile.truth).set_index("item_id").to_dict("index")
         experts: list[SimExpert] = []
         project = items = None
         while not self._stop.is_set():
@@ -150,15 +154,16 @@ class SimulatedWorkforce:
                     experts = assign_behaviours(roster.to_pandas(), self.profile)
             if project is not None and items is None:
                 t = store.get_parquet(uri=raw.items)
-                items = t.to_pandas().set_index("ref")["item_id"] if t is not None else None
+                items = t.to_pandas().set_index("ref") if t is not None else None
             if project is None or not experts or items is None:
                 self._stop.wait(self.poll_interval_s)
                 continue
             jobs = []
             for task in ls.iter_tasks(project_id=project.id):
-                item_id = items.get(task.meta.get("ref"))
-                if item_id is None or item_id not in truth.index:
+                ref = task.meta.get("ref")
+                if ref not in items.index or items.at[ref, "item_id"] not in truth:
                     continue
+                item_id = items.at[ref, "item_id"]
                 done_by = {a.completed_by for a in task.annotations if not a.was_cancelled}
                 need = task.overlap - len(done_by)
                 if need <= 0:
@@ -166,26 +171,23 @@ class SimulatedWorkforce:
                 free = [e for e in experts if e.ls_user_id not in done_by]
                 rng = _rng(self.profile.seed, "assign", task.id, len(done_by))
                 for e in rng.sample(free, min(need, len(free))):
-                    jobs.append((task.id, item_id, e))
+                    jobs.append((task.id, item_id, task.data, e))
             if jobs:
                 self._submit(ls, tt, truth, jobs)
             else:
                 self._stop.wait(self.poll_interval_s)
 
-    def _submit(self, ls: LabelStudioClient, tt, truth: pd.Series, jobs: list) -> None:
-        def one(job: tuple[int, str, SimExpert]) -> None:
-            task_id, item_id, e = job
+    def _submit(self, ls: LabelStudioClient, tt, truth: dict, jobs: list) -> None:
+        def one(job: tuple[int, str, dict, SimExpert]) -> None:
+            task_id, item_id, data, e = job
             rng = _rng(self.profile.seed, "answer", item_id, e.expert_id)
-            true = truth[item_id]
-            if rng.random() < e.accuracy:
-                label = true
-            else:
-                label = rng.choice([lab for lab in tt.labels if lab != true])
+            given = answer(tt, self.spec.task, truth[item_id], data, accuracy=e.accuracy,
+                           spammer=e.spammer, style=e.style, rng=rng)
             lead = round(rng.lognormvariate(0, e.lead_sigma) * e.lead_median, 1)
             if self._stop.is_set():
                 return
             ls.create_annotation(task_id=task_id, user_id=e.ls_user_id,
-                                 result=tt.make_result(label), lead_time=lead)
+                                 result=tt.make_result(self.spec.task, given), lead_time=lead)
             self.submitted += 1
 
         with ThreadPoolExecutor(self.profile.concurrency) as pool:

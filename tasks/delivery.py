@@ -11,7 +11,7 @@ import pyarrow as pa
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from annoflow.delivery import dataset_card, judgments_table, manifest, model_view, pseudonym
+from annoflow.delivery import dataset_card, judgments_table, manifest, model_views, pseudonym
 from annoflow.layout import DeliveryLayout
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
@@ -45,26 +45,24 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
     if existing is not None:
         m = json.loads(existing)
         log.info("already delivered: %s (manifest exists; nothing rewritten)", layout.base)
-        return Delivery(uri=layout.base, manifest_uri=layout.manifest,
-                        rows=next(f["rows"] for f in m["files"] if f["path"] == layout.DATA),
-                        annotations=next(f["rows"] for f in m["files"]
-                                         if f["path"] == layout.ANNOTATIONS),
-                        reused=True, manifest=m)
+        return _delivery(layout, m, reused=True)
 
     key = settings.pseudonym_key.get_secret_value().encode()
-    view = model_view(spec, items, qc.aggregated)
+    views = model_views(spec, items, qc.outcome, key=key)
     judged = judgments_table(qc.judgments, synced, client=spec.client, key=key)
     stats = qc.stats()
-    card = dataset_card(spec, VERSION, stats, view.num_rows).encode()
+    paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
+    card = dataset_card(spec, VERSION, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
     files = []
-    for rel, payload, rows in ((layout.DATA, view, view.num_rows),
-                               (layout.ANNOTATIONS, judged, judged.num_rows),
-                               (layout.README, card, None)):
+    for rel, payload, rows in ([(p, t, t.num_rows) for _, p, t in paths]
+                               + [(layout.ANNOTATIONS, judged, judged.num_rows),
+                                  (layout.README, card, None)]):
         if isinstance(payload, pa.Table):
             obj = store.put_parquet(uri=layout.file(rel), table=payload)
         else:
             obj = store.put_bytes(uri=layout.file(rel), data=payload, content_type="text/markdown")
-        files.append({"path": rel, "bytes": obj.size, "sha256": obj.sha256, "rows": rows})
+        files.append({"path": rel, "bytes": obj.size, "sha256": obj.sha256, "rows": rows,
+                      "view": next((n for n, p, _ in paths if p == rel), None)})
     excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),
                  "reason": r.exclusion_reason} for w, r in qc.excluded_workers.iterrows()]
     m = manifest(spec, version=VERSION, files=files, qc=stats, excluded=excluded, lineage={
@@ -84,6 +82,11 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
                  + "\n".join(f"- `{f['path']}`: {f['bytes']:,} bytes, rows {f['rows']}"
                              for f in m["files"]),
         description=f"Delivery of {spec.request_id}")
-    log.info("delivered %d rows to %s", view.num_rows, layout.base)
-    return Delivery(uri=layout.base, manifest_uri=layout.manifest, rows=view.num_rows,
-                    annotations=judged.num_rows, reused=False, manifest=m)
+    log.info("delivered %d rows to %s", paths[0][2].num_rows, layout.base)
+    return _delivery(layout, m, reused=False)
+
+
+def _delivery(layout: DeliveryLayout, m: dict, *, reused: bool) -> Delivery:
+    rows = {f["path"]: f["rows"] for f in m["files"]}
+    return Delivery(uri=layout.base, manifest_uri=layout.manifest, rows=rows[layout.DATA],
+                    annotations=m["qc"]["annotations"], reused=reused, manifest=m)

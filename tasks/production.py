@@ -87,7 +87,9 @@ def annotation_rows(tasks: list[LSTask], *, refs: dict[str, tuple[str, bool]],
                 continue
             rows.append({
                 "annotation_id": a.id, "ls_task_id": t.id, "item_id": item_id, "is_gold": is_gold,
-                "expert_id": experts[a.completed_by], "label": tt.parse_result(a.result),
+                "expert_id": experts[a.completed_by],
+                "answer_json": json.dumps(answer, sort_keys=True) if (
+                    answer := tt.parse_result(spec.task, a.result)) else None,
                 "lead_time_s": float(a.lead_time) if a.lead_time is not None else None,
                 "was_cancelled": a.was_cancelled, "created_at": a.created_at,
                 "updated_at": a.updated_at, "result_json": json.dumps(a.result, sort_keys=True)})
@@ -121,7 +123,7 @@ def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
 
 def _complete(synced: pd.DataFrame, need: pd.Series, items: pd.DataFrame) -> int:
     """How many items have all the distinct judgments they need."""
-    valid = synced[~synced["was_cancelled"] & synced["label"].notna()]
+    valid = synced[~synced["was_cancelled"] & synced["answer_json"].notna()]
     have = valid.groupby("item_id")["expert_id"].nunique()
     ref_of = pd.Series(items["ref"].to_numpy(), index=items["item_id"].to_numpy())
     have = have.reindex(ref_of.index, fill_value=0)

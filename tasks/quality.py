@@ -1,6 +1,7 @@
 """Stage 4, qc: the layered checks over the synced judgments, and the gate."""
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
@@ -9,26 +10,45 @@ from prefect.artifacts import create_markdown_artifact
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from qc.checks import gate
-from qc.pipeline import QCConfig, QCResult, run_layers
+from qc.pipeline import QCConfig, QCResult, run_layers, run_text_layers
 from tasks import compute_task
 
 log = logging.getLogger("annoflow.qc")
 
 
 def to_contract(synced: pd.DataFrame) -> pd.DataFrame:
-    """Raw annotation rows -> the long QC contract (see qc.contract)."""
-    valid = synced[~synced["was_cancelled"] & synced["label"].notna()]
-    return pd.DataFrame({"task": valid["item_id"].to_numpy(), "worker": valid["expert_id"].to_numpy(),
-                         "label": valid["label"].to_numpy(),
-                         "lead_time_s": valid["lead_time_s"].astype("float64").to_numpy(),
-                         "is_gold": valid["is_gold"].astype(bool).to_numpy()})
+    """Raw annotation rows -> the long QC contract (see qc.contract), one row per field."""
+    valid = synced[~synced["was_cancelled"] & synced["answer_json"].notna()]
+    rows = [(r.item_id, r.expert_id, f, v, r.lead_time_s, bool(r.is_gold))
+            for r in valid.itertuples() for f, v in json.loads(r.answer_json).items()]
+    df = pd.DataFrame(rows, columns=["task", "worker", "field", "label", "lead_time_s", "is_gold"])
+    return df.astype({"lead_time_s": "float64", "is_gold": bool})
+
+
+def gold_answers(items: pd.DataFrame) -> pd.DataFrame:
+    """Gold items' answers as (task, field, label)."""
+    rows = [(r.item_id, f, v) for r in items[items["is_gold"]].itertuples()
+            for f, v in json.loads(r.gold_answer).items()]
+    return pd.DataFrame(rows, columns=["task", "field", "label"])
+
+
+def qc_config(spec: RequestSpec) -> QCConfig:
+    tt = get_task_type(spec.task.type)
+    level = tt.level(spec.task)
+    tolerance = spec.qc.gold_tolerance if spec.qc.gold_tolerance is not None else \
+        (1 if level == "ordinal" else 0)
+    return QCConfig(min_gold_accuracy=spec.qc.min_gold_accuracy, aggregation=spec.qc.aggregation,
+                    min_gold_judgments=spec.qc.min_gold_judgments,
+                    min_speed_ratio=spec.qc.min_speed_ratio, level=level,
+                    gold_tolerance=tolerance, max_flagged_share=spec.qc.max_flagged_share,
+                    min_chars=tt.min_chars(spec.task))
 
 
 def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
     s = result.stats()
     md = [f"# QC: {spec.request_id}", "",
-          f"Krippendorff's alpha: **{s['krippendorff_alpha']}** · items aggregated: "
-          f"**{s['items_aggregated']}** · annotators excluded: **{s['annotators_excluded']}** of "
+          f"Krippendorff's alpha: **{s['krippendorff_alpha']}** · items with a result: "
+          f"**{s['items_delivered']}** · annotators excluded: **{s['annotators_excluded']}** of "
           f"{s['annotators']}", "", "| check | layer | result | summary |", "|---|---|---|---|"]
     md += [f"| {c.name} | {c.layer} | {'pass' if c.passed else c.severity} | {c.summary} |"
            for c in result.checks]
@@ -43,20 +63,21 @@ def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
 @compute_task(name="quality-control")
 def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
     """Run L1-L5 on the judgments; raise QCGateFailed if a blocking check fails."""
-    gold = items.loc[items["is_gold"], ["item_id", "gold_label"]].rename(
-        columns={"item_id": "task", "gold_label": "label"})
-    cfg = QCConfig(min_gold_accuracy=spec.qc.min_gold_accuracy, aggregation=spec.qc.aggregation,
-                   min_gold_judgments=spec.qc.min_gold_judgments,
-                   min_speed_ratio=spec.qc.min_speed_ratio,
-                   level=get_task_type(spec.task.type).measurement)
-    result = run_layers(to_contract(synced), gold, cfg)
+    tt = get_task_type(spec.task.type)
+    contract = to_contract(synced)
+    if tt.free_text:
+        prompts = items.set_index("item_id")["prompt"]
+        result = run_text_layers(contract, prompts, qc_config(spec),
+                                 check=lambda text: tt.check_text(spec.task, text))
+    else:
+        result = run_layers(contract, gold_answers(items), qc_config(spec))
     create_markdown_artifact(key=f"{spec.request_id}-qc", markdown=qc_markdown(spec, result),
                              description=f"QC summary for {spec.request_id}")
     for w, r in result.excluded_workers.iterrows():
         log.info("excluded annotator %s: %s", w, r.exclusion_reason)
     s = result.stats()
-    log.info("qc: alpha %.3f over kept judgments; %d of %d annotators excluded; %d items aggregated",
-             s["krippendorff_alpha"] or float("nan"), s["annotators_excluded"], s["annotators"],
-             s["items_aggregated"])
+    log.info("qc: %s; %d of %d annotators excluded; %d items with a result",
+             next(c.summary for c in result.checks if c.name in ("agreement", "text_checks")),
+             s["annotators_excluded"], s["annotators"], s["items_delivered"])
     gate(result.checks, s)
     return result

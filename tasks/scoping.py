@@ -13,13 +13,21 @@ from annoflow.roster import rank_experts, select_roster
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from connectors.datafiles import read_table
-from connectors.s3 import S3Store
+from annoflow.layout import RawZone
+from connectors.s3 import S3Store, split_uri
 from connectors.talent_pool import load_talent_pool
 from qc.inputs import PreparedItems, prepare_items
 from tasks import io_task
 
 log = logging.getLogger("annoflow.scope")
 MAX_PROBLEMS_SHOWN = 10
+
+
+def format_problems(problems: pd.DataFrame, limit: int = MAX_PROBLEMS_SHOWN) -> str:
+    shown = problems.head(limit)
+    lines = [f"  {r.file}: row {r.row}, field {r.field}: {r.problem}" for r in shown.itertuples()]
+    more = len(problems) - len(shown)
+    return "\n".join(lines) + (f"\n  … and {more} more" if more else "")
 
 
 @dataclass(frozen=True)
@@ -38,25 +46,25 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
     """Read and check the data and the talent pool; build the plan. Raises DataError
     (naming file, row and field) when the request cannot start."""
     settings = settings or get_settings()
-    needs_s3 = any(u.startswith("s3://") for u in (spec.source.uri, spec.gold.uri,
-                                                     spec.workforce.talent_pool or settings.talent_pool_uri))
-    store = S3Store(settings) if needs_s3 else None
+    pool_uri = spec.workforce.talent_pool or settings.talent_pool_uri
+    uris = [spec.source.uri, pool_uri] + ([spec.gold.uri] if spec.gold else [])
+    store = S3Store(settings) if any(u.startswith("s3://") for u in uris) else None
     source = read_table(spec.source.uri, store=store)
-    gold = read_table(spec.gold.uri, store=store)
+    gold = read_table(spec.gold.uri, store=store) if spec.gold else None
     prepared = prepare_items(spec, source, gold)
-    if len(prepared.problems):
-        shown = prepared.problems.head(MAX_PROBLEMS_SHOWN)
-        lines = [f"  {r.file}: row {r.row}, field {r.field}: {r.problem}" for r in shown.itertuples()]
-        more = len(prepared.problems) - len(shown)
-        raise DataError(f"{len(prepared.problems)} problem(s) in the request's data; nothing was "
-                        f"created:\n" + "\n".join(lines) + (f"\n  … and {more} more" if more else ""))
+    if prepared.bad_share > spec.source.max_bad_share:
+        raise DataError(
+            f"{len(prepared.problems)} problem(s) in the request's data "
+            f"({prepared.bad_share:.1%} of rows bad, source.max_bad_share allows "
+            f"{spec.source.max_bad_share:.1%}); nothing was created:\n"
+            + format_problems(prepared.problems))
     if prepared.n_items == 0:
         raise DataError(f"{spec.source.uri}: no items to annotate")
-    pool = load_talent_pool(spec.workforce.talent_pool or settings.talent_pool_uri, store=store)
+    pool = load_talent_pool(pool_uri, store=store)
     ranked = rank_experts(pool, spec)
     roster = select_roster(ranked, spec)
     plan = build_plan(spec, n_items=prepared.n_items, n_gold=prepared.n_gold, roster=roster,
-                      eligible=len(ranked), quarantined=len(prepared.problems))
+                      eligible=len(ranked), quarantined=prepared.bad_rows)
     return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan)
 
 
@@ -64,6 +72,15 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
 def scope_campaign(spec: RequestSpec) -> Scope:
     """Validate the request's data, pick the roster and publish the plan."""
     result = scope(spec)
+    if len(result.prepared.problems):
+        settings = get_settings()
+        store = S3Store(settings)
+        raw = RawZone(settings.raw_zone_uri, spec.request_id)
+        store.ensure_bucket(bucket=split_uri(raw.base)[0])
+        store.put_bytes(uri=raw.quarantine, data=result.prepared.problems.to_csv(index=False).encode(),
+                        content_type="text/csv")
+        log.warning("%d bad row(s) quarantined (report: %s):\n%s", len(result.prepared.problems),
+                    raw.quarantine, format_problems(result.prepared.problems))
     create_markdown_artifact(key=f"{spec.request_id}-plan", markdown=result.plan.to_markdown(),
                              description=f"Campaign plan for {spec.request_id}")
     log.info("scoped: %d items + %d hidden gold, %d judgments, roster of %d experts",

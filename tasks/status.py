@@ -59,7 +59,7 @@ def campaign_status(request_id: str) -> dict[str, Any]:
             m = json.loads(manifest)
             rows = {f["path"]: f["rows"] for f in m["files"]}
             st.update(status="delivered", delivery_uri=layout.base, manifest_uri=layout.manifest,
-                      items=rows[layout.DATA], annotations=rows[layout.ANNOTATIONS], qc=m["qc"])
+                      items=rows[layout.DATA], annotations=m["qc"]["annotations"], qc=m["qc"])
     state, url = _last_flow_run(request_id)
     st.update(last_run_state=state, prefect_flow_run_url=url)
     return st

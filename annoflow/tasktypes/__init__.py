@@ -1,16 +1,18 @@
-"""Task types: each kind of expert work is one module implementing ``TaskType``.
-
-A task type compiles the spec into everything downstream: the Label Studio label
-config, the parsing of Label Studio results into the long annotation contract, the
-measurement level QC uses, and the model-ready delivery view. Adding a type is one
-new module registered in ``TASK_TYPES`` plus its tests.
-"""
+"""Task types: each kind of expert work is one module implementing ``TaskType``
+(see ``base``). Adding a type is one new module registered here plus its tests."""
 from __future__ import annotations
 
-from annoflow.tasktypes.base import TaskType
+from annoflow.tasktypes.base import Question, TaskSpecBase, TaskType, View
+from annoflow.tasktypes.classification import Classification
+from annoflow.tasktypes.likert_rating import LikertRating
 from annoflow.tasktypes.pairwise_preference import PairwisePreference
+from annoflow.tasktypes.rubric_authoring import RubricAuthoring
+from annoflow.tasktypes.rubric_grading import RubricGrading
+from annoflow.tasktypes.solution_authoring import SolutionAuthoring
 
-TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (PairwisePreference(),)}
+TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (
+    PairwisePreference(), RubricGrading(), LikertRating(), Classification(),
+    SolutionAuthoring(), RubricAuthoring())}
 
 
 def get_task_type(name: str) -> TaskType:
@@ -20,4 +22,4 @@ def get_task_type(name: str) -> TaskType:
         raise KeyError(f"unknown task type {name!r}; known: {sorted(TASK_TYPES)}") from None
 
 
-__all__ = ["TASK_TYPES", "TaskType", "get_task_type"]
+__all__ = ["TASK_TYPES", "Question", "TaskSpecBase", "TaskType", "View", "get_task_type"]

@@ -1,46 +1,162 @@
-"""The interface every task type implements."""
+"""The interface every task type implements, and the spec block they share.
+
+A task type compiles a request spec into everything downstream:
+
+* ``Spec``: the pydantic model of the spec's ``task:`` block (``type`` is the tag);
+* ``label_config``: the Label Studio labeling config (a template in
+  ``configs/label_configs/<name>.xml``, filled in from the spec);
+* ``questions``: what each annotation answers, as named fields with their legal labels
+  and measurement level (one field for most types; one per criterion for rubric grading,
+  one per label for multi-label classification). Free-text types have one ``text`` field
+  with no labels;
+* ``parse_result`` / ``make_result``: Label Studio results <-> ``{field: value}``;
+* ``parse_gold``: a gold answer cell -> ``{field: label}`` (ValueError names the problem);
+* ``delivery_views``: the model-ready tables, primary view first.
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from annoflow.spec import RequestSpec
 
 LABEL_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "label_configs"
+Level = Literal["nominal", "ordinal", "interval"]
+
+
+class TaskSpecBase(BaseModel):
+    """Fields every task type's spec block has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    instructions: str = Field(min_length=1, description="shown to annotators above every item")
+    seconds_per_judgment: float | None = Field(None, gt=0, description="overrides the type's default")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One judged field of an annotation."""
+
+    name: str
+    labels: tuple[str, ...] | None   # None: free text
+    level: Level | None = "nominal"
+
+
+@dataclass(frozen=True)
+class View:
+    """A delivered model-ready table."""
+
+    name: str
+    table: pd.DataFrame
+
+
+def xml_attr(value: str) -> str:
+    return quoteattr(value)
+
+
+def xml_text(value: str) -> str:
+    return escape(value)
 
 
 class TaskType(ABC):
-    """One kind of expert work, from label config to delivered view."""
+    """One kind of expert work, from label config to delivered views."""
 
     name: ClassVar[str]
     #: inputs the source must map (``source.fields`` keys)
     inputs: ClassVar[tuple[str, ...]]
-    #: legal labels in the long annotation contract (gold answers must be one of them)
-    labels: ClassVar[tuple[str, ...]]
-    #: Krippendorff measurement level of the labels
-    measurement: ClassVar[Literal["nominal", "ordinal", "interval"]]
+    #: the spec's ``task:`` block
+    Spec: ClassVar[type[TaskSpecBase]]
     #: default expert seconds per judgment, for scoping (the spec may override)
     seconds_per_judgment: ClassVar[float]
+    #: free-text work is not voted on: QC is automatic checks (and review, later)
+    free_text: ClassVar[bool] = False
+    #: one-line example of a delivered row, for the README
+    example_row: ClassVar[str] = ""
+
+    # -- compiling the spec ---------------------------------------------------
+    def render(self, spec: "RequestSpec", **parts: str) -> str:
+        """configs/label_configs/<name>.xml with {{instructions}} and ``parts`` filled in."""
+        text = (LABEL_CONFIGS / f"{self.name}.xml").read_text(encoding="utf-8")
+        text = text.replace("{{instructions}}", xml_attr(spec.task.instructions))
+        for key, value in parts.items():
+            text = text.replace("{{" + key + "}}", value)
+        return text
 
     def label_config(self, spec: "RequestSpec") -> str:
-        """The Label Studio labeling config: configs/label_configs/<name>.xml, filled in."""
-        template = (LABEL_CONFIGS / f"{self.name}.xml").read_text(encoding="utf-8")
-        return template.replace("{{instructions}}", quoteattr(spec.task.instructions))
+        return self.render(spec)
 
     @abstractmethod
-    def parse_result(self, result: list[dict[str, Any]]) -> str | None:
-        """A Label Studio annotation result -> one label of ``labels`` (None if empty)."""
+    def questions(self, task: Any) -> list[Question]:
+        """The fields each annotation answers."""
+
+    def level(self, task: Any) -> Level:
+        return self.questions(task)[0].level or "nominal"
+
+    # -- Label Studio results ---------------------------------------------------
+    @abstractmethod
+    def parse_result(self, task: Any, result: list[dict[str, Any]]) -> dict[str, str]:
+        """A Label Studio annotation result -> ``{field: value}`` (missing fields left out)."""
 
     @abstractmethod
-    def make_result(self, label: str) -> list[dict[str, Any]]:
-        """The Label Studio result an annotator choosing ``label`` would submit."""
+    def make_result(self, task: Any, answer: dict[str, str]) -> list[dict[str, Any]]:
+        """The Label Studio result an annotator giving ``answer`` would submit."""
 
+    # -- free-text checks (free-text types override) -----------------------------------
+    def min_chars(self, task: Any) -> int:
+        return 1
+
+    def check_text(self, task: Any, text: str) -> str | None:
+        """A type-specific problem with a submitted text, or None."""
+        return None
+
+    def parse_gold(self, task: Any, value: Any) -> dict[str, str]:
+        """A gold answer cell -> ``{field: label}``; single-field types take the label."""
+        if self.free_text:
+            raise ValueError(f"{self.name} is free text: it has no gold answers")
+        (q,) = self.questions(task)
+        label = str(value).strip()
+        if label not in q.labels:
+            raise ValueError(f"answer {label!r} is not a legal label; expected one of "
+                             f"{list(q.labels)}")
+        return {q.name: label}
+
+    # -- delivery -----------------------------------------------------------------
     @abstractmethod
-    def delivery_view(self, items: pd.DataFrame, aggregated: pd.DataFrame) -> pd.DataFrame:
-        """The model-ready table: ``items`` (item_id + inputs) joined with
-        ``aggregated`` (item_id, label, confidence)."""
+    def delivery_views(self, task: Any, items: pd.DataFrame, outcome: pd.DataFrame) -> list[View]:
+        """Model-ready tables, primary first. ``items``: item_id + inputs (non-gold).
+        ``outcome``: for voted types the aggregate (task, field, label, confidence,
+        n_judgments); for free-text types the accepted texts (task, worker, value)."""
+
+
+def single_choice(result: list[dict[str, Any]], from_name: str) -> str | None:
+    for region in result:
+        if region.get("from_name") == from_name and region.get("type") == "choices":
+            choices = region.get("value", {}).get("choices") or []
+            return choices[0] if choices else None
+    return None
+
+
+def choices_result(from_name: str, to_name: str, choices: list[str]) -> dict[str, Any]:
+    return {"from_name": from_name, "to_name": to_name, "type": "choices",
+            "value": {"choices": choices}}
+
+
+def textarea_value(result: list[dict[str, Any]], from_name: str) -> str | None:
+    for region in result:
+        if region.get("from_name") == from_name and region.get("type") == "textarea":
+            texts = region.get("value", {}).get("text") or []
+            return "\n".join(texts)
+    return None
+
+
+def wide(outcome: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate (task, field, label, confidence) -> one row per task, columns per field."""
+    labels = outcome.pivot(index="task", columns="field", values="label")
+    conf = outcome.pivot(index="task", columns="field", values="confidence")
+    return labels.join(conf, rsuffix="_confidence").reset_index().rename(columns={"task": "item_id"})

@@ -1,45 +1,115 @@
 """Pairwise preference: the expert picks the better of two responses to a prompt.
 
-Labels: ``a`` (response_a is better) or ``b``. Response A is shown on the left.
-Delivered view: TRL's preference format (prompt, chosen, rejected) plus item_id and
-the aggregated confidence.
+Binary (the default): labels ``a`` / ``b`` through Label Studio's Pairwise tag, response A
+on the left. Graded: ``strength_levels`` > 1 and/or ``allow_tie`` turn it into an ordinal
+scale from "A much better" (``-L``) through "Tie" (``0``) to "B much better" (``L``).
+
+Views: ``preference`` (TRL: prompt, chosen, rejected, item_id, confidence, plus ``margin``
+when graded; ties are left out) and ``kto`` (TRL unpaired: prompt, completion, label).
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
+from pydantic import Field
 
-from annoflow.tasktypes.base import TaskType
+from annoflow.tasktypes.base import (Question, TaskSpecBase, TaskType, View, choices_result,
+                                     single_choice, xml_attr)
 
 _TO_LABEL = {"left": "a", "right": "b"}
 _TO_SIDE = {v: k for k, v in _TO_LABEL.items()}
+_WORDS = {1: ["better"], 2: ["better", "much better"], 3: ["slightly better", "better", "much better"]}
+
+
+class PairwiseSpec(TaskSpecBase):
+    type: Literal["pairwise_preference"]
+    strength_levels: int = Field(1, ge=1, le=3, description="levels per side: 1 = just A or B")
+    allow_tie: bool = False
+
+    @property
+    def graded(self) -> bool:
+        return self.strength_levels > 1 or self.allow_tie
+
+
+def scale(task: PairwiseSpec) -> list[tuple[str, str]]:
+    """(label, caption) from A-most to B-most."""
+    words = _WORDS[task.strength_levels]
+    a = [(str(-i), f"A {words[i - 1]}") for i in range(task.strength_levels, 0, -1)]
+    b = [(str(i), f"B {words[i - 1]}") for i in range(1, task.strength_levels + 1)]
+    return a + ([("0", "Tie")] if task.allow_tie else []) + b
 
 
 class PairwisePreference(TaskType):
     name: ClassVar[str] = "pairwise_preference"
     inputs: ClassVar[tuple[str, ...]] = ("prompt", "response_a", "response_b")
-    labels: ClassVar[tuple[str, ...]] = ("a", "b")
-    measurement: ClassVar = "nominal"
+    Spec: ClassVar = PairwiseSpec
     seconds_per_judgment: ClassVar[float] = 90.0
+    example_row: ClassVar[str] = ('{"prompt": "How do I …?", "chosen": "Iterate once…", '
+                                  '"rejected": "Convert the list…", "item_id": "swe-0001", '
+                                  '"confidence": 0.98}')
 
-    def parse_result(self, result: list[dict[str, Any]]) -> str | None:
+    def questions(self, task: PairwiseSpec) -> list[Question]:
+        if task.graded:
+            return [Question("preference", tuple(lab for lab, _ in scale(task)), "ordinal")]
+        return [Question("preference", ("a", "b"), "nominal")]
+
+    def label_config(self, spec) -> str:
+        task = spec.task
+        if task.graded:
+            choices = "\n    ".join(f"<Choice value={xml_attr(cap)} alias=\"{lab}\"/>"
+                                   for lab, cap in scale(task))
+            widget = (f'<Choices name="preference" toName="prompt" choice="single-radio" '
+                      f'required="true" layout="inline">\n    {choices}\n  </Choices>')
+        else:
+            widget = ('<Pairwise name="preference" toName="response_a,response_b" '
+                      'leftClass="response-a" rightClass="response-b"/>')
+        return self.render(spec, widget=widget)
+
+    def parse_result(self, task: PairwiseSpec, result: list[dict[str, Any]]) -> dict[str, str]:
+        if task.graded:
+            captions = {cap: lab for lab, cap in scale(task)}
+            choice = single_choice(result, "preference")
+            return {"preference": captions.get(choice, choice)} if choice is not None else {}
         for region in result:
             if region.get("type") == "pairwise":
-                return _TO_LABEL.get(region.get("value", {}).get("selected"))
-        return None
+                side = region.get("value", {}).get("selected")
+                return {"preference": _TO_LABEL[side]} if side in _TO_LABEL else {}
+        return {}
 
-    def make_result(self, label: str) -> list[dict[str, Any]]:
+    def make_result(self, task: PairwiseSpec, answer: dict[str, str]) -> list[dict[str, Any]]:
+        label = answer["preference"]
+        if task.graded:
+            caption = dict(scale(task))[label]
+            return [choices_result("preference", "prompt", [caption])]
         return [{"from_name": "preference", "to_name": "response_a,response_b",
                  "type": "pairwise", "value": {"selected": _TO_SIDE[label]}}]
 
-    def delivery_view(self, items: pd.DataFrame, aggregated: pd.DataFrame) -> pd.DataFrame:
-        df = aggregated.merge(items, on="item_id", how="inner", validate="one_to_one")
-        a_wins = df["label"] == "a"
-        return pd.DataFrame({
+    def delivery_views(self, task: PairwiseSpec, items: pd.DataFrame,
+                       outcome: pd.DataFrame) -> list[View]:
+        agg = outcome.rename(columns={"task": "item_id"})
+        df = agg.merge(items, on="item_id", how="inner", validate="one_to_one")
+        if task.graded:
+            score = df["label"].astype(int)
+            df = df[score != 0]  # ties carry no preference
+            score = score[score != 0]
+            a_wins = score < 0
+        else:
+            a_wins = df["label"] == "a"
+        pref = pd.DataFrame({
             "prompt": df["prompt"],
             "chosen": df["response_a"].where(a_wins, df["response_b"]),
             "rejected": df["response_b"].where(a_wins, df["response_a"]),
             "item_id": df["item_id"],
             "confidence": df["confidence"].astype("float64"),
-        }).sort_values("item_id", kind="stable").reset_index(drop=True)
+        })
+        if task.graded:
+            pref["margin"] = score.abs().astype("int64")
+        pref = pref.sort_values("item_id", kind="stable").reset_index(drop=True)
+        kto = pd.concat([
+            pd.DataFrame({"prompt": pref["prompt"], "completion": pref["chosen"], "label": True,
+                          "item_id": pref["item_id"]}),
+            pd.DataFrame({"prompt": pref["prompt"], "completion": pref["rejected"], "label": False,
+                          "item_id": pref["item_id"]}),
+        ]).sort_values(["item_id", "label"], ascending=[True, False], kind="stable")
+        return [View("preference", pref), View("kto", kto.reset_index(drop=True))]

@@ -59,7 +59,7 @@ def test_delivery_read_back_matches_manifest(s3, result) -> None:
         assert hashlib.sha256(data).hexdigest() == f["sha256"]
         if f["path"].endswith(".parquet"):
             assert pq.read_table(io.BytesIO(data)).num_rows == f["rows"]
-    assert manifest["qc"]["items_aggregated"] == 200
+    assert manifest["qc"]["items_delivered"] == 200
 
 
 def test_model_ready_view_is_trl_preference_and_mostly_right(s3, result) -> None:
@@ -70,7 +70,7 @@ def test_model_ready_view_is_trl_preference_and_mostly_right(s3, result) -> None
     assert not df["item_id"].str.startswith("gold-").any()  # hidden gold is not delivered
     assert df["confidence"].between(0.5, 1.0).all()
     items = pd.read_json(REPO / "data/demo/items.jsonl", lines=True).set_index("item_id")
-    truth = pd.read_json(REPO / "data/demo/truth.jsonl", lines=True).set_index("item_id")["label"]
+    truth = pd.read_json(REPO / "data/demo/truth.jsonl", lines=True).set_index("item_id")["answer"].str["preference"]
     better = [items.at[i, f"response_{truth[i]}"] for i in df["item_id"]]
     agree = (df["chosen"].to_numpy() == pd.Series(better).to_numpy()).mean()
     assert agree >= 0.85, f"chosen agrees with the known better response on only {agree:.0%}"

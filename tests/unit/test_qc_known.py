@@ -107,7 +107,7 @@ def test_pipeline_excludes_spammer_and_aggregates_the_rest() -> None:
     assert res.workers["excluded"].to_dict() == {"e1": False, "e2": False, "e3": False, "spam": True}
     assert "of the crowd's" in res.workers.loc["spam", "exclusion_reason"]
     assert not res.judgments.loc[res.judgments["worker"] == "spam", "excluded"].eq(False).any()
-    agg = res.aggregated.set_index("task")
+    agg = res.outcome.set_index("task")
     assert set(agg.index) == set(truth)  # gold items are not delivered
     assert (agg["label"] == pd.Series(truth).reindex(agg.index)).mean() >= 0.95
     assert res.stats()["annotators_excluded"] == 1

@@ -1,0 +1,106 @@
+"""Every task type end to end on the real Label Studio, S3 and Prefect, with a simulated
+workforce suited to the type; the delivered views are read back from S3 and checked.
+(pairwise_preference, the demo, is covered in test_demo_campaign.py.)"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from annoflow.layout import RawZone
+from simulation.workforce import assign_behaviours, load_profile
+from tests.integration.conftest import REPO, annoflow, last_json, unique_id, write_spec
+
+TYPES = ["rubric_grading", "likert_rating", "classification", "solution_authoring",
+         "rubric_authoring"]
+
+
+def truth(task_type: str) -> pd.DataFrame:
+    return pd.read_json(REPO / f"data/demo/{task_type}/truth.jsonl", lines=True).set_index("item_id")
+
+
+@pytest.fixture(scope="module", params=TYPES)
+def delivered(request, tmp_path_factory, s3):
+    t = request.param
+    rid = unique_id(f"it-{t.replace('_', '-')[:12]}")
+    spec = write_spec(tmp_path_factory.mktemp(t), base=f"configs/requests/{t}.yaml",
+                      request_id=rid, delivery__uri=f"s3://annoflow-it/{t}/")
+    proc = annoflow("run", str(spec), "--simulate", f"configs/simulation/{t}.yaml",
+                    "--poll-interval", "1", "--wait-timeout", "300", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    result = last_json(proc)
+    manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
+    files = {}
+    for f in manifest["files"]:
+        data = s3.get_bytes(uri=result["delivery_uri"] + f["path"])
+        assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
+        if f["path"].endswith(".parquet"):
+            files[f["view"] or f["path"]] = pq.read_table(io.BytesIO(data)).to_pandas()
+    return {"type": t, "rid": rid, "result": result, "manifest": manifest, "views": files}
+
+
+def test_delivered_and_spammer_excluded(delivered, s3, settings) -> None:
+    r, t = delivered["result"], delivered["type"]
+    assert r["status"] == "delivered"
+    roster = s3.get_parquet(uri=RawZone(settings.raw_zone_uri, delivered["rid"]).roster).to_pandas()
+    sim = assign_behaviours(roster, load_profile(REPO / f"configs/simulation/{t}.yaml"))
+    spammer = next(e.expert_id for e in sim if e.spammer)
+    assert spammer in {e["expert_id"] for e in r["excluded_experts"]}
+    ann = delivered["views"]["annotations.parquet"]
+    assert ann["annotator"].str.fullmatch(r"ann-[0-9a-f]{12}").all()
+
+
+def test_view_contents(delivered) -> None:
+    t, views, tr = delivered["type"], delivered["views"], truth(delivered["type"])
+    if t == "rubric_grading":
+        v = views["scores"]
+        crit = ["correctness", "clarity", "completeness"]
+        assert list(v.columns) == ["item_id", "prompt", "response",
+                                   *[c for k in crit for c in (k, f"{k}_confidence")],
+                                   "overall_score", "confidence"]
+        assert len(v) == 40
+        for c in crit:
+            expected = v["item_id"].map(lambda i: int(tr.at[i, "answer"][c]))
+            assert ((v[c] - expected).abs() <= 1).mean() >= 0.9, c
+        assert v["overall_score"].between(0, 1).all()
+        reward = views["reward"]
+        assert list(reward.columns) == ["prompt", "completion", "reward", "item_id"]
+        assert (reward["reward"].to_numpy() == v["overall_score"].to_numpy()).all()
+    elif t == "likert_rating":
+        v = views["ratings"]
+        assert list(v.columns) == ["item_id", "prompt", "response", "rating", "confidence"]
+        expected = v["item_id"].map(lambda i: int(tr.at[i, "answer"]["rating"]))
+        assert len(v) == 40 and v["rating"].between(1, 5).all()
+        assert (v["rating"] == expected).mean() >= 0.85
+    elif t == "classification":
+        v = views["labels"]
+        assert list(v.columns) == ["item_id", "text", "label", "confidence"]
+        expected = v["item_id"].map(lambda i: tr.at[i, "answer"]["label"])
+        assert len(v) == 40 and (v["label"] == expected).mean() >= 0.9
+        assert v["text"].str.contains("<b>Please help</b>", regex=False).any()  # kept as text
+    elif t == "solution_authoring":
+        v = views["completions"]
+        assert list(v.columns) == ["prompt", "completion", "item_id", "annotator"]
+        assert v["item_id"].nunique() >= 29 and (v["completion"].str.len() >= 80).all()
+        for i, c in zip(v["item_id"], v["completion"]):
+            assert tr.at[i, "text"] in c  # the expert's text, not a spammer's
+        m = views["messages"]
+        assert list(m.columns) == ["messages", "item_id", "annotator"] and len(m) == len(v)
+        first = list(m["messages"].iloc[0])
+        assert [x["role"] for x in first] == ["user", "assistant"]
+        assert first[1]["content"] == v["completion"].iloc[0]
+    elif t == "rubric_authoring":
+        v = views["rubrics"]
+        assert list(v.columns) == ["item_id", "prompt", "rubric", "annotator"]
+        assert v["item_id"].nunique() >= 29
+        for rubric in v["rubric"]:
+            assert 3 <= len(rubric) <= 8
+            assert all(set(c) == {"name", "description", "weight"} and c["weight"] > 0
+                       for c in rubric)
+    else:  # pragma: no cover
+        pytest.fail(f"no view check for {t}")
