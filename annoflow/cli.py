@@ -87,13 +87,17 @@ def validate(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request
     """Check a request spec and its data, and print the campaign plan."""
     from annoflow.spec import load_spec
     _prepare_prefect_env()
-    from tasks.scoping import scope
+    from tasks.scoping import format_problems, scope
 
     try:
         spec = load_spec(spec_path)
-        plan = scope(spec).plan
+        scoped = scope(spec)
     except AnnoflowError as e:
         _fail(e, as_json)
+    plan = scoped.plan
+    if len(scoped.prepared.problems):
+        err.print(f"warning: {plan.quarantined_rows} bad row(s) will be quarantined "
+                  f"(within source.max_bad_share):\n{format_problems(scoped.prepared.problems)}")
     if as_json:
         print(plan.model_dump_json())
     else:

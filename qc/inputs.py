@@ -82,6 +82,8 @@ def _check_rows(df: pd.DataFrame, *, uri: str, id_field: str, fields: dict[str, 
 
 
 def _frame(df: pd.DataFrame, ok: pd.Series, id_field: str, fields: dict[str, str]) -> pd.DataFrame:
+    if not ok.any():  # possibly with columns missing: nothing usable
+        return pd.DataFrame(columns=["item_id", *fields], dtype=object)
     out = pd.DataFrame({"item_id": df.loc[ok, id_field].astype(str).str.strip()})
     for name, col in fields.items():
         out[name] = df.loc[ok, col].astype(str)

@@ -2,7 +2,8 @@
 
 Each text gets a flag or None: ``empty``, ``too_short``, ``copied_from_prompt`` (the text
 is the prompt, or nearly all of its words are), ``duplicate`` (the same text, normalised,
-appears for another task or another annotator), or a type's own problem.
+appears earlier for another task or another annotator: the first submission keeps it),
+or a type's own problem. Rows are expected in submission order.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def text_flags(data: pd.DataFrame, prompts: pd.Series, *, min_chars: int,
     """One flag (or None) per row of ``data`` (task, worker, label = the text)."""
     texts = data["label"].fillna("").astype(str)
     norm = texts.map(normalise)
-    dup = norm.ne("") & norm.duplicated(keep=False)
+    dup = norm.ne("") & norm.duplicated(keep="first")
     flags = []
     for i, (task, text) in enumerate(zip(data["task"], texts)):
         stripped = text.strip()

@@ -85,3 +85,24 @@ def test_validate_prints_the_plan_as_json() -> None:
     assert plan["items"] == 200 and plan["gold_items"] == 23
     assert plan["judgments"] == 200 * 3 + 23 * plan["roster_size"]
     assert plan["roster_size"] == 8
+
+
+def test_bad_rows_under_the_allowed_share_are_quarantined(tmp_path: Path, s3, settings) -> None:
+    rows = [json.loads(line) for line in
+            (REPO / "data/demo/classification/items.jsonl").read_text().splitlines()]
+    rows[7]["text"] = ""
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    rid = unique_id("it-quar")
+    spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
+                      source__uri=str(items), source__max_bad_share=0.05,
+                      delivery__uri="s3://annoflow-it/quarantine/")
+    proc = annoflow("run", str(spec), "--simulate", "configs/simulation/classification.yaml",
+                    "--poll-interval", "1", "--wait-timeout", "300", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 bad row(s) quarantined" in proc.stderr
+    result = last_json(proc)
+    assert result["items"] == 39 and result["plan"]["quarantined_rows"] == 1
+    report = s3.get_bytes(uri=RawZone(settings.raw_zone_uri, rid).quarantine).decode()
+    assert report.splitlines() == ["file,row,field,problem",
+                                   f"{items},8,text,is empty (input 'text')"]

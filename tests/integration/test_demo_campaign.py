@@ -75,6 +75,12 @@ def test_model_ready_view_is_trl_preference_and_mostly_right(s3, result) -> None
     agree = (df["chosen"].to_numpy() == pd.Series(better).to_numpy()).mean()
     assert agree >= 0.85, f"chosen agrees with the known better response on only {agree:.0%}"
     assert (df["chosen"] != df["rejected"]).all()
+    kto = pq.read_table(io.BytesIO(s3.get_bytes(
+        uri=result["delivery_uri"] + "kto/train-00000-of-00001.parquet"))).to_pandas()
+    assert list(kto.columns) == ["prompt", "completion", "label", "item_id"]
+    assert len(kto) == 400 and kto["label"].sum() == 200
+    wins = kto[kto["label"]].set_index("item_id")["completion"]
+    assert (wins[df["item_id"]].to_numpy() == df["chosen"].to_numpy()).all()
 
 
 def test_planted_spammer_is_excluded(s3, settings, run, result) -> None:
