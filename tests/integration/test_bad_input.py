@@ -32,7 +32,7 @@ def test_bad_rows_are_named_and_nothing_is_created(tmp_path: Path, ls, s3, setti
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
     err = proc.stderr
-    assert "4 problem(s) in the request's data; nothing was created" in err
+    assert "4 problem(s) in the request's data (1.7% of rows bad, source.max_bad_share allows 0.0%); nothing was created" in err
     assert f"{items}: row 5, field response_b: is empty (input 'response_b')" in err
     assert f"{items}: row 10, field item_id: duplicate id (first kept)" in err
     assert f"{items}: row 12, field prompt: is empty (input 'prompt')" in err
