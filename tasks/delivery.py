@@ -17,7 +17,10 @@ from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LSProject
 from connectors.s3 import ObjectExists, S3Store, join_uri
+from annoflow.tasktypes import get_task_type
+from qc.checks import CheckResult, gate
 from qc.pipeline import QCResult
+from qc.schema import TableRules, validate_table
 from tasks import io_task
 
 log = logging.getLogger("annoflow.deliver")
@@ -31,6 +34,26 @@ class Delivery(BaseModel):
     annotations: int
     reused: bool
     manifest: dict
+
+
+_BOUNDED = {"confidence": (0, 1), "overall_score": (0, 1), "reward": (0, 1)}
+
+
+def check_delivery(spec: RequestSpec, views: list[tuple[str, pa.Table]],
+                   judged: pa.Table) -> list[CheckResult]:
+    """L0 on what is about to be delivered (Great Expectations)."""
+    free = get_task_type(spec.task.type).free_text
+    checks = []
+    for i, (name, table) in enumerate(views):
+        df = table.to_pandas()
+        checks.append(validate_table(df, TableRules(
+            columns=("item_id",), not_null=tuple(c for c in df.columns if c != "margin"),
+            unique=("item_id",) if i == 0 and not free else (),
+            between={c: b for c, b in _BOUNDED.items() if c in df.columns}), name=name))
+    checks.append(validate_table(judged.to_pandas(), TableRules(
+        columns=tuple(judged.column_names), not_null=("item_id", "annotator", "field", "label"),
+        between={"lead_time_s": (0, None)}), name="annotations"))
+    return checks
 
 
 @io_task(name="deliver")
@@ -50,6 +73,8 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
     key = settings.pseudonym_key.get_secret_value().encode()
     views = model_views(spec, items, qc.outcome, key=key)
     judged = judgments_table(qc.judgments, synced, client=spec.client, key=key)
+    schema_checks = check_delivery(spec, views, judged)
+    gate(schema_checks, qc.stats())  # L0: nothing is written unless the tables are sound
     stats = qc.stats()
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
     card = dataset_card(spec, VERSION, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
@@ -69,7 +94,7 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
         "spec_sha256": hashlib.sha256(spec.model_dump_json().encode()).hexdigest(),
         "label_studio_project_id": project.id,
         "raw_zone": join_uri(settings.raw_zone_uri, spec.request_id) + "/",
-        "checks": [c.as_dict() for c in qc.checks]})
+        "checks": [c.as_dict() for c in [*schema_checks, *qc.checks]]})
     body = json.dumps(m, indent=2, default=str).encode()
     try:
         store.put_bytes(uri=layout.manifest, data=body, if_none_match=True,
