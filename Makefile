@@ -51,3 +51,7 @@ test-unit: venv
 
 clean: services-stop
 	rm -rf .local $(VENV)
+
+## Measured figures beside their floors (bench/out/results.json; quoted in BENCHMARKS.md).
+bench: services
+	$(VENV)/bin/python scripts/bench.py

@@ -211,7 +211,10 @@ class LabelStudioClient:
             items = resp.items or []
             for t in items:
                 yield self._task(t)
-            if len(items) < PAGE_SIZE or not resp.has_next:
+            # the SDK's has_next is only "this page was not empty", and the page after the
+            # last answers 404: stop on the total the server reports
+            total = getattr(resp.response, "total", None)
+            if len(items) < PAGE_SIZE or (total is not None and page * PAGE_SIZE >= total):
                 return
             page += 1
 
