@@ -17,6 +17,7 @@ import yaml
 from annoflow.settings import Settings
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
+from tests.support import set_path
 
 REPO = Path(__file__).resolve().parents[2]
 ANNOFLOW = str(Path(sys.executable).with_name("annoflow"))
@@ -56,11 +57,7 @@ def unique_id(prefix: str) -> str:
 def write_spec(tmp: Path, base: str = "configs/requests/demo.yaml", **changes: Any) -> Path:
     doc = yaml.safe_load((REPO / base).read_text())
     for dotted, value in changes.items():
-        node = doc
-        *parents, last = dotted.split("__")
-        for p in parents:
-            node = node[p]
-        node[last] = value
+        set_path(doc, dotted, value, sep="__")
     path = tmp / f"{doc['request_id']}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -11,8 +11,8 @@ import yaml
 
 from annoflow.layout import RawZone
 from tests.integration.conftest import REPO, annoflow, unique_id
+from tests.support import DELETE, set_path
 
-DELETE = object()
 CL_ITEMS = REPO / "data/demo/classification/items.jsonl"
 CL_GOLD = REPO / "data/demo/classification/gold.jsonl"
 
@@ -137,17 +137,6 @@ CASES = [
 ]
 
 
-def _apply(doc: dict, path: str, value) -> None:
-    *parents, last = path.split(".")
-    node = doc
-    for p in parents:
-        node = node[p]
-    if value is DELETE:
-        del node[last]
-    else:
-        node[last] = value
-
-
 @pytest.mark.parametrize("case_id,base,changes,mutate,expected", CASES, ids=[c[0] for c in CASES])
 def test_malformed_input_is_refused_clearly(tmp_path, ls, s3, settings, case_id, base, changes,
                                             mutate, expected) -> None:
@@ -155,7 +144,7 @@ def test_malformed_input_is_refused_clearly(tmp_path, ls, s3, settings, case_id,
     rid = unique_id("it-err")
     doc["request_id"] = rid
     for path, value in {**changes, **(mutate(tmp_path) if mutate else {})}.items():
-        _apply(doc, path, value)
+        set_path(doc, path, value)
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(doc, sort_keys=False))
     proc = annoflow("run", str(spec))

@@ -9,6 +9,7 @@ import yaml
 
 from annoflow.errors import SpecError
 from annoflow.spec import load_spec, parse_spec
+from tests.support import DELETE, set_path
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((REPO / "configs/requests/demo.yaml").read_text())
@@ -24,16 +25,7 @@ def test_demo_spec_loads_and_resolves_paths() -> None:
 
 
 def _with(path: str, value) -> dict:
-    doc = copy.deepcopy(DEMO)
-    *parents, last = path.split(".")
-    node = doc
-    for p in parents:
-        node = node[p]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-    return doc
+    return set_path(copy.deepcopy(DEMO), path, DELETE if value is KeyError else value)
 
 
 BAD = [
