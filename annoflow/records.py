@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-#: Campaign items as imported into Label Studio (raw zone: items.parquet).
-#: ``inputs`` holds the task type's input fields as strings.
-ITEM_COLUMNS = ("item_id", "ref", "is_gold", "gold_answer")
-
 #: One row per Label Studio annotation as synced into the raw zone.
 RAW_ANNOTATION_SCHEMA = pa.schema([
     ("annotation_id", pa.int64()),

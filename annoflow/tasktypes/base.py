@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,10 +58,6 @@ class View:
 
 def xml_attr(value: str) -> str:
     return quoteattr(value)
-
-
-def xml_text(value: str) -> str:
-    return escape(value)
 
 
 class TaskType(ABC):
@@ -153,10 +149,3 @@ def textarea_value(result: list[dict[str, Any]], from_name: str) -> str | None:
             texts = region.get("value", {}).get("text") or []
             return "\n".join(texts)
     return None
-
-
-def wide(outcome: pd.DataFrame) -> pd.DataFrame:
-    """Aggregate (task, field, label, confidence) -> one row per task, columns per field."""
-    labels = outcome.pivot(index="task", columns="field", values="label")
-    conf = outcome.pivot(index="task", columns="field", values="confidence")
-    return labels.join(conf, rsuffix="_confidence").reset_index().rename(columns={"task": "item_id"})

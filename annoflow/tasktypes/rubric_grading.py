@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from annoflow.tasktypes.base import Question, TaskSpecBase, TaskType, View, textarea_value, xml_attr
+from annoflow.tasktypes.base import Question, TaskSpecBase, TaskType, View, xml_attr
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -111,10 +111,6 @@ class RubricGrading(TaskType):
                                  f"got {value.get(c.name)!r}")
             out[c.name] = score
         return out
-
-    @staticmethod
-    def rationale(result: list[dict[str, Any]]) -> str | None:
-        return textarea_value(result, "rationale")
 
     def delivery_views(self, task: RubricGradingSpec, items: pd.DataFrame,
                        outcome: pd.DataFrame) -> list[View]:
