@@ -53,7 +53,8 @@ class LikertRating(TaskType):
         return {"rating": captions.get(choice, choice)} if choice is not None else {}
 
     def make_result(self, task: LikertSpec, answer: dict[str, str]) -> list[dict[str, Any]]:
-        return [choices_result("rating", "response", [dict(task.captions())[answer["rating"]]])]
+        # Label Studio stores a choice's alias (the rating) in results
+        return [choices_result("rating", "response", [answer["rating"]])]
 
     def delivery_views(self, task: LikertSpec, items: pd.DataFrame,
                        outcome: pd.DataFrame) -> list[View]:

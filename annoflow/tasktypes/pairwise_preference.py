@@ -62,12 +62,13 @@ class PairwisePreference(TaskType):
             widget = (f'<Choices name="preference" toName="prompt" choice="single-radio" '
                       f'required="true" layout="inline">\n    {choices}\n  </Choices>')
         else:
-            widget = ('<Pairwise name="preference" toName="response_a,response_b" '
-                      'leftClass="response-a" rightClass="response-b"/>')
-        return self.render(spec, widget=widget)
+            widget = '<Pairwise name="preference" toName="response_a,response_b"/>'
+        how = ("Compare the responses, then choose on the scale below" if task.graded
+               else "Click the better response")
+        return self.render(spec, widget=widget, how=xml_attr(how))
 
     def parse_result(self, task: PairwiseSpec, result: list[dict[str, Any]]) -> dict[str, str]:
-        if task.graded:
+        if task.graded:  # the choice's alias is the label (a caption is accepted too)
             captions = {cap: lab for lab, cap in scale(task)}
             choice = single_choice(result, "preference")
             return {"preference": captions.get(choice, choice)} if choice is not None else {}
@@ -79,9 +80,8 @@ class PairwisePreference(TaskType):
 
     def make_result(self, task: PairwiseSpec, answer: dict[str, str]) -> list[dict[str, Any]]:
         label = answer["preference"]
-        if task.graded:
-            caption = dict(scale(task))[label]
-            return [choices_result("preference", "prompt", [caption])]
+        if task.graded:  # Label Studio stores a choice's alias (the label) in results
+            return [choices_result("preference", "prompt", [label])]
         return [{"from_name": "preference", "to_name": "response_a,response_b",
                  "type": "pairwise", "value": {"selected": _TO_SIDE[label]}}]
 
