@@ -222,8 +222,13 @@ def status(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
         return
     out.print(f"Campaign [bold]{escape(request_id)}[/]: {st['status'].replace('_', ' ')}",
               markup=True)
+    if snap := st.get("last_sync"):
+        st["synced"] = (f"{snap['tasks_complete']}/{snap['tasks']} tasks complete, "
+                        f"{snap['judgments']} judgments from {snap['experts_active']} experts "
+                        f"(as of {snap['at']})")
     for key, label in (("label_studio_project_url", "Label Studio"),
-                       ("progress", "Progress"), ("delivery_uri", "Dataset"),
+                       ("progress", "Progress"), ("synced", "Last sync"),
+                       ("delivery_uri", "Dataset"),
                        ("manifest_uri", "Manifest"), ("prefect_flow_run_url", "Prefect run")):
         if st.get(key):
             out.print(f"  {label:<12} {st[key]}")

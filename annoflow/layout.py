@@ -6,6 +6,7 @@ Raw zone (internal, append-only annotation snapshots)::
     <raw>/<request_id>/roster.parquet     experts on the campaign (no contact details)
     <raw>/<request_id>/items.parquet      items as imported (ref, item_id, gold answers)
     <raw>/<request_id>/quarantine.csv     bad source/gold rows left out (file, row, field, problem)
+    <raw>/<request_id>/progress.json      the latest progress snapshot of the wait for annotators
     <raw>/<request_id>/annotations/sync-<until>-<digest>.parquet   synced judgments
 
 Client delivery (a version is complete only once its manifest exists)::
@@ -43,6 +44,10 @@ class RawZone:
     @property
     def items(self) -> str:
         return join_uri(self.base, "items.parquet")
+
+    @property
+    def progress(self) -> str:
+        return join_uri(self.base, "progress.json")
 
     @property
     def quarantine(self) -> str:

@@ -168,6 +168,11 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
         if report != last_report:
             log.info("progress: %d/%d tasks complete, %d judgments synced", done, len(items),
                      len(synced))
+            store.put_bytes(uri=raw.progress, content_type="application/json", data=json.dumps({
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "tasks_complete": done, "tasks": len(items), "judgments": len(synced),
+                "experts_active": int(synced["expert_id"].nunique()) if len(synced) else 0,
+            }).encode())
             last_report = report
         if done >= len(items):
             return synced

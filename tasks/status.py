@@ -52,6 +52,9 @@ def campaign_status(request_id: str) -> dict[str, Any]:
                   annotations=p.annotations,
                   progress=f"{p.finished_tasks}/{p.tasks} tasks complete, "
                            f"{p.annotations} annotations")
+    snapshot = store.get_bytes(uri=raw.progress)
+    if snapshot is not None:
+        st["last_sync"] = json.loads(snapshot)
     if spec is not None:
         layout = DeliveryLayout(spec.delivery.uri, request_id, VERSION)
         manifest = store.get_bytes(uri=layout.manifest)
