@@ -104,9 +104,24 @@ def read_synced(store: S3Store, raw: RawZone) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=RAW_ANNOTATION_SCHEMA.names)
-    df = pd.concat(frames, ignore_index=True)
+    return _latest(pd.concat(frames, ignore_index=True))
+
+
+def _latest(df: pd.DataFrame) -> pd.DataFrame:
+    """The newest version of each annotation."""
     return (df.sort_values(["annotation_id", "updated_at"], kind="stable")
               .drop_duplicates("annotation_id", keep="last").reset_index(drop=True))
+
+
+def _merge(synced: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fold newly listed rows into what is synced; returns (all, the rows not seen before)."""
+    if not len(rows):
+        return synced, rows
+    if not len(synced):
+        return _latest(rows), rows
+    key = ["annotation_id", "updated_at"]
+    fresh = rows[~rows.set_index(key).index.isin(synced.set_index(key).index)]
+    return _latest(pd.concat([synced, fresh], ignore_index=True)), fresh
 
 
 def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
@@ -154,15 +169,9 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
         if outsiders:
             log.warning("%d annotation(s) by Label Studio users outside the roster were left out",
                         outsiders)
-        if len(rows):
-            merged = pd.concat([synced, rows], ignore_index=True) if len(synced) else rows
-            merged = (merged.sort_values(["annotation_id", "updated_at"], kind="stable")
-                            .drop_duplicates("annotation_id", keep="last"))
-            fresh = rows[~rows.set_index(["annotation_id", "updated_at"]).index.isin(
-                synced.set_index(["annotation_id", "updated_at"]).index)] if len(synced) else rows
-            if len(fresh):
-                _write_snapshot(store, raw, fresh)
-            synced = merged.reset_index(drop=True)
+        synced, fresh = _merge(synced, rows)
+        if len(fresh):
+            _write_snapshot(store, raw, fresh)
         done = _complete(synced, need, items)
         report = (done, len(synced))
         if report != last_report:
