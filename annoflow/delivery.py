@@ -71,6 +71,7 @@ Domain: {spec.domain}. Produced by annoflow {__version__}.
   primary model-ready view, see the task types in the annoflow README)
 - `annotations.parquet`: every judgment, with pseudonymous annotator ids, lead time and QC flags
   (`excluded`, `exclusion_reason`).
+- `qc_report.html`: annotators' gold accuracy and speed, confidence of the labels, every check.
 - `manifest.json`: sizes, SHA-256 checksums and row counts of the files, and the QC figures. The
   version is complete only if the manifest exists.
 

@@ -14,6 +14,7 @@ Client delivery (a version is complete only once its manifest exists)::
     <delivery>/<request_id>/v<N>/data/train-00000-of-00001.parquet     the primary view
     <delivery>/<request_id>/v<N>/<view>/train-00000-of-00001.parquet   further views
     <delivery>/<request_id>/v<N>/annotations.parquet
+    <delivery>/<request_id>/v<N>/qc_report.html     charts and checks
     <delivery>/<request_id>/v<N>/README.md
     <delivery>/<request_id>/v<N>/manifest.json      written last
 """
@@ -84,4 +85,5 @@ class DeliveryLayout:
     def view_path(cls, view: str, primary: bool) -> str:
         return cls.DATA if primary else f"{view}/train-00000-of-00001.parquet"
     ANNOTATIONS = "annotations.parquet"
+    QC_REPORT = "qc_report.html"
     README = "README.md"

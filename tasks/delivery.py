@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from annoflow.delivery import dataset_card, judgments_table, manifest, model_views, pseudonym
 from annoflow.layout import DeliveryLayout
+from annoflow.report import qc_report_html
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LSProject
@@ -78,14 +79,20 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
     stats = qc.stats()
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
     card = dataset_card(spec, VERSION, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
+    names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
+    report = qc_report_html(title=spec.title, request_id=spec.request_id, result=qc, stats=stats,
+                            names=names, min_gold_accuracy=spec.qc.min_gold_accuracy,
+                            checks=[*schema_checks, *qc.checks]).encode()
     files = []
     for rel, payload, rows in ([(p, t, t.num_rows) for _, p, t in paths]
                                + [(layout.ANNOTATIONS, judged, judged.num_rows),
+                                  (layout.QC_REPORT, report, None),
                                   (layout.README, card, None)]):
         if isinstance(payload, pa.Table):
             obj = store.put_parquet(uri=layout.file(rel), table=payload)
         else:
-            obj = store.put_bytes(uri=layout.file(rel), data=payload, content_type="text/markdown")
+            kind = "text/html" if rel.endswith(".html") else "text/markdown"
+            obj = store.put_bytes(uri=layout.file(rel), data=payload, content_type=kind)
         files.append({"path": rel, "bytes": obj.size, "sha256": obj.sha256, "rows": rows,
                       "view": next((n for n, p, _ in paths if p == rel), None)})
     excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),

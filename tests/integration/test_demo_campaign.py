@@ -52,7 +52,11 @@ def test_run_reports_in_words_and_json(run, result) -> None:
 def test_delivery_read_back_matches_manifest(s3, result) -> None:
     manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
     paths = {f["path"] for f in manifest["files"]}
-    assert {"data/train-00000-of-00001.parquet", "annotations.parquet", "README.md"} <= paths
+    assert {"data/train-00000-of-00001.parquet", "kto/train-00000-of-00001.parquet",
+            "annotations.parquet", "qc_report.html", "README.md"} <= paths
+    report = s3.get_bytes(uri=result["delivery_uri"] + "qc_report.html").decode()
+    assert report.count("<svg") == 3 and "Accuracy on hidden gold items" in report
+    assert "ex-0" not in report  # annotators appear under pseudonyms only
     for f in manifest["files"]:
         data = s3.get_bytes(uri=result["delivery_uri"] + f["path"])
         assert len(data) == f["bytes"]

@@ -1,0 +1,98 @@
+"""The QC report delivered beside the data (``qc_report.html``): one self-contained page
+with inline SVG charts, no scripts and no external assets. Pure: QC values in, HTML out.
+Annotators appear under their per-client pseudonyms only."""
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qc.checks import CheckResult
+from qc.pipeline import QCResult
+
+RED, GREY, GREEN, INK = "#c0392b", "#95a5a6", "#27ae60", "#2c3e50"
+
+
+def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: float,
+          line: float | None = None, line_label: str = "") -> str:
+    """Horizontal bars: (label, value, colour)."""
+    h, left, width = 18, 150, 360
+    height = 30 + h * len(rows) + 10
+    out = [f'<svg width="{left + width + 80}" height="{height}" role="img" aria-label="{escape(title)}">',
+           f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
+    for i, (label, value, colour) in enumerate(rows):
+        y = 26 + i * h
+        w = 0 if np.isnan(value) else max(1.0, width * min(value, vmax) / vmax)
+        shown = "n/a" if np.isnan(value) else f"{value:.0f}{unit}" if unit == " s" else f"{value:.0%}"
+        out += [f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" font-size="12">{escape(label)}</text>',
+                f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{h - 5}" fill="{colour}"/>',
+                f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="11">{shown}</text>']
+    if line is not None:
+        x = left + width * line / vmax
+        out += [f'<line x1="{x:.1f}" y1="22" x2="{x:.1f}" y2="{height - 6}" stroke="{INK}" '
+                f'stroke-dasharray="4 3"/>',
+                f'<text x="{x + 3:.1f}" y="{height - 2}" font-size="10">{escape(line_label)}</text>']
+    return "\n".join(out + ["</svg>"])
+
+
+def _histogram(values: pd.Series, *, title: str, bins: int = 10) -> str:
+    counts, edges = np.histogram(values.astype(float), bins=bins, range=(0.0, 1.0))
+    top = max(int(counts.max()), 1)
+    w, hgt, left = 36, 120, 30
+    out = [f'<svg width="{left + w * bins + 20}" height="{hgt + 50}" role="img" aria-label="{escape(title)}">',
+           f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
+    for i, c in enumerate(counts):
+        bh = hgt * c / top
+        x = left + i * w
+        out += [f'<rect x="{x}" y="{24 + hgt - bh:.1f}" width="{w - 3}" height="{bh:.1f}" fill="{GREEN}"/>',
+                f'<text x="{x + w / 2 - 2:.0f}" y="{24 + hgt - bh - 3:.1f}" font-size="10" '
+                f'text-anchor="middle">{c}</text>']
+    out += [f'<text x="{left}" y="{hgt + 40}" font-size="11">0</text>',
+            f'<text x="{left + w * bins - 10}" y="{hgt + 40}" font-size="11">1</text>']
+    return "\n".join(out + ["</svg>"])
+
+
+def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: dict[str, Any],
+                   names: dict[str, str], min_gold_accuracy: float,
+                   checks: list[CheckResult] | None = None) -> str:
+    w = result.workers.copy()
+    w.index = [names.get(i, i) for i in w.index]
+    colour = {i: RED if ex else GREY for i, ex in w["excluded"].items()}
+    parts = [f"<h1>QC report: {escape(title)}</h1>",
+             f"<p>Request <code>{escape(request_id)}</code>. "
+             f"{stats['annotators']} annotators, {stats['annotators_excluded']} excluded (red); "
+             f"{stats['judgments_kept']} of {stats['judgments']} judgments kept; "
+             f"{stats['items_delivered']} items delivered, {stats['items_unresolved']} unresolved.</p>"]
+    if stats.get("krippendorff_alpha") is not None:
+        parts.append(f"<p>Krippendorff's alpha ({escape(str(stats['agreement_level']))}): "
+                     f"<b>{stats['krippendorff_alpha']:.3f}</b>"
+                     + "".join(f"; {escape(k)} {v:.3f}" for k, v in
+                               (stats.get("krippendorff_alpha_by_field") or {}).items()
+                               if v is not None) + "</p>")
+    if w["accuracy"].notna().any():
+        parts.append(_bars([(i, r.accuracy, colour[i]) for i, r in w.iterrows()],
+                           title="Accuracy on hidden gold items", unit="", vmax=1.0,
+                           line=min_gold_accuracy, line_label=f"minimum {min_gold_accuracy:.0%}"))
+    vmax = float(np.nanmax(w["median_lead_time_s"])) if w["median_lead_time_s"].notna().any() else 1.0
+    parts.append(_bars([(i, r.median_lead_time_s, colour[i]) for i, r in w.iterrows()],
+                       title="Median seconds per judgment", unit=" s", vmax=max(vmax, 1.0)))
+    if "confidence" in result.outcome and len(result.outcome):
+        parts.append(_histogram(result.outcome["confidence"],
+                                title="Confidence of the delivered labels"))
+    rows = "".join(f"<tr><td>{escape(c.layer)}</td><td>{escape(c.name)}</td>"
+                   f"<td>{'pass' if c.passed else escape(c.severity)}</td>"
+                   f"<td>{escape(c.summary)}</td></tr>" for c in (checks or result.checks))
+    parts.append(f"<h2>Checks</h2><table><tr><th>layer</th><th>check</th><th>result</th>"
+                 f"<th>summary</th></tr>{rows}</table>")
+    ex = "".join(f"<li><code>{escape(i)}</code>: {escape(str(r.exclusion_reason))}</li>"
+                 for i, r in w[w["excluded"]].iterrows())
+    if ex:
+        parts.append(f"<h2>Excluded annotators</h2><ul>{ex}</ul>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#2c3e50}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;"
+             "text-align:left;font-size:13px}svg{display:block;margin:1.2em 0}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>QC report: "
+            f"{escape(request_id)}</title><style>{style}</style></head><body>"
+            + "\n".join(parts) + "</body></html>")
