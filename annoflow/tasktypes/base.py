@@ -72,8 +72,6 @@ class TaskType(ABC):
     seconds_per_judgment: ClassVar[float]
     #: free-text work is not voted on: QC is automatic checks (and review, later)
     free_text: ClassVar[bool] = False
-    #: one-line example of a delivered row, for the README
-    example_row: ClassVar[str] = ""
 
     # -- compiling the spec ---------------------------------------------------
     def render(self, spec: "RequestSpec", **parts: str) -> str:

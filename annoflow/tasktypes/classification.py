@@ -43,8 +43,6 @@ class Classification(TaskType):
     inputs: ClassVar[tuple[str, ...]] = ("text",)
     Spec: ClassVar = ClassificationSpec
     seconds_per_judgment: ClassVar[float] = 20.0
-    example_row: ClassVar[str] = ('{"item_id": "cl-0001", "text": "…", "label": "billing", '
-                                  '"confidence": 0.97}')
 
     def questions(self, task: ClassificationSpec) -> list[Question]:
         if task.multi_label:

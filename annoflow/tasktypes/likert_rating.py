@@ -36,8 +36,6 @@ class LikertRating(TaskType):
     inputs: ClassVar[tuple[str, ...]] = ("prompt", "response")
     Spec: ClassVar = LikertSpec
     seconds_per_judgment: ClassVar[float] = 45.0
-    example_row: ClassVar[str] = ('{"item_id": "lk-0001", "prompt": "…", "response": "…", '
-                                  '"rating": 4, "confidence": 0.91}')
 
     def questions(self, task: LikertSpec) -> list[Question]:
         return [Question("rating", tuple(lab for lab, _ in task.captions()), "ordinal")]

@@ -45,9 +45,6 @@ class PairwisePreference(TaskType):
     inputs: ClassVar[tuple[str, ...]] = ("prompt", "response_a", "response_b")
     Spec: ClassVar = PairwiseSpec
     seconds_per_judgment: ClassVar[float] = 90.0
-    example_row: ClassVar[str] = ('{"prompt": "How do I …?", "chosen": "Iterate once…", '
-                                  '"rejected": "Convert the list…", "item_id": "swe-0001", '
-                                  '"confidence": 0.98}')
 
     def questions(self, task: PairwiseSpec) -> list[Question]:
         if task.graded:

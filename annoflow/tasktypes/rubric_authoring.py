@@ -51,9 +51,6 @@ class RubricAuthoring(TaskType):
     Spec: ClassVar = RubricAuthoringSpec
     seconds_per_judgment: ClassVar[float] = 600.0
     free_text: ClassVar[bool] = True
-    example_row: ClassVar[str] = ('{"item_id": "ra-0001", "prompt": "…", "rubric": [{"name": '
-                                  '"correctness", "description": "…", "weight": 2.0}, …], '
-                                  '"annotator": "ann-…"}')
 
     def questions(self, task: RubricAuthoringSpec) -> list[Question]:
         return [Question("rubric", None, None)]

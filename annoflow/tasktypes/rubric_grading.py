@@ -58,9 +58,6 @@ class RubricGrading(TaskType):
     inputs: ClassVar[tuple[str, ...]] = ("prompt", "response")
     Spec: ClassVar = RubricGradingSpec
     seconds_per_judgment: ClassVar[float] = 150.0
-    example_row: ClassVar[str] = ('{"item_id": "rg-0001", "prompt": "…", "response": "…", '
-                                  '"correctness": 4, "correctness_confidence": 0.9, "clarity": 3, '
-                                  '…, "overall_score": 0.69, "confidence": 0.88}')
 
     def questions(self, task: RubricGradingSpec) -> list[Question]:
         return [Question(c.name, tuple(str(i) for i in range(1, c.scale + 1)), "ordinal")

@@ -32,9 +32,6 @@ class SolutionAuthoring(TaskType):
     Spec: ClassVar = SolutionAuthoringSpec
     seconds_per_judgment: ClassVar[float] = 900.0
     free_text: ClassVar[bool] = True
-    example_row: ClassVar[str] = ('{"prompt": "Prove that …", "completion": "Let n be …", '
-                                  '"item_id": "sa-0001", "annotator": "ann-3f2a…"}; messages: '
-                                  '[{"role": "user", …}, {"role": "assistant", …}]')
 
     def questions(self, task: SolutionAuthoringSpec) -> list[Question]:
         return [Question("solution", None, None)]
