@@ -183,6 +183,10 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
     try:
         state = campaign(spec=spec, wait_timeout_s=wait_timeout, poll_interval_s=poll_interval,
                          return_state=True)
+    except KeyboardInterrupt:
+        err.print("interrupted: everything synced so far is kept in Label Studio and the raw "
+                  "zone; run the same command again to resume.")
+        raise typer.Exit(130) from None
     finally:
         if sim:
             sim.stop()
@@ -199,6 +203,14 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
         if sim and sim.error:
             notes.append(f"  note: the simulated workforce had failed: {sim.error}")
         _fail(e, as_json, request_id, extra, tuple(notes))
+    except Exception as e:  # a bug, not a user mistake: the full traceback is in the run's logs
+        err.print(f"error: the campaign failed unexpectedly ({type(e).__name__}: {e}). This is "
+                  f"a bug in annoflow; the traceback is in the Prefect run: {flow_run_url}")
+        if as_json:
+            print(json.dumps({"request_id": request_id, "status": "failed",
+                              "error": type(e).__name__, "message": str(e),
+                              "prefect_flow_run_url": flow_run_url}))
+        raise typer.Exit(1) from None
     _summary(result, flow_run_url, time.monotonic() - started)
     if as_json:
         print(json.dumps({**result, "prefect_flow_run_url": flow_run_url}, default=str))
