@@ -165,6 +165,22 @@ TICKETS = {
 }
 
 
+def graded_pairs(items: list[dict], gold: list[dict]) -> None:
+    """The first 40 demo pairs (+ 10 gold) on a 5-point scale with ties: -2 A much better,
+    -1 A better, 0 tie, 1 B better, 2 B much better."""
+    def grade(i: int, better: str) -> str:
+        if i % 10 == 9:
+            return "0"
+        return ("-" if better == "a" else "") + ("2" if i % 2 else "1")
+    rows = [(r, grade(i, r["_better"])) for i, r in enumerate(items[:40] + gold[:10])]
+    strip = lambda r: {k: v for k, v in r.items() if k != "_better"}  # noqa: E731
+    write_jsonl(ROOT / "data/demo/pairwise_graded/items.jsonl", [strip(r) for r, _ in rows[:40]])
+    write_jsonl(ROOT / "data/demo/pairwise_graded/gold.jsonl",
+                [{**strip(r), "answer": g} for r, g in rows[40:]])
+    write_jsonl(ROOT / "data/demo/pairwise_graded/truth.jsonl",
+                [{"item_id": r["item_id"], "answer": {"preference": g}} for r, g in rows])
+
+
 def other_types() -> None:
     """Demo data for the other task types: 40 items (+ gold where the type has gold)."""
     crit = ("correctness", "clarity", "completeness")
@@ -238,6 +254,7 @@ def main() -> None:
     write_jsonl(ROOT / "data/demo/truth.jsonl",
                 [{"item_id": r["item_id"], "answer": {"preference": r["_better"]}}
                  for r in items + gold])
+    graded_pairs(items, gold)
 
     domains = ["software-engineering", "medicine", "law", "finance", "music"]
     first = ["Ada", "Linus", "Grace", "Ken", "Barbara", "Donald", "Margaret", "Edsger", "Frances",

@@ -15,8 +15,8 @@ from annoflow.layout import RawZone
 from simulation.workforce import assign_behaviours, load_profile
 from tests.integration.conftest import REPO, annoflow, last_json, unique_id, write_spec
 
-TYPES = ["rubric_grading", "likert_rating", "classification", "solution_authoring",
-         "rubric_authoring"]
+TYPES = ["pairwise_graded", "rubric_grading", "likert_rating", "classification",
+         "solution_authoring", "rubric_authoring"]
 
 
 def truth(task_type: str) -> pd.DataFrame:
@@ -57,7 +57,20 @@ def test_delivered_and_spammer_excluded(delivered, s3, settings) -> None:
 
 def test_view_contents(delivered) -> None:
     t, views, tr = delivered["type"], delivered["views"], truth(delivered["type"])
-    if t == "rubric_grading":
+    if t == "pairwise_graded":  # pairwise_preference on a strength scale with ties
+        v = views["preference"]
+        assert list(v.columns) == ["prompt", "chosen", "rejected", "item_id", "confidence", "margin"]
+        grade = tr["answer"].str["preference"].astype(int)
+        ties = set(grade.index[grade == 0]) & {f"swe-{i:04d}" for i in range(1, 41)}
+        assert len(ties) == 4 and 33 <= len(v) <= 40  # ties carry no preference
+        assert len(set(v["item_id"]) & ties) <= 2
+        items = pd.read_json(REPO / "data/demo/pairwise_graded/items.jsonl", lines=True).set_index("item_id")
+        better = [items.at[i, "response_a" if grade[i] < 0 else "response_b"] for i in v["item_id"]]
+        assert (v["chosen"].to_numpy() == pd.Series(better).to_numpy()).mean() >= 0.9
+        assert v["margin"].isin([1, 2]).all()
+        assert ((v["margin"] - v["item_id"].map(grade.abs())).abs() == 0).mean() >= 0.6
+        assert len(views["kto"]) == 2 * len(v)
+    elif t == "rubric_grading":
         v = views["scores"]
         crit = ["correctness", "clarity", "completeness"]
         assert list(v.columns) == ["item_id", "prompt", "response",

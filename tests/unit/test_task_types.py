@@ -31,6 +31,8 @@ def test_every_type_has_an_example_spec_and_profile() -> None:
         spec = load_spec(REPO / "configs/requests" / name, base_dir=REPO)
         assert spec.task.type == t
         assert (REPO / "configs/simulation" / (name if t != "pairwise_preference" else "demo.yaml")).exists()
+    graded = load_spec(REPO / "configs/requests/pairwise_graded.yaml", base_dir=REPO)
+    assert graded.task.graded and (REPO / "configs/simulation/pairwise_graded.yaml").exists()
 
 
 @pytest.mark.parametrize("task_type", sorted(TASK_TYPES))
