@@ -120,6 +120,7 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
     out.print(f"               {r['items']} rows of model-ready data, "
               f"{r['annotations']} individual judgments")
     out.print(f"  Manifest     {r['manifest_uri']}")
+    out.print(f"  QC report    {r['delivery_uri']}qc_report.html (charts; open in a browser)")
     if alpha is not None:
         out.print(f"  Agreement    Krippendorff's alpha {alpha:.2f} ({verdict}) across "
                   f"{qc['judgments_kept']} kept judgments; mean confidence "

@@ -40,6 +40,7 @@ def test_run_reports_in_words_and_json(run, result) -> None:
     assert f"Campaign {run['rid']} delivered" in out
     assert "Krippendorff's alpha" in out and "Label Studio http://127.0.0.1:8080/projects/" in out
     assert "Prefect run  http://127.0.0.1:4200/runs/flow-run/" in out
+    assert f"QC report    {DELIVERY}{run['rid']}/v1/qc_report.html" in out
     for key in ("request_id", "status", "delivery_uri", "manifest_uri", "items", "annotations"):
         assert key in result
     assert result["status"] == "delivered"
