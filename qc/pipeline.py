@@ -112,10 +112,17 @@ def _worker_table(data: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
     return beh.join(acc, how="outer")
 
 
+def _too_fast(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
+    """Workers answering under ``min_speed_ratio`` of the crowd's median (0 disables)."""
+    if cfg.min_speed_ratio <= 0:
+        return pd.Series(False, index=workers.index)
+    return workers["speed_ratio"] < cfg.min_speed_ratio
+
+
 def _speed_reasons(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
     reasons = pd.Series("", index=workers.index, dtype=object)
-    if cfg.min_speed_ratio > 0:
-        fast = workers["speed_ratio"] < cfg.min_speed_ratio
+    fast = _too_fast(workers, cfg)
+    if fast.any():
         reasons[fast] = workers.loc[fast].apply(
             lambda r: f"median {r.median_lead_time_s:.0f} s per judgment, "
                       f"{r.speed_ratio:.0%} of the crowd's", axis=1)
@@ -128,8 +135,7 @@ def _join(a: pd.Series, b: pd.Series) -> pd.Series:
 
 
 def _speed_check(workers: pd.DataFrame, cfg: QCConfig) -> CheckResult:
-    fast = list(workers.index[workers["speed_ratio"] < cfg.min_speed_ratio]) \
-        if cfg.min_speed_ratio > 0 else []
+    fast = list(workers.index[_too_fast(workers, cfg)])
     return CheckResult(
         "speed", "L1", passed=not fast, severity="warning",
         summary=(f"{len(fast)} annotator(s) answered far faster than the crowd" if fast

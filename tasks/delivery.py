@@ -75,8 +75,8 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
     views = model_views(spec, items, qc.outcome, key=key)
     judged = judgments_table(qc.judgments, synced, client=spec.client, key=key)
     schema_checks = check_delivery(spec, views, judged)
-    gate(schema_checks, qc.stats())  # L0: nothing is written unless the tables are sound
     stats = qc.stats()
+    gate(schema_checks, stats)  # L0: nothing is written unless the tables are sound
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
     card = dataset_card(spec, VERSION, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
     names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
