@@ -119,14 +119,17 @@ def _too_fast(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
     return workers["speed_ratio"] < cfg.min_speed_ratio
 
 
+def _reasons(workers: pd.DataFrame, mask: pd.Series, explain) -> pd.Series:
+    """``explain(row)`` for the workers under ``mask``, "" for the others (any may be none)."""
+    return pd.Series([explain(r) if m else "" for r, m in
+                      zip(workers.itertuples(), mask.reindex(workers.index, fill_value=False))],
+                     index=workers.index, dtype=object)
+
+
 def _speed_reasons(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
-    reasons = pd.Series("", index=workers.index, dtype=object)
-    fast = _too_fast(workers, cfg)
-    if fast.any():
-        reasons[fast] = workers.loc[fast].apply(
-            lambda r: f"median {r.median_lead_time_s:.0f} s per judgment, "
-                      f"{r.speed_ratio:.0%} of the crowd's", axis=1)
-    return reasons
+    return _reasons(workers, _too_fast(workers, cfg),
+                    lambda r: f"median {r.median_lead_time_s:.0f} s per judgment, "
+                              f"{r.speed_ratio:.0%} of the crowd's")
 
 
 def _join(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -171,10 +174,9 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
 
     workers = _worker_table(data, by_unit, truth, cfg)
     low = (workers["n_gold"] >= cfg.min_gold_judgments) & (workers["accuracy"] < cfg.min_gold_accuracy)
-    gold_reasons = pd.Series("", index=workers.index, dtype=object)
-    gold_reasons[low] = workers.loc[low].apply(
-        lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
-                  f"({int(r.n_correct)}/{int(r.n_gold)})", axis=1)
+    gold_reasons = _reasons(workers, low,
+                            lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
+                                      f"({int(r.n_correct)}/{int(r.n_gold)})")
     workers = _finish_workers(workers, _join(gold_reasons, _speed_reasons(workers, cfg)))
     checks.append(_speed_check(workers, cfg))
     thin = workers.index[workers["n_gold"] < cfg.min_gold_judgments]
@@ -250,9 +252,9 @@ def run_text_layers(annotations: pd.DataFrame, prompts: pd.Series, cfg: QCConfig
     workers["n_flagged"] = flagged["sum"].astype(int)
     workers["flagged_share"] = flagged["sum"] / flagged["size"]
     many = (workers["flagged_share"] >= cfg.max_flagged_share) & (flagged["size"] >= 2)
-    reasons = pd.Series("", index=workers.index, dtype=object)
-    reasons[many] = workers.loc[many].apply(
-        lambda r: f"{int(r.n_flagged)} of {int(r.n_judgments)} texts failed automatic checks", axis=1)
+    reasons = _reasons(workers, many,
+                       lambda r: f"{int(r.n_flagged)} of {int(r.n_judgments)} texts failed "
+                                 f"automatic checks")
     workers = _finish_workers(workers, _join(reasons, _speed_reasons(workers, cfg)))
     for col in ("n_gold", "n_correct", "accuracy"):
         workers[col] = np.nan

@@ -60,17 +60,21 @@ def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
     return "\n".join(md)
 
 
-@compute_task(name="quality-control")
-def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
-    """Run L1-L5 on the judgments; raise QCGateFailed if a blocking check fails."""
+def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
+    """L1-L5 on the synced judgments, by the task type's kind of work (pure; no gate)."""
     tt = get_task_type(spec.task.type)
     contract = to_contract(synced)
     if tt.free_text:
         prompts = items.set_index("item_id")["prompt"]
-        result = run_text_layers(contract, prompts, qc_config(spec),
-                                 check=lambda text: tt.check_text(spec.task, text))
-    else:
-        result = run_layers(contract, gold_answers(items), qc_config(spec))
+        return run_text_layers(contract, prompts, qc_config(spec),
+                               check=lambda text: tt.check_text(spec.task, text))
+    return run_layers(contract, gold_answers(items), qc_config(spec))
+
+
+@compute_task(name="quality-control")
+def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
+    """Run L1-L5 on the judgments; raise QCGateFailed if a blocking check fails."""
+    result = assess(spec, items, synced)
     create_markdown_artifact(key=f"{spec.request_id}-qc", markdown=qc_markdown(spec, result),
                              description=f"QC summary for {spec.request_id}")
     for w, r in result.excluded_workers.iterrows():

@@ -10,6 +10,7 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from annoflow.layout import RawZone
 from simulation.workforce import assign_behaviours, load_profile
@@ -119,3 +120,32 @@ def test_view_contents(delivered) -> None:
                        for c in rubric)
     else:  # pragma: no cover
         pytest.fail(f"no view check for {t}")
+
+
+ALL_TYPES = ["demo", *TYPES]
+
+
+@pytest.mark.parametrize("name", ALL_TYPES)
+def test_a_campaign_of_only_good_experts_delivers(name: str, tmp_path, s3) -> None:
+    """20 items, no spammer: nobody is excluded, and nothing crashes (every type)."""
+    base = yaml.safe_load((REPO / f"configs/requests/{name}.yaml").read_text())
+    items = pd.read_json(REPO / base["source"]["uri"], lines=True).head(20)
+    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True)
+    profile = yaml.safe_load((REPO / f"configs/simulation/{name}.yaml").read_text())
+    profile["spammers"]["count"] = 0
+    profile["truth"] = str(REPO / profile["truth"])
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+    rid = unique_id(f"good-{name.replace('_', '-')[:10]}")
+    changes = {"request_id": rid, "source__uri": str(tmp_path / "items.jsonl"),
+               "delivery__uri": f"s3://annoflow-it/good/{name}/", "workforce__max_experts": 4}
+    if "gold" in base:
+        changes["gold__uri"] = str(REPO / base["gold"]["uri"])
+    spec = write_spec(tmp_path, base=f"configs/requests/{name}.yaml", **changes)
+    proc = annoflow("run", str(spec), "--simulate", str(tmp_path / "profile.yaml"),
+                    "--poll-interval", "1", "--wait-timeout", "300", "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = last_json(proc)
+    assert result["status"] == "delivered" and result["excluded_experts"] == []
+    assert result["items"] >= 16  # graded pairwise leaves its ties out
+    manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
+    assert manifest["qc"]["annotators_excluded"] == 0
