@@ -1,6 +1,7 @@
 """The ``annoflow`` command: validate a spec, run a campaign, check its status."""
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import os
@@ -179,12 +180,19 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
               f"{spec.workforce.annotators_per_item} experts per item)"
               + (f" with a simulated workforce from {escape(str(simulate))}" if simulate else
                  ", waiting for annotators in Label Studio") + ".", markup=True)
-    sim = SimulatedWorkforce(spec, profile).start() if profile else None
+    # a failed simulated workforce stops the run at once instead of leaving it to time out
+    sim = (SimulatedWorkforce(spec, profile, on_error=_thread.interrupt_main).start()
+           if profile else None)
     started = time.monotonic()
     try:
         state = campaign(spec=spec, wait_timeout_s=wait_timeout, poll_interval_s=poll_interval,
                          return_state=True)
     except KeyboardInterrupt:
+        if sim and sim.error:
+            err.print(f"error: the simulated workforce failed: {escape(str(sim.error))[:500]}\n"
+                      "  everything synced so far is kept; fix the cause and run the same "
+                      "command again to resume.")
+            raise typer.Exit(1) from None
         err.print("interrupted: everything synced so far is kept in Label Studio and the raw "
                   "zone; run the same command again to resume.")
         raise typer.Exit(130) from None
@@ -245,6 +253,32 @@ def status(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
                        ("manifest_uri", "Manifest"), ("prefect_flow_run_url", "Prefect run")):
         if st.get(key):
             out.print(f"  {label:<12} {st[key]}")
+
+
+@app.command()
+def experts(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
+            reset_password: Optional[str] = typer.Option(
+                None, "--reset-password", metavar="EXPERT_ID",
+                help="issue a new one-time password to this expert (the old one stops working)"),
+            as_json: bool = typer.Option(False, "--json", help="print the rows as one JSON object")
+            ) -> None:
+    """How each rostered expert signs in: login, annotator URL, one-time password."""
+    from tasks.sourcing import expert_logins
+
+    try:
+        rows = expert_logins(request_id, reset=reset_password)
+    except AnnoflowError as e:
+        _fail(e, as_json, request_id)
+    if as_json:
+        print(json.dumps({"request_id": request_id, "experts": [r.model_dump() for r in rows]}))
+        return
+    out.print(f"Experts of [bold]{escape(request_id)}[/] sign in at {escape(rows[0].annotator_url)}",
+              markup=True)
+    out.print(f"  {'expert':<12} {'login':<48} {'password':<22} state")
+    for r in rows:
+        out.print(f"  {r.expert_id:<12} {r.login:<48} {r.password or '-':<22} {r.password_state}")
+    out.print("Hand each expert their login and password privately. A password is shown until "
+              "its first use; after that only --reset-password makes a new one.")
 
 
 def main() -> None:  # pragma: no cover - console entry point

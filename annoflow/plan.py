@@ -16,7 +16,7 @@ class CampaignPlan(BaseModel):
     items: int
     gold_items: int
     annotators_per_item: int
-    gold_overlap: int
+    gold_rate: float          # share of every expert's stream that is hidden gold
     judgments: int
     seconds_per_judgment: float
     expert_hours: float
@@ -36,7 +36,8 @@ class CampaignPlan(BaseModel):
             f"Plan for {self.request_id} ({self.task_type})",
             f"  items                {self.items:,} + {self.gold_items:,} hidden gold",
             f"  judgments            {self.judgments:,} ({self.annotators_per_item} per item"
-            + ("; every expert on each gold item)" if self.gold_items else ")"),
+            + (f"; {self.gold_rate:.0%} of each expert's stream is hidden gold)"
+               if self.gold_items else ")"),
             f"  expert time          {self.expert_hours:,.1f} h at {self.seconds_per_judgment:.0f} s "
             f"per judgment",
             f"  roster               {self.roster_size} of {self.eligible_experts} eligible experts, "
@@ -69,11 +70,26 @@ class CampaignPlan(BaseModel):
         return "\n".join(md)
 
 
+#: an expert with this many judgments has had at least qc.min_gold_judgments gold probes
+GOLD_HORIZON = 20
+MAX_GOLD_RATE = 0.5
+
+
+def gold_rate(spec: RequestSpec) -> float:
+    """The share of each expert's stream served as hidden gold: ``gold.fraction``, raised
+    so that ``qc.min_gold_judgments`` probes come within the first ``GOLD_HORIZON``
+    judgments (capped at one in two)."""
+    if spec.gold is None:
+        return 0.0
+    return round(min(MAX_GOLD_RATE, max(spec.gold.fraction,
+                                        spec.qc.min_gold_judgments / GOLD_HORIZON)), 4)
+
+
 def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataFrame,
                eligible: int, quarantined: int, today: date | None = None) -> CampaignPlan:
     k = spec.workforce.annotators_per_item
-    gold_overlap = len(roster)
-    judgments = n_items * k + n_gold * gold_overlap
+    rate = gold_rate(spec) if n_gold else 0.0
+    judgments = math.ceil(n_items * k / (1 - rate))  # gold probes ride along in every stream
     hours = judgments * spec.seconds_per_judgment / 3600
     weekly = float(roster["weekly_hours"].sum())
     weeks = hours / weekly if weekly else math.inf
@@ -96,12 +112,16 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
     if eligible < 2 * k:
         warnings.append(f"talent pool thin for {spec.domain}: {eligible} eligible experts for "
                         f"{k} per item")
+    if n_gold and n_gold < math.ceil(rate * judgments / max(len(roster), 1)):
+        warnings.append(f"only {n_gold} gold items for about "
+                        f"{math.ceil(rate * judgments / max(len(roster), 1))} gold probes per "
+                        f"expert: experts who do more than their share run out of gold")
     if spec.gold is not None and n_gold < spec.qc.min_gold_judgments:
         warnings.append(f"only {n_gold} gold items: too few to judge annotator accuracy "
                         f"(qc.min_gold_judgments is {spec.qc.min_gold_judgments})")
     return CampaignPlan(
         request_id=spec.request_id, task_type=spec.task.type, items=n_items, gold_items=n_gold,
-        annotators_per_item=k, gold_overlap=gold_overlap, judgments=judgments,
+        annotators_per_item=k, gold_rate=rate, judgments=judgments,
         seconds_per_judgment=spec.seconds_per_judgment, expert_hours=round(hours, 2),
         roster_size=len(roster), eligible_experts=eligible, roster_weekly_hours=weekly,
         weeks_to_finish=round(weeks, 2), experts_needed_by_deadline=needed, deadline=spec.deadline,

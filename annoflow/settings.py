@@ -3,10 +3,13 @@
 Environment variables override them:
   ANNOFLOW_LABEL_STUDIO_URL, ANNOFLOW_LABEL_STUDIO_TOKEN, ANNOFLOW_S3_ENDPOINT_URL,
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, PREFECT_API_URL,
-  ANNOFLOW_RAW_ZONE_URI, ANNOFLOW_TALENT_POOL_URI, ANNOFLOW_PSEUDONYM_KEY.
+  ANNOFLOW_RAW_ZONE_URI, ANNOFLOW_TALENT_POOL_URI, ANNOFLOW_PSEUDONYM_KEY,
+  ANNOFLOW_STATE_URL, ANNOFLOW_ANNOTATOR_URL.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
     raw_zone_uri: str = "s3://annoflow-raw"
     talent_pool_uri: str = str(REPO_ROOT / "data" / "talent_pool.csv")
     pseudonym_key: SecretStr = SecretStr("annoflow-local-pseudonym-key")
+    #: annoflow's transactional state (campaign ids, expert identities); SQLite or PostgreSQL
+    state_url: str = f"sqlite:///{REPO_ROOT / '.local' / 'annoflow-state.db'}"
+    #: where experts sign in (the Label Studio server experts reach; TLS in production)
+    annotator_url: str | None = None
     http_timeout_s: float = 30.0
     http_retries: int = 3
 
@@ -53,6 +60,16 @@ class Settings(BaseSettings):
     def prefect_ui_url(self) -> str:
         base = self.prefect_api_url.rstrip("/")
         return base[: -len("/api")] if base.endswith("/api") else base
+
+    @property
+    def expert_url(self) -> str:
+        return (self.annotator_url or self.label_studio_url).rstrip("/")
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A secret for one purpose (task refs, login aliases, stored passwords), derived
+        from ANNOFLOW_PSEUDONYM_KEY so that one secret is managed, not several."""
+        return hmac.new(self.pseudonym_key.get_secret_value().encode(), purpose.encode(),
+                        hashlib.sha256).digest()
 
     @property
     def label_studio_login(self) -> tuple[str, str] | None:

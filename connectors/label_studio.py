@@ -2,9 +2,10 @@
 
 A thin typed client over label-studio-sdk 2.x. Methods are keyword-only, return frozen
 dataclasses, retry transport errors and translate SDK errors into ``ConnectorError``.
-Campaign objects are keyed so a rerun finds them instead of duplicating them:
-projects by a ``<request_id> · `` title prefix, users by username (the talent-pool id),
-tasks by the ``ref`` in their ``meta``.
+Campaign objects are keyed so a rerun finds them instead of duplicating them: projects
+and expert users by the ids annoflow's state store recorded when it made them (a project
+also carries a secret key in its description), tasks by the ``ref`` in their ``meta``.
+Experts are managed through annoflow's access extension in the server (``extensions/``).
 """
 from __future__ import annotations
 
@@ -120,51 +121,84 @@ class LabelStudioClient:
     def project_url(self, project_id: int) -> str:
         return f"{self.base_url}/projects/{project_id}/data"
 
-    # -- users ------------------------------------------------------------------
-    def list_users(self) -> list[LSUser]:
-        users = self._call("list users", lambda: list(self._sdk.users.list()))
-        return [LSUser(id=u.id, username=u.username or "", email=u.email or "") for u in users]
+    def _http(self, method: str, path: str, *, what: str, json_body: Any = None) -> Any:
+        """A call to annoflow's access extension in the server (``/api/annoflow/…``)."""
+        client = self._sdk._client_wrapper.httpx_client
+        resp = self._call(what, lambda: client.request(path, method=method, json=json_body))
+        if resp.status_code == 404 and "annoflow" in path and "<!doctype" in resp.text[:100].lower():
+            raise ConnectorError(
+                f"Label Studio at {self.base_url} does not have annoflow's access extension "
+                f"(GET {path} answered 404). Start it with DJANGO_SETTINGS_MODULE=annoflow_ls.settings "
+                f"and extensions/ on PYTHONPATH (README, 'Expert access').")
+        if resp.status_code >= 400:
+            raise ConnectorError(f"Label Studio refused to {what}: HTTP {resp.status_code} "
+                                 f"{resp.text[:300]}")
+        return resp.json() if resp.content else None
 
-    def ensure_users(self, *, people: list[dict[str, str]]) -> dict[str, LSUser]:
-        """Create the users that do not exist yet, keyed by username. Returns username -> user."""
-        existing = {u.username: u for u in self.list_users() if u.username}
-        for person in people:
-            if person["username"] in existing:
-                continue
-            u = self._call(f"create user {person['username']}",
-                           lambda p=person: self._sdk.users.create(**p))
-            existing[u.username] = LSUser(id=u.id, username=u.username, email=u.email or "")
-        return {p["username"]: existing[p["username"]] for p in people}
+    # -- experts (through annoflow's access extension) ----------------------------
+    def ensure_expert(self, *, login: str, handle: str) -> LSUser:
+        """The expert's user, created once per login (a retry finds it)."""
+        u = self._http("POST", "api/annoflow/experts/", what=f"create expert {handle}",
+                       json_body={"login": login, "handle": handle})
+        return LSUser(id=int(u["id"]), username=u["handle"], email=u["login"])
+
+    def set_expert_password(self, *, user_id: int, password: str) -> None:
+        self._http("POST", f"api/annoflow/experts/{user_id}/password/",
+                   what=f"set the password of user {user_id}", json_body={"password": password})
+
+    def expert_last_logins(self, *, user_ids: list[int]) -> dict[int, datetime | None]:
+        if not user_ids:
+            return {}
+        rows = self._http("GET", f"api/annoflow/experts/?ids={','.join(map(str, user_ids))}",
+                          what="read experts' last logins")
+        return {int(r["id"]): _dt(r["last_login"]) if r["last_login"] else None for r in rows}
+
+    def set_access(self, *, project_id: int, members: list[int], probes: list[int],
+                   gold_rate: float) -> None:
+        """Who may work on the project, which tasks are hidden gold, and how often it comes."""
+        self._http("PUT", f"api/annoflow/projects/{project_id}/access/",
+                   what=f"set access to project {project_id}",
+                   json_body={"members": members, "probes": probes, "gold_rate": gold_rate})
+
+    def routes(self) -> dict[str, Any]:
+        return self._http("GET", "api/annoflow/routes/", what="list routes")
 
     # -- projects ---------------------------------------------------------------
     @staticmethod
     def project_title(*, request_id: str, title: str) -> str:
         return f"{request_id}{TITLE_SEP}{title}"[:LS_TITLE_MAX]
 
-    def find_project(self, *, request_id: str) -> LSProject | None:
-        prefix = f"{request_id}{TITLE_SEP}"
-        projects = self._call("list projects", lambda: list(self._sdk.projects.list()))
-        matches = [p for p in projects if (p.title or "").startswith(prefix)]
-        if len(matches) > 1:
-            raise ConnectorError(f"Label Studio has {len(matches)} projects titled "
-                                 f"'{prefix}…' (ids {[p.id for p in matches]}); expected one.")
-        if not matches:
-            return None
-        p = matches[0]
+    def _project(self, p: Any) -> LSProject:
         return LSProject(id=p.id, title=p.title, url=self.project_url(p.id),
                          maximum_annotations=p.maximum_annotations or 1)
 
-    def ensure_project(self, *, request_id: str, title: str, label_config: str,
+    def get_project(self, *, project_id: int) -> LSProject | None:
+        def get() -> Any:
+            try:
+                return self._sdk.projects.get(id=project_id)
+            except ApiError as err:
+                if err.status_code == 404:
+                    return None
+                raise
+        p = self._call(f"read project {project_id}", get)
+        return self._project(p) if p is not None else None
+
+    def find_project_by_key(self, *, key: str) -> LSProject | None:
+        """The project whose description carries ``key`` (written at creation; a crash
+        between creating the project and recording its id finds it this way)."""
+        projects = self._call("list projects", lambda: list(self._sdk.projects.list()))
+        matches = [p for p in projects if key in (p.description or "")]
+        return self._project(matches[0]) if matches else None
+
+    def create_project(self, *, key: str, request_id: str, title: str, label_config: str,
                        overlap: int, description: str) -> LSProject:
-        if (found := self.find_project(request_id=request_id)) is not None:
-            return found
         full_title = self.project_title(request_id=request_id, title=title)
         p = self._call("create the project", lambda: self._sdk.projects.create(
-            title=full_title, label_config=label_config, description=description,
+            title=full_title, label_config=label_config,
+            description=f"{description}\n[annoflow {key}]",
             maximum_annotations=overlap, show_skip_button=False,
             enable_empty_annotation=False, show_annotation_history=False))
-        return LSProject(id=p.id, title=p.title, url=self.project_url(p.id),
-                         maximum_annotations=overlap)
+        return self._project(p)
 
     def progress(self, *, project_id: int) -> LSProgress:
         """Tasks, tasks with all the judgments their overlap asks for, and annotations.

@@ -7,6 +7,7 @@ dropped; the caller refuses to start when too many are bad.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 from dataclasses import dataclass
@@ -45,9 +46,10 @@ class PreparedItems:
         return self.bad_rows / total if total else 0.0
 
 
-def task_ref(request_id: str, item_id: str) -> str:
-    """The opaque key of an item's Label Studio task (reveals neither id nor gold status)."""
-    return hashlib.sha256(f"{request_id}\x00{item_id}".encode()).hexdigest()[:16]
+def task_ref(request_id: str, item_id: str, *, key: bytes) -> str:
+    """The opaque key of an item's Label Studio task: keyed, so that it reveals neither the
+    item id nor its gold status even to someone who knows the ids."""
+    return hmac.new(key, f"{request_id}\x00{item_id}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def _check_rows(df: pd.DataFrame, *, uri: str, id_field: str, fields: dict[str, str],
@@ -90,8 +92,8 @@ def _frame(df: pd.DataFrame, ok: pd.Series, id_field: str, fields: dict[str, str
     return out
 
 
-def prepare_items(spec: RequestSpec, source: pd.DataFrame,
-                  gold: pd.DataFrame | None) -> PreparedItems:
+def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame | None, *,
+                  ref_key: bytes) -> PreparedItems:
     """Validate source and gold rows and build the item table (gold items hidden among them).
 
     ``gold_answer`` holds a gold item's answers as JSON ``{field: label}``."""
@@ -135,9 +137,9 @@ def prepare_items(spec: RequestSpec, source: pd.DataFrame,
         g["gold_answer"] = [answers[i] for i in g.index]
         # gold share of the project's tasks = fraction; picked deterministically per request
         n_gold = min(len(g), math.ceil(spec.gold.fraction * len(items) / (1 - spec.gold.fraction)))
-        g["ref"] = g["item_id"].map(lambda i: task_ref(spec.request_id, i))
+        g["ref"] = g["item_id"].map(lambda i: task_ref(spec.request_id, i, key=ref_key))
         parts.append(g.sort_values("ref").head(n_gold))
-    items["ref"] = items["item_id"].map(lambda i: task_ref(spec.request_id, i))
+    items["ref"] = items["item_id"].map(lambda i: task_ref(spec.request_id, i, key=ref_key))
     table = pd.concat(parts, ignore_index=True)
     table = table[["item_id", "ref", "is_gold", "gold_answer", *fields]]
     return PreparedItems(items=table.reset_index(drop=True),

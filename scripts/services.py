@@ -98,6 +98,9 @@ def command(svc: Service) -> tuple[list[str], dict[str, str]]:
             LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",
             LATEST_VERSION_CHECK="false",
             LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
+            # annoflow's access extension: experts get least privilege (README, "Expert access")
+            DJANGO_SETTINGS_MODULE="annoflow_ls.settings",
+            PYTHONPATH=str(ROOT / "extensions"),
             COLLECT_ANALYTICS="false",
             SENTRY_DSN="",
             FRONTEND_SENTRY_DSN="",

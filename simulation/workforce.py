@@ -1,18 +1,19 @@
-"""Simulated experts annotating a campaign's Label Studio project.
+"""Simulated experts annotating a campaign in Label Studio, through the same door as people.
 
-The simulator finds the campaign's project by request id, reads the roster the sourcing
-stage left in the raw zone, and for every task that still needs judgments picks experts
-who have not judged it yet. Each expert answers correctly with their own accuracy
-(against the hidden truth file of the profile) and takes a log-normal time per judgment;
-spammers answer at random, fast.
+Each simulated expert signs in with its own login, takes the tasks Label Studio's queue
+serves it, and submits as itself. It recognises an item by what it shows (its inputs) and
+answers correctly with its own accuracy (against the hidden truth file of the profile),
+taking a log-normal time per judgment; spammers answer at random, fast.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,12 @@ from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from connectors.datafiles import read_table
-from connectors.label_studio import LabelStudioClient
+from annoflow.errors import ConnectorError
+from connectors.annotator import ExpertSession
 from connectors.s3 import S3Store
+from connectors.state import StateStore
 from simulation.answers import answer
+from tasks.sourcing import expert_logins
 
 log = logging.getLogger("annoflow.simulation")
 
@@ -57,7 +61,8 @@ class SimulationProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
     truth: str
-    concurrency: int = Field(4, ge=1, le=16)
+    #: simulated experts think this much faster than the profile's lead times say
+    time_scale: float = Field(0.005, gt=0, le=1)
     experts: ExpertBehaviour = ExpertBehaviour()
     spammers: SpammerBehaviour = SpammerBehaviour()
 
@@ -110,16 +115,31 @@ def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[
     return out
 
 
+def content_key(data: dict, inputs: tuple[str, ...]) -> str:
+    """What a person sees of an item (its inputs), as a key to look its truth up by."""
+    return json.dumps({k: str(data.get(k, "")) for k in inputs}, sort_keys=True)
+
+
 class SimulatedWorkforce:
-    """Runs in a background thread beside the flow until ``stop()``."""
+    """Simulated experts working beside the flow until ``stop()``, each in its own thread
+    and its own Label Studio session.
+
+    The simulator stands in for the delivery manager only once: it asks for the roster's
+    logins as ``annoflow experts`` does. From then on each simulated expert is a person at
+    the login form: it signs in, takes what the queue serves, thinks (the profile's lead
+    time, scaled by ``time_scale``: the server measures it) and submits, as itself.
+    """
 
     def __init__(self, spec: RequestSpec, profile: SimulationProfile,
-                 settings: Settings | None = None, poll_interval_s: float = 1.0) -> None:
+                 settings: Settings | None = None, poll_interval_s: float = 1.0,
+                 on_error: Callable[[], None] | None = None) -> None:
         self.spec, self.profile = spec, profile
+        self.on_error = on_error
         self.settings = settings or get_settings()
         self.poll_interval_s = poll_interval_s
         self.submitted = 0
         self.error: BaseException | None = None
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="simulated-workforce", daemon=True)
 
@@ -134,61 +154,69 @@ class SimulatedWorkforce:
     def _run(self) -> None:
         try:
             self._work()
-        except BaseException as err:  # reported by the caller; the flow's own wait times out
+        except BaseException as err:  # reported by the caller, told through on_error
             self.error = err
             log.error("simulated workforce stopped: %s", err)
+            if self.on_error is not None:
+                self.on_error()
+
+    def _ready(self) -> tuple[int, list[SimExpert], pd.DataFrame] | None:
+        """The project, the experts and the items, once the flow has made them."""
+        camp = StateStore(self.settings.state_url).campaign(self.spec.request_id)
+        store = S3Store(self.settings)
+        raw = RawZone(self.settings.raw_zone_uri, self.spec.request_id)
+        roster, items = store.get_parquet(uri=raw.roster), store.get_parquet(uri=raw.items)
+        if camp is None or camp.ls_project_id is None or roster is None or items is None:
+            return None
+        return camp.ls_project_id, assign_behaviours(roster.to_pandas(), self.profile), items.to_pandas()
 
     def _work(self) -> None:
-        ls, store = LabelStudioClient(self.settings), S3Store(self.settings)
-        raw = RawZone(self.settings.raw_zone_uri, self.spec.request_id)
+        ready = None
+        while ready is None:
+            if self._stop.wait(self.poll_interval_s):
+                return
+            try:
+                ready = self._ready()
+                if ready is not None:  # the access rules are set right after the import
+                    logins = {r.expert_id: r for r in expert_logins(self.spec.request_id,
+                                                                    settings=self.settings)}
+            except ConnectorError:
+                ready = None  # not onboarded yet
+        project_id, experts, items = ready
+        for e in experts:  # a login already used by an earlier run: the manager resets it
+            if logins[e.expert_id].password is None:
+                logins.update({r.expert_id: r for r in expert_logins(
+                    self.spec.request_id, reset=e.expert_id, settings=self.settings)})
         tt = get_task_type(self.spec.task.type)
         truth = read_table(self.profile.truth).set_index("item_id").to_dict("index")
-        experts: list[SimExpert] = []
-        project = items = None
-        while not self._stop.is_set():
-            if project is None:
-                project = ls.find_project(request_id=self.spec.request_id)
-            if project is not None and not experts:
-                roster = store.get_parquet(uri=raw.roster)
-                if roster is not None:
-                    experts = assign_behaviours(roster.to_pandas(), self.profile)
-            if project is not None and items is None:
-                t = store.get_parquet(uri=raw.items)
-                items = t.to_pandas().set_index("ref") if t is not None else None
-            if project is None or not experts or items is None:
-                self._stop.wait(self.poll_interval_s)
-                continue
-            jobs = []
-            for task in ls.iter_tasks(project_id=project.id):
-                ref = task.meta.get("ref")
-                if ref not in items.index or items.at[ref, "item_id"] not in truth:
-                    continue
-                item_id = items.at[ref, "item_id"]
-                done_by = {a.completed_by for a in task.annotations if not a.was_cancelled}
-                need = task.overlap - len(done_by)
-                if need <= 0:
-                    continue
-                free = [e for e in experts if e.ls_user_id not in done_by]
-                rng = _rng(self.profile.seed, "assign", task.id, len(done_by))
-                for e in rng.sample(free, min(need, len(free))):
-                    jobs.append((task.id, item_id, task.data, e))
-            if jobs:
-                self._submit(ls, tt, truth, jobs)
-            else:
-                self._stop.wait(self.poll_interval_s)
+        by_content = {content_key(r, tt.inputs): r["item_id"] for r in items.to_dict("records")}
+        with ThreadPoolExecutor(len(experts)) as pool:
+            futures = [pool.submit(self._expert, e, logins[e.expert_id], project_id, tt, truth,
+                                   by_content) for e in experts]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            self._stop.set()  # one expert failing stops the others: the caller is told
+            for f in done:
+                f.result()
 
-    def _submit(self, ls: LabelStudioClient, tt, truth: dict, jobs: list) -> None:
-        def one(job: tuple[int, str, dict, SimExpert]) -> None:
-            task_id, item_id, data, e = job
-            rng = _rng(self.profile.seed, "answer", item_id, e.expert_id)
-            given = answer(tt, self.spec.task, truth[item_id], data, accuracy=e.accuracy,
-                           spammer=e.spammer, style=e.style, rng=rng)
-            lead = round(rng.lognormvariate(0, e.lead_sigma) * e.lead_median, 1)
-            if self._stop.is_set():
-                return
-            ls.create_annotation(task_id=task_id, user_id=e.ls_user_id,
-                                 result=tt.make_result(self.spec.task, given), lead_time=lead)
-            self.submitted += 1
-
-        with ThreadPoolExecutor(self.profile.concurrency) as pool:
-            list(pool.map(one, jobs))
+    def _expert(self, e: SimExpert, login, project_id: int, tt, truth: dict,
+                by_content: dict[str, str]) -> None:
+        with ExpertSession(self.settings.expert_url) as session:
+            session.login(email=login.login, password=login.password)
+            while not self._stop.is_set():
+                task = session.next_task(project_id=project_id)
+                if task is None:  # nothing for this expert now; others may still return work
+                    self._stop.wait(self.poll_interval_s)
+                    continue
+                item_id = by_content.get(content_key(task.data, tt.inputs))
+                if item_id is None or item_id not in truth:
+                    raise ConnectorError(f"task {task.id} served to {e.expert_id} matches no "
+                                         f"item of the simulation's truth file")
+                rng = _rng(self.profile.seed, "answer", item_id, e.expert_id)
+                given = answer(tt, self.spec.task, truth[item_id], task.data, accuracy=e.accuracy,
+                               spammer=e.spammer, style=e.style, rng=rng)
+                think = rng.lognormvariate(0, e.lead_sigma) * e.lead_median * self.profile.time_scale
+                if self._stop.wait(think):
+                    return
+                session.submit(task_id=task.id, result=tt.make_result(self.spec.task, given))
+                with self._lock:
+                    self.submitted += 1

@@ -11,26 +11,53 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pyarrow as pa
 
-from annoflow.errors import CampaignTimeout
+from annoflow.errors import CampaignTimeout, ConnectorError
 from annoflow.layout import RawZone
+from annoflow.plan import gold_rate
 from annoflow.records import RAW_ANNOTATION_SCHEMA
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from connectors.label_studio import LabelStudioClient, LSProject, LSTask
 from connectors.s3 import S3Store, split_uri
+from connectors.state import StateStore
 from tasks import io_task
 
 log = logging.getLogger("annoflow.produce")
+
+
+def _seed(request_id: str) -> int:
+    return int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16)
 #: re-read tasks changed this long before the newest change already synced
 SYNC_MARGIN = timedelta(seconds=5)
 
 
-def _required_overlap(items: pd.DataFrame, spec: RequestSpec, roster_size: int) -> pd.Series:
-    """Judgments each item needs: annotators_per_item, or every expert on gold items."""
+def _required_overlap(items: pd.DataFrame, spec: RequestSpec) -> pd.Series:
+    """Judgments each item needs: annotators_per_item; none on gold items, which are
+    probes served at the campaign's gold rate and never hold a campaign up."""
     k = spec.workforce.annotators_per_item
-    return pd.Series(items["is_gold"].map({True: roster_size, False: k}).to_numpy(),
+    return pd.Series(items["is_gold"].map({True: 0, False: k}).to_numpy(),
                      index=items["ref"].to_numpy())
+
+
+def campaign_project(ls: LabelStudioClient, state: StateStore, spec: RequestSpec,
+                     label_config: str) -> LSProject:
+    """The campaign's project, by the id recorded when it was made (never by title)."""
+    camp = state.begin_campaign(request_id=spec.request_id, client=spec.client)
+    if camp.ls_project_id is not None:
+        project = ls.get_project(project_id=camp.ls_project_id)
+        if project is None:
+            raise ConnectorError(
+                f"Label Studio project {camp.ls_project_id} of campaign {spec.request_id} is "
+                f"gone from {ls.base_url}; its annotations are only in the raw zone now")
+        return project
+    # made before a crash that came before its id was recorded: found by its key
+    project = ls.find_project_by_key(key=camp.project_key) or ls.create_project(
+        key=camp.project_key, request_id=spec.request_id, title=spec.title,
+        label_config=label_config, overlap=spec.workforce.annotators_per_item,
+        description=f"annoflow campaign {spec.request_id}: {spec.title}")
+    state.set_project(request_id=spec.request_id, project_id=project.id)
+    return project
 
 
 @io_task(name="setup-project")
@@ -45,13 +72,12 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame) 
                     content_type="application/json")
     store.put_parquet(uri=raw.items, table=pa.Table.from_pandas(items, preserve_index=False))
 
-    project = ls.ensure_project(
-        request_id=spec.request_id, title=spec.title, label_config=tt.label_config(spec),
-        overlap=spec.workforce.annotators_per_item,
-        description=f"annoflow campaign {spec.request_id} for {spec.client}: {spec.title}")
+    project = campaign_project(ls, StateStore(settings.state_url), spec, tt.label_config(spec))
     existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
                                                             with_annotations=False)}
     new = items[~items["ref"].isin(existing.keys())]
+    # gold among the work in a shuffled order, so that task ids say nothing either
+    new = new.sample(frac=1.0, random_state=_seed(spec.request_id))
     if len(new):
         inputs = list(tt.inputs)
         payload = [{"data": {k: getattr(r, k) for k in inputs}, "meta": {"ref": r.ref}}
@@ -59,12 +85,10 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame) 
         ls.import_tasks(project_id=project.id, tasks=payload)
         existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
                                                                 with_annotations=False)}
-    # every expert sees every gold item, so each gets an accuracy estimate
-    need = _required_overlap(items, spec, len(roster))
+    # who may work here, and which tasks are the hidden gold probes served at the gold rate
     gold_refs = items.loc[items["is_gold"], "ref"]
-    wrong = [existing[r].id for r in gold_refs if r in existing and existing[r].overlap != need[r]]
-    if wrong:
-        ls.set_overlap(task_ids=wrong, overlap=len(roster))
+    ls.set_access(project_id=project.id, members=[int(u) for u in roster["ls_user_id"]],
+                  probes=[existing[r].id for r in gold_refs], gold_rate=gold_rate(spec))
     log.info("Label Studio project %d ready: %d tasks (%d imported now, %d hidden gold)",
              project.id, len(existing), len(new), len(gold_refs))
     return project
@@ -137,12 +161,12 @@ def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
 
 
 def _complete(synced: pd.DataFrame, need: pd.Series, items: pd.DataFrame) -> int:
-    """How many items have all the distinct judgments they need."""
+    """How many work items (not gold probes) have all the distinct judgments they need."""
     valid = synced[~synced["was_cancelled"] & synced["answer_json"].notna()]
     have = valid.groupby("item_id")["expert_id"].nunique()
-    ref_of = pd.Series(items["ref"].to_numpy(), index=items["item_id"].to_numpy())
-    have = have.reindex(ref_of.index, fill_value=0)
-    return int((have.to_numpy() >= need.reindex(ref_of.to_numpy()).to_numpy()).sum())
+    work = items[~items["is_gold"].astype(bool)]
+    have = have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy()
+    return int((have >= need.reindex(work["ref"].to_numpy()).to_numpy()).sum())
 
 
 @io_task(name="collect-annotations")
@@ -158,7 +182,8 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
     raw = RawZone(settings.raw_zone_uri, spec.request_id)
     refs = {r.ref: (r.item_id, bool(r.is_gold)) for r in items.itertuples()}
     experts = dict(zip(roster["ls_user_id"].astype(int), roster["expert_id"]))
-    need = _required_overlap(items, spec, len(roster))
+    need = _required_overlap(items, spec)
+    total = int((~items["is_gold"].astype(bool)).sum())  # gold probes never hold a campaign
     synced = read_synced(store, raw)
     deadline = time.monotonic() + wait_timeout_s
     last_report = None
@@ -175,19 +200,19 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
         done = _complete(synced, need, items)
         report = (done, len(synced))
         if report != last_report:
-            log.info("progress: %d/%d tasks complete, %d judgments synced", done, len(items),
+            log.info("progress: %d/%d items complete, %d judgments synced", done, total,
                      len(synced))
             store.put_bytes(uri=raw.progress, content_type="application/json", data=json.dumps({
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "tasks_complete": done, "tasks": len(items), "judgments": len(synced),
+                "tasks_complete": done, "tasks": total, "judgments": len(synced),
                 "experts_active": int(synced["expert_id"].nunique()) if len(synced) else 0,
             }).encode())
             last_report = report
-        if done >= len(items):
+        if done >= total:
             return synced
         if time.monotonic() >= deadline:
             raise CampaignTimeout(
-                f"annotators have finished {done} of {len(items)} tasks after waiting "
+                f"annotators have finished {done} of {total} items after waiting "
                 f"{wait_timeout_s:.0f} s; everything so far is saved. Run the same command again "
-                f"to resume waiting.", done=done, total=len(items))
+                f"to resume waiting.", done=done, total=total)
         time.sleep(poll_interval_s)

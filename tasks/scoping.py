@@ -51,7 +51,7 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
     store = S3Store(settings) if any(u.startswith("s3://") for u in uris) else None
     source = read_table(spec.source.uri, store=store)
     gold = read_table(spec.gold.uri, store=store) if spec.gold else None
-    prepared = prepare_items(spec, source, gold)
+    prepared = prepare_items(spec, source, gold, ref_key=settings.derived_key("task-ref"))
     if prepared.bad_share > spec.source.max_bad_share:
         raise DataError(
             f"{len(prepared.problems)} problem(s) in the request's data "

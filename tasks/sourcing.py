@@ -1,34 +1,54 @@
-"""Stage 2, source: onboard the roster's experts as Label Studio users."""
+"""Stage 2, source: onboard the roster's experts as Label Studio users, recorded by id.
+
+An expert's Label Studio user carries a login alias and a display handle derived from
+their pool id with a secret key; their name and email stay in the pool. The user's id is
+recorded in annoflow's state store once, and read back from there ever after.
+"""
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
+from pydantic import BaseModel
 
+from annoflow.errors import AnnoflowError
+from annoflow.identity import display_handle, login_alias, new_password, seal, unseal
 from annoflow.layout import RawZone
 from annoflow.records import ROSTER_SCHEMA
-from annoflow.settings import get_settings
+from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store, split_uri
+from connectors.state import ExpertRecord, StateStore
 from tasks import io_task
 
 log = logging.getLogger("annoflow.source")
 
 
+def ensure_experts(expert_ids: list[str], *, ls: LabelStudioClient, state: StateStore,
+                   settings: Settings) -> dict[str, ExpertRecord]:
+    """Each expert's Label Studio identity, made once and read back from the state store."""
+    known = state.experts(expert_ids)
+    key = settings.derived_key("expert-login")
+    for e in expert_ids:
+        if e not in known:
+            user = ls.ensure_expert(login=login_alias(e, key=key), handle=display_handle(e, key=key))
+            known[e] = ExpertRecord(expert_id=e, ls_user_id=user.id, login=user.email,
+                                    handle=user.username)
+            state.save_expert(known[e])
+    return known
+
+
 @io_task(name="onboard-experts")
 def onboard_experts(spec: RequestSpec, roster: pd.DataFrame) -> pd.DataFrame:
-    """Create (or find) a Label Studio user per roster expert, keyed by pool id."""
+    """Create (or find) a Label Studio user per roster expert; record the roster."""
     settings = get_settings()
-    ls = LabelStudioClient(settings)
-    people = []
-    for r in roster.itertuples():
-        first, _, last = str(r.name).partition(" ")
-        people.append({"username": r.expert_id, "email": r.email, "first_name": first,
-                       "last_name": last})
-    users = ls.ensure_users(people=people)
-    onboarded = roster.assign(ls_user_id=[users[e].id for e in roster["expert_id"]])
+    ls, state = LabelStudioClient(settings), StateStore(settings.state_url)
+    experts = ensure_experts(list(roster["expert_id"]), ls=ls, state=state, settings=settings)
+    state.set_roster(request_id=spec.request_id, expert_ids=list(roster["expert_id"]))
+    onboarded = roster.assign(ls_user_id=[experts[e].ls_user_id for e in roster["expert_id"]])
     # the raw zone keeps the roster without names or emails
     store = S3Store(settings)
     raw = RawZone(settings.raw_zone_uri, spec.request_id)
@@ -36,5 +56,58 @@ def onboard_experts(spec: RequestSpec, roster: pd.DataFrame) -> pd.DataFrame:
     table = pa.Table.from_pandas(onboarded[[f.name for f in ROSTER_SCHEMA]], schema=ROSTER_SCHEMA,
                                  preserve_index=False)
     store.put_parquet(uri=raw.roster, table=table)
-    log.info("onboarded %d experts in Label Studio", len(onboarded))
+    log.info("onboarded %d experts in Label Studio (logins: `annoflow experts %s`)",
+             len(onboarded), spec.request_id)
     return onboarded
+
+
+class ExpertLogin(BaseModel):
+    """One row of ``annoflow experts``: how a rostered expert signs in."""
+    expert_id: str
+    login: str
+    handle: str
+    annotator_url: str
+    password: str | None          # shown while it is outstanding (issued, not used yet)
+    password_state: str           # "issued, not used yet" | "in use" | "needs a reset"
+
+
+def expert_logins(request_id: str, *, reset: str | None = None,
+                  settings: Settings | None = None) -> list[ExpertLogin]:
+    """The roster's logins. A password is made the first time it is asked for (or on
+    ``reset``), set in Label Studio, and kept only encrypted until the expert first signs
+    in with it; after that nobody can read it again, only reset it."""
+    settings = settings or get_settings()
+    state, ls = StateStore(settings.state_url), LabelStudioClient(settings)
+    camp = state.campaign(request_id)
+    ids = state.roster(request_id)
+    if camp is None or not ids:
+        raise AnnoflowError(f"campaign {request_id!r} has no onboarded experts yet: run it "
+                            f"(`annoflow run SPEC`) first")
+    if reset is not None and reset not in ids:
+        raise AnnoflowError(f"{reset!r} is not on the roster of {request_id} "
+                            f"({len(ids)} experts: {', '.join(ids[:5])}…)")
+    experts = state.experts(ids)
+    last = ls.expert_last_logins(user_ids=[experts[e].ls_user_id for e in ids])
+    key = settings.derived_key("expert-password")
+    url = f"{settings.expert_url}/user/login/?next=" + quote(
+        f"/projects/{camp.ls_project_id}/data/?labeling=1" if camp.ls_project_id else "/projects/")
+    rows = []
+    for e in ids:
+        rec = experts[e]
+        # setting a password clears the user's last login in Label Studio: any login
+        # since then was made with the password issued last
+        used = last.get(rec.ls_user_id) is not None
+        password, how = None, "in use"
+        if e == reset or rec.password_issued_at is None:
+            password = new_password()
+            ls.set_expert_password(user_id=rec.ls_user_id, password=password)
+            state.set_password(expert_id=e, password_enc=seal(password, key=key))
+            how = "issued, not used yet"
+        elif rec.password_enc is not None and used:
+            state.set_password(expert_id=e, password_enc=None, keep_issued=True)
+        elif rec.password_enc is not None:
+            password = unseal(rec.password_enc, key=key)
+            how = "issued, not used yet" if password else "needs a reset"
+        rows.append(ExpertLogin(expert_id=e, login=rec.login, handle=rec.handle,
+                                annotator_url=url, password=password, password_state=how))
+    return rows

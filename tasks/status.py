@@ -12,6 +12,7 @@ from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
+from connectors.state import StateStore
 from tasks.delivery import VERSION
 
 
@@ -41,7 +42,9 @@ def campaign_status(request_id: str) -> dict[str, Any]:
                           "manifest_uri": None, "items": 0, "annotations": 0}
     spec_bytes = store.get_bytes(uri=raw.spec)
     spec = RequestSpec.model_validate_json(spec_bytes) if spec_bytes else None
-    project = ls.find_project(request_id=request_id)
+    camp = StateStore(settings.state_url).campaign(request_id)
+    project = (ls.get_project(project_id=camp.ls_project_id)
+               if camp is not None and camp.ls_project_id is not None else None)
     if spec is None and project is None:
         raise AnnoflowError(f"no campaign {request_id!r} found: nothing in the raw zone "
                             f"{raw.base}/ and no Label Studio project for it")

@@ -1,0 +1,79 @@
+"""Label Studio as one expert reaches it: the login form, the queue, submissions.
+
+What a person does in the labeling UI, over the same routes and with the same session
+cookie and CSRF token the browser uses; no admin token, no ``completed_by``, no choice of
+task. The simulated workforce and the access tests use it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from annoflow.errors import ConnectorError
+
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class ServedTask:
+    id: int
+    data: dict[str, Any]
+    payload: dict[str, Any]   # everything the server sent (for tests of what leaks)
+
+
+class LoginFailed(ConnectorError):
+    """The login form did not accept the expert's email and password."""
+
+
+class ExpertSession:
+    """One expert, logged in through ``/user/login/``."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s, follow_redirects=False)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "ExpertSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def login(self, *, email: str, password: str) -> "ExpertSession":
+        page = self.http.get("/user/login/")
+        token = CSRF_INPUT.search(page.text)
+        csrf = token.group(1) if token else self.http.cookies.get("csrftoken", "")
+        resp = self.http.post("/user/login/", data={"email": email, "password": password,
+                                                    "csrfmiddlewaretoken": csrf},
+                              headers={"Referer": f"{self.base_url}/user/login/"})
+        if resp.status_code != 302 or "sessionid" not in self.http.cookies:
+            raise LoginFailed(f"Label Studio did not accept the login of {email} "
+                              f"(HTTP {resp.status_code})")
+        return self
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """Any request as this expert (CSRF header set as the browser sets it)."""
+        headers = {"X-CSRFToken": self.http.cookies.get("csrftoken", ""),
+                   "Referer": f"{self.base_url}/", **kw.pop("headers", {})}
+        return self.http.request(method, path, headers=headers, **kw)
+
+    def next_task(self, *, project_id: int) -> ServedTask | None:
+        """The queue's next task for this expert (the API's ``/next``); None when done."""
+        resp = self.request("GET", f"/api/projects/{project_id}/next/")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise ConnectorError(f"next task: HTTP {resp.status_code} {resp.text[:200]}")
+        body = resp.json()
+        return ServedTask(id=body["id"], data=body.get("data") or {}, payload=body)
+
+    def submit(self, *, task_id: int, result: list[dict[str, Any]]) -> dict[str, Any]:
+        resp = self.request("POST", f"/api/tasks/{task_id}/annotations/", json={"result": result})
+        if resp.status_code != 201:
+            raise ConnectorError(f"submit task {task_id}: HTTP {resp.status_code} {resp.text[:200]}")
+        return resp.json()

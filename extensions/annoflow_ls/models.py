@@ -1,0 +1,35 @@
+"""What the extension keeps in Label Studio's database (its own tables)."""
+from django.conf import settings
+from django.db import models
+
+
+class Campaign(models.Model):
+    """annoflow's settings for one project: how often hidden gold probes come."""
+    project = models.OneToOneField("projects.Project", on_delete=models.CASCADE,
+                                   related_name="annoflow_campaign")
+    gold_rate = models.FloatField(default=0.0)
+
+
+class Probe(models.Model):
+    """A hidden gold task: served by the scheduler on its own rhythm, never by the queue."""
+    task = models.OneToOneField("tasks.Task", on_delete=models.CASCADE,
+                                related_name="annoflow_probe")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE,
+                                related_name="annoflow_probes")
+
+
+class Serving(models.Model):
+    """One task served to one expert: when (the server's clock) and when submitted."""
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="annoflow_servings")
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE,
+                             related_name="annoflow_servings")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE,
+                                related_name="annoflow_servings")
+    probe = models.BooleanField(default=False)
+    served_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "task"], name="one_serving_per_expert_task")]
+        indexes = [models.Index(fields=["project", "user"]), models.Index(fields=["task", "submitted_at"])]

@@ -1,0 +1,111 @@
+"""The next task for an expert: work that still needs judgments, with hidden gold probes
+mixed into each expert's stream at the campaign's gold rate.
+
+Rules, in order:
+1. an open serving (served, not submitted, within ``SERVING_TTL``) comes back as is;
+2. nothing is served when no work is left for this expert (gold never holds a campaign);
+3. a probe is due when the expert's probes so far are fewer than
+   ``floor((n + 1) * rate + phase)``, ``n`` being the tasks served to them so far and
+   ``phase`` a per-expert offset in [0, 1): gold comes evenly through every stream, at
+   different positions for different experts, and late arrivals are treated alike;
+4. otherwise the work task with the most judgments already (to finish items), then the
+   lowest id, among those the expert has not seen whose judgments plus open servings by
+   others are under the task's overlap.
+
+Choosing is serialized per project: a row lock on the project (PostgreSQL), an immediate
+transaction (SQLite, see ``settings``) and a lock per process. Label Studio's own queue is
+not transactional on SQLite.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import threading
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from annoflow_ls.models import Campaign, Probe, Serving
+
+SERVING_TTL = timedelta(hours=2)
+_choose = threading.Lock()
+
+
+def _phase(user_id: int, project_id: int) -> float:
+    digest = hashlib.sha256(f"phase|{project_id}|{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+
+def _open(user, project):
+    cut = timezone.now() - SERVING_TTL
+    return (Serving.objects.filter(user=user, project=project, submitted_at__isnull=True,
+                                   served_at__gt=cut).select_related("task").first())
+
+
+def _work(user, project):
+    from tasks.models import Annotation, Task
+
+    cut = timezone.now() - SERVING_TTL
+    mine = Serving.objects.filter(user=user, project=project).values("task_id")
+    judged = Annotation.objects.filter(project=project, completed_by=user).values("task_id")
+    probes = Probe.objects.filter(project=project).values("task_id")
+    return (Task.objects.filter(project=project)
+            .exclude(id__in=probes).exclude(id__in=mine).exclude(id__in=judged)
+            .annotate(n_done=Count("annotations", filter=Q(annotations__was_cancelled=False),
+                                   distinct=True),
+                      n_open=Count("annoflow_servings",
+                                   filter=Q(annoflow_servings__submitted_at__isnull=True,
+                                            annoflow_servings__served_at__gt=cut), distinct=True))
+            .filter(n_done__lt=F("overlap") - F("n_open"))
+            .order_by("-n_done", "id").first())
+
+
+def _probe(user, project, n_served: int):
+    served = Serving.objects.filter(user=user, project=project).values("task_id")
+    ids = list(Probe.objects.filter(project=project).exclude(task_id__in=served)
+               .values_list("task_id", flat=True))
+    if not ids:
+        return None
+    from tasks.models import Task
+    rng = random.Random(f"probe|{project.id}|{user.id}|{n_served}")
+    return Task.objects.get(id=rng.choice(sorted(ids)))
+
+
+def next_task(user, project):
+    """The task to serve ``user`` next in ``project`` (recorded as served), or None."""
+    from projects.models import Project
+
+    with _choose, transaction.atomic():
+        Project.objects.select_for_update().filter(id=project.id).first()
+        current = _open(user, project)
+        if current is not None:
+            return current.task
+        Serving.objects.filter(user=user, project=project, submitted_at__isnull=True).delete()
+        work = _work(user, project)
+        if work is None:
+            return None
+        mine = Serving.objects.filter(user=user, project=project)
+        n, g = mine.count(), mine.filter(probe=True).count()
+        rate = getattr(Campaign.objects.filter(project=project).first(), "gold_rate", 0.0)
+        chosen, is_probe = work, False
+        if rate > 0 and g < math.floor((n + 1) * rate + _phase(user.id, project.id)):
+            probe = _probe(user, project, n)
+            if probe is not None:
+                chosen, is_probe = probe, True
+        Serving.objects.create(user=user, task=chosen, project=project, probe=is_probe,
+                               served_at=timezone.now())
+        return chosen
+
+
+def served(user, task_id: int) -> Serving | None:
+    return Serving.objects.filter(user=user, task_id=task_id).first()
+
+
+def mark_submitted(serving: Serving) -> float:
+    """Record the submission; returns the lead time in seconds, by the server's clock."""
+    now = timezone.now()
+    Serving.objects.filter(id=serving.id, submitted_at__isnull=True).update(submitted_at=now)
+    return round((now - serving.served_at).total_seconds(), 3)

@@ -1,0 +1,14 @@
+"""Label Studio's routes plus the manager-only ``/api/annoflow/`` API."""
+from django.urls import include, path
+
+from annoflow_ls import api
+
+urlpatterns = [
+    path("api/annoflow/experts/", api.ExpertsAPI.as_view(), name="annoflow-experts"),
+    path("api/annoflow/experts/<int:pk>/password/", api.ExpertPasswordAPI.as_view(),
+         name="annoflow-expert-password"),
+    path("api/annoflow/projects/<int:pk>/access/", api.ProjectAccessAPI.as_view(),
+         name="annoflow-project-access"),
+    path("api/annoflow/routes/", api.RoutesAPI.as_view(), name="annoflow-routes"),
+    path("", include("core.urls")),
+]
