@@ -17,6 +17,8 @@ import yaml
 from annoflow.settings import Settings
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
+from connectors.state import StateStore
+from annoflow.layout import RawZone
 from tests.support import set_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +63,21 @@ def write_spec(tmp: Path, base: str = "configs/requests/demo.yaml", **changes: A
     path = tmp / f"{doc['request_id']}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def campaign_project(ls: LabelStudioClient, settings: Settings, rid: str):
+    """The campaign's Label Studio project, by the id recorded in annoflow's state."""
+    camp = StateStore(settings.state_url).campaign(rid)
+    if camp is None or camp.ls_project_id is None:
+        return None
+    return ls.get_project(project_id=camp.ls_project_id)
+
+
+def nothing_created(ls: LabelStudioClient, s3: S3Store, settings: Settings, rid: str) -> None:
+    """No campaign state, no Label Studio project, nothing in the raw zone."""
+    assert StateStore(settings.state_url).campaign(rid) is None
+    assert not [p for p in ls._sdk.projects.list() if (p.title or "").startswith(rid)]
+    assert s3.list_uris(prefix_uri=RawZone(settings.raw_zone_uri, rid).base + "/") == []
 
 
 def annoflow(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
 
 from annoflow.layout import RawZone
-from tests.integration.conftest import ANNOFLOW, REPO, annoflow, last_json, unique_id, write_spec
+from tests.integration.conftest import (ANNOFLOW, REPO, annoflow, last_json, nothing_created,
+                                       unique_id, write_spec)
 
 
 def _nothing_created(ls, s3, settings, rid: str) -> None:
-    assert ls.find_project(request_id=rid) is None
-    assert s3.list_uris(prefix_uri=RawZone(settings.raw_zone_uri, rid).base + "/") == []
+    nothing_created(ls, s3, settings, rid)
 
 
 def test_bad_rows_are_named_and_nothing_is_created(tmp_path: Path, ls, s3, settings) -> None:
@@ -82,8 +83,10 @@ def test_validate_prints_the_plan_as_json() -> None:
     proc = annoflow("validate", "configs/requests/demo.yaml", "--json")
     assert proc.returncode == 0, proc.stderr
     plan = last_json(proc)
-    assert plan["items"] == 200 and plan["gold_items"] == 23
-    assert plan["judgments"] == 200 * 3 + 23 * plan["roster_size"]
+    assert plan["items"] == 200 and plan["gold_items"] == 39
+    # hidden gold rides in every expert's stream at the gold rate
+    assert 0 < plan["gold_rate"] <= 0.5
+    assert plan["judgments"] == math.ceil(200 * 3 / (1 - plan["gold_rate"]))
     assert plan["roster_size"] == 8
 
 

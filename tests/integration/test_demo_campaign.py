@@ -13,7 +13,7 @@ from annoflow.delivery import pseudonym
 from annoflow.layout import RawZone
 from connectors.s3 import split_uri
 from simulation.workforce import assign_behaviours, load_profile
-from tests.integration.conftest import REPO, annoflow, last_json, unique_id, write_spec
+from tests.integration.conftest import REPO, annoflow, campaign_project, last_json, unique_id, write_spec
 
 DELIVERY = "s3://annoflow-it/preferences/"
 PROFILE = "configs/simulation/demo.yaml"
@@ -129,7 +129,7 @@ def test_status_reads_back_the_campaign(run, result) -> None:
 
 
 def _inventory(ls, s3, settings, rid: str) -> dict:
-    project = ls.find_project(request_id=rid)
+    project = campaign_project(ls, settings, rid)
     tasks = list(ls.iter_tasks(project_id=project.id))
     raw_bucket = split_uri(settings.raw_zone_uri)[0]
     objs = s3.list_uris(prefix_uri=f"s3://{raw_bucket}/{rid}/") + \
@@ -138,7 +138,7 @@ def _inventory(ls, s3, settings, rid: str) -> dict:
         "projects": [p.id for p in ls._sdk.projects.list() if (p.title or "").startswith(rid)],
         "tasks": sorted(t.id for t in tasks),
         "annotations": sum(len(t.annotations) for t in tasks),
-        "users": sorted(u.username for u in ls.list_users()),
+        "users": sorted(u.username for u in ls._sdk.users.list()),
         "objects": objs,
     }
 

@@ -9,8 +9,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from annoflow.layout import RawZone
-from tests.integration.conftest import REPO, annoflow, unique_id
+from tests.integration.conftest import REPO, annoflow, nothing_created, unique_id
 from tests.support import DELETE, set_path
 
 CL_ITEMS = REPO / "data/demo/classification/items.jsonl"
@@ -152,8 +151,7 @@ def test_malformed_input_is_refused_clearly(tmp_path, ls, s3, settings, case_id,
     assert expected in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stdout + proc.stderr
     check_id = doc["request_id"] if isinstance(doc.get("request_id"), str) else rid
-    assert ls.find_project(request_id=check_id) is None
-    assert s3.list_uris(prefix_uri=RawZone(settings.raw_zone_uri, check_id).base + "/") == []
+    nothing_created(ls, s3, settings, check_id)
 
 
 def test_the_table_is_big_enough() -> None:

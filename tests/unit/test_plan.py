@@ -1,6 +1,7 @@
 """Scoping: the plan's figures and warnings on hand-made inputs."""
 from __future__ import annotations
 
+import math
 from datetime import date
 from pathlib import Path
 
@@ -29,22 +30,38 @@ ROSTER = pd.DataFrame({"expert_id": ["a", "b"], "hourly_rate_usd": [60.0, 120.0]
 
 
 def test_plan_figures() -> None:
-    p = build_plan(spec(), n_items=100, n_gold=10, roster=ROSTER, eligible=2, quarantined=0)
-    assert p.judgments == 100 * 3 + 10 * 2
-    assert p.expert_hours == pytest.approx(320 * 90 / 3600)
+    s = spec()
+    p = build_plan(s, n_items=100, n_gold=10, roster=ROSTER, eligible=2, quarantined=0)
+    # gold is a share of every expert's stream: enough for min_gold_judgments in 20 judgments
+    assert p.gold_rate == pytest.approx(max(s.gold.fraction, s.qc.min_gold_judgments / 20))
+    assert p.judgments == math.ceil(100 * 3 / (1 - p.gold_rate))
+    hours = p.judgments * 90 / 3600
+    assert p.expert_hours == pytest.approx(hours)
     # each expert does half the hours at their own rate
-    assert p.expected_cost_usd == pytest.approx(8 / 2 * 60 + 8 / 2 * 120)
-    assert p.weeks_to_finish == pytest.approx(8 / 20)
+    assert p.expected_cost_usd == pytest.approx(hours / 2 * 60 + hours / 2 * 120)
+    assert p.weeks_to_finish == pytest.approx(hours / 20)
     assert any("talent pool thin" in w for w in p.warnings)
+    # 2 experts doing ~50 probes each would see the same 10 gold items again and again
+    assert any("only 10 gold items for about" in w for w in p.warnings)
+
+
+def test_gold_rate_is_capped_and_absent_without_gold() -> None:
+    p = build_plan(spec(), n_items=100, n_gold=0, roster=ROSTER, eligible=2, quarantined=0)
+    assert p.gold_rate == 0 and p.judgments == 300
+    greedy = spec(qc={**spec().qc.model_dump(), "min_gold_judgments": 19})
+    assert build_plan(greedy, n_items=100, n_gold=50, roster=ROSTER, eligible=2,
+                      quarantined=0).gold_rate == 0.5
 
 
 def test_deadline_and_budget_warnings() -> None:
     s = spec(deadline="2026-12-03", budget_usd=100)
     p = build_plan(s, n_items=2000, n_gold=10, roster=ROSTER, eligible=20, quarantined=0,
                    today=date(2026, 11, 26))
-    # 6020 judgments * 90 s = 150.5 h; 7 days at 10 h/week per expert -> 16 experts
-    assert p.experts_needed_by_deadline == 16
-    assert any(w.startswith("deadline infeasible: 16 experts needed by 2026-12-03") for w in p.warnings)
+    hours = p.judgments * 90 / 3600  # 7 days at 10 h/week per expert
+    needed = math.ceil(hours / (10 * 7 / 7))
+    assert p.experts_needed_by_deadline == needed
+    assert any(w.startswith(f"deadline infeasible: {needed} experts needed by 2026-12-03")
+               for w in p.warnings)
     assert any(w.startswith("budget exceeded") for w in p.warnings)
     late = build_plan(spec(deadline="2026-01-01"), n_items=1, n_gold=10, roster=ROSTER,
                       eligible=20, quarantined=0, today=date(2026, 11, 26))
@@ -66,6 +83,6 @@ def test_roster_ranking_filters_and_orders() -> None:
 
 def test_scope_reads_the_demo() -> None:
     sc = scope(spec())
-    assert sc.plan.items == 200 and sc.plan.gold_items == 23 and sc.plan.roster_size == 8
+    assert sc.plan.items == 200 and sc.plan.gold_items == 39 and sc.plan.roster_size == 8
     assert sc.items["ref"].is_unique and sc.items["item_id"].is_unique
     assert not {"name", "email"} <= set(sc.plan.model_dump())
