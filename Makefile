@@ -52,6 +52,8 @@ test-unit: venv
 clean: services-stop
 	rm -rf .local $(VENV)
 
-## Measured figures beside their floors (bench/out/results.json; quoted in BENCHMARKS.md).
+## Measured figures beside their floors (bench/out/results.json; quoted in BENCHMARKS.md),
+## then 50 experts for 5 minutes through the access path beside Label Studio direct (bench/out/access.json).
 bench: services
 	$(VENV)/bin/python scripts/bench.py
+	$(VENV)/bin/python scripts/bench_access.py

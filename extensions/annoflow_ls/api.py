@@ -11,8 +11,10 @@ carries only a login alias and a display handle, never a real name or email.
 """
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from rest_framework import status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -111,14 +113,38 @@ def _walk(patterns, prefix=""):
             yield prefix + str(p.pattern), p.name
 
 
+def sample_path(pattern: str) -> str:
+    """A concrete path for a URL pattern: regex groups and path converters become 1."""
+    p = re.sub(r"\(\?P<\w+>[^)]*\)", "1", pattern)
+    p = re.sub(r"<(?:\w+:)?\w+>", "1", p)
+    p = re.sub(r"\([^)]*\)\??", "", p)
+    p = p.replace("^", "").replace("$", "").replace("\\", "").replace("?", "")
+    return "/" + p.lstrip("/")
+
+
+def expert_methods(path: str) -> tuple[str | None, list[str]]:
+    """What the middleware lets an expert do at ``path``: (URL name it resolves to, methods)."""
+    if path.startswith(STATIC_PREFIXES):
+        return None, ["GET", "HEAD"]  # the UI's own assets
+    try:
+        name = resolve(path).url_name
+    except Resolver404:
+        return None, []
+    rule = RULES.get(name or "")
+    return name, sorted(rule.methods) if rule else []
+
+
 class RoutesAPI(APIView):
-    """Every route of this server, for the test that tries each one as an expert."""
+    """Every route of this server with a concrete path for it and what an expert may do
+    there (by the route that path resolves to: some of Label Studio's patterns are
+    unanchored), for the test that tries each one as an expert."""
     permission_classes = [IsAdminUser]
 
     def get(self, request):
         rows = []
         for pattern, name in _walk(get_resolver().url_patterns):
-            rule = RULES.get(name or "")
-            rows.append({"pattern": pattern, "name": name,
-                         "expert_methods": sorted(rule.methods) if rule else []})
+            path = sample_path(pattern)
+            resolved, methods = expert_methods(path)
+            rows.append({"pattern": pattern, "name": name, "sample_path": path,
+                         "resolves_to": resolved, "expert_methods": methods})
         return Response({"routes": rows, "static_prefixes": list(STATIC_PREFIXES)})

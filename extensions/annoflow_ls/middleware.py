@@ -26,6 +26,8 @@ STATIC_PREFIXES = ("/static/", "/react-app/", "/label-studio-frontend/", "/dm/",
                    "/favicon.ico", "/sw.js", "/sw-fallback.js")
 CLOSED_PREFIXES = ("/user/signup",)
 WRITE_KEYS = ("result", "draft_id")  # what an expert's submission may carry
+DRAFT_KEYS = ("result", "lead_time", "was_postponed")  # what an expert's draft may carry
+VIEW_KEYS = ("data",)  # what an expert's data-manager tab may carry (its project is checked)
 
 
 def deny(why: str, status: int = 403) -> JsonResponse:
@@ -87,6 +89,13 @@ def _member(user: Any, project_id: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return ProjectMember.objects.filter(user=user, project_id=pid, enabled=True).exists()
+
+
+def _query_project(request: HttpRequest) -> str | None:
+    """The one ``project`` of the query string (None when missing or given twice: Label
+    Studio's views read one of them and default to project 1 when there is none)."""
+    values = request.GET.getlist("project")
+    return values[0] if len(values) == 1 else None
 
 
 def _member_ids(user: Any) -> set[int]:
@@ -177,11 +186,14 @@ class ExpertAccessMiddleware:
         task = scheduler.next_task(user, project)
         if task is None:
             return deny("There are no more tasks for you in this project", 404)
+        from projects.functions.stream_history import add_stream_history
+        add_stream_history(task, user, project)  # the label stream's back button reads it
         from rest_framework.request import Request
         drf = Request(request, authenticators=[])
         drf.user = user
         context = {"request": drf, "project": project, "resolve_uri": True, "annotations": False}
-        return JsonResponse(scrub.task(NextTaskSerializer(task, context=context).data, user.id))
+        return JsonResponse(scrub.task(NextTaskSerializer(task, context=context).data,
+                                       user.id, user.get_username()))
 
     def dm_actions(self, request, user, **_):
         if request.method == "GET":
@@ -197,7 +209,8 @@ class ExpertAccessMiddleware:
         if scheduler.served(user, pk) is None:
             return deny("not a task served to you")
         response = self.get_response(request)
-        return _replace(response, scrub.task(_json(response), user.id)) if response.status_code == 200 else response
+        return (_replace(response, scrub.task(_json(response), user.id, user.get_username()))
+                if response.status_code == 200 else response)
 
     def task_annotations(self, request, user, pk, **_):
         serving = scheduler.served(user, pk)
@@ -248,23 +261,102 @@ class ExpertAccessMiddleware:
             body = _body(request)
             if isinstance(body, JsonResponse):
                 return body
-            _rewrite_body(request, {k: body[k] for k in ("result", "lead_time", "was_postponed")
-                                    if k in body})
-            return self.get_response(request)
+            _rewrite_body(request, {k: body[k] for k in DRAFT_KEYS if k in body})
+            response = self.get_response(request)
+            return _replace(response, scrub.draft(_json(response))) if response.status_code == 201 else response
         response = self.get_response(request)
-        return _replace(response, scrub.own(_json(response), user.id, "user")) if response.status_code == 200 else response
+        return (_replace(response, [scrub.draft(d) for d in scrub.own_drafts(
+            _json(response), user.id, user.get_username())]) if response.status_code == 200 else response)
 
     def annotation_drafts(self, request, user, pk, annotation_id, **_):
         from tasks.models import Annotation
         if not Annotation.objects.filter(id=annotation_id, task_id=pk, completed_by=user).exists():
             return deny("not your annotation")
-        return self.get_response(request)
+        body = _body(request)
+        if isinstance(body, JsonResponse):
+            return body
+        _rewrite_body(request, {k: body[k] for k in DRAFT_KEYS if k in body})
+        response = self.get_response(request)
+        return _replace(response, scrub.draft(_json(response))) if response.status_code == 201 else response
 
     def draft_detail(self, request, user, pk, **_):
         from tasks.models import AnnotationDraft
         if not AnnotationDraft.objects.filter(id=pk, user=user).exists():
             return deny("not your draft")
-        return self.get_response(request)
+        if request.method in ("PATCH", "PUT"):
+            body = _body(request)
+            if isinstance(body, JsonResponse):
+                return body
+            _rewrite_body(request, {k: body[k] for k in DRAFT_KEYS if k in body})
+        response = self.get_response(request)
+        return _replace(response, scrub.draft(_json(response))) if response.status_code == 200 else response
+
+    # -- the data manager around the label stream ------------------------------------
+    def dm_project(self, request, user, **_):
+        """The project as the data manager polls it: no counters, no owner, no rights."""
+        if not _member(user, _query_project(request)):
+            return deny("not your project")
+        response = self.get_response(request)
+        return (_replace(response, scrub.dm_project(_json(response)))
+                if response.status_code == 200 else response)
+
+    def dm_columns(self, request, user, **_):
+        """The table's columns: the task id and its data fields only (no annotators,
+        counters, agreement or meta columns)."""
+        if not _member(user, _query_project(request)):
+            return deny("not your project")
+        response = self.get_response(request)
+        return (_replace(response, scrub.columns(_json(response)))
+                if response.status_code == 200 else response)
+
+    def view_list(self, request, user, **_):
+        """The expert's own data-manager tabs in one of their projects."""
+        from data_manager.models import View
+        if request.method == "GET":
+            pid = _query_project(request)
+            if not _member(user, pid):
+                return deny("not your project")
+            response = self.get_response(request)
+            if response.status_code != 200:
+                return response
+            mine = set(View.objects.filter(user=user, project_id=int(pid)).values_list("id", flat=True))
+            payload = _json(response)
+            rows = payload.get("results", []) if isinstance(payload, dict) else payload
+            rows = [scrub.view(v) for v in rows if v.get("id") in mine]
+            return _replace(response, {**payload, "results": rows, "count": len(rows)}
+                            if isinstance(payload, dict) else rows)
+        body = _body(request)
+        if isinstance(body, JsonResponse):
+            return body
+        if not _member(user, body.get("project")):
+            return deny("not your project")
+        _rewrite_body(request, {"project": int(body["project"]),
+                                **{k: body[k] for k in VIEW_KEYS if k in body}})
+        response = self.get_response(request)  # Label Studio sets the view's user
+        return _replace(response, scrub.view(_json(response))) if response.status_code == 201 else response
+
+    def view_detail(self, request, user, pk, **_):
+        from data_manager.models import View
+        view = View.objects.filter(id=pk, user=user).first() if str(pk).isdigit() else None
+        if view is None or not _member(user, view.project_id):
+            return deny("not your tab")
+        if request.method in ("PATCH", "PUT"):
+            body = _body(request)
+            if isinstance(body, JsonResponse):
+                return body
+            if body.get("project") not in (None, view.project_id, str(view.project_id)):
+                return deny("a tab stays in its project")
+            _rewrite_body(request, {"project": view.project_id,
+                                    **{k: body[k] for k in VIEW_KEYS if k in body}})
+        response = self.get_response(request)
+        return _replace(response, scrub.view(_json(response))) if response.status_code == 200 else response
+
+    def nothing(self, request, user, **_):
+        """An empty list where Label Studio would show organization-wide objects (ML
+        backends, the labels manager): experts get none."""
+        if request.GET.get("page") is not None or "page_size" in request.GET:
+            return JsonResponse({"count": 0, "next": None, "previous": None, "results": []})
+        return JsonResponse([], safe=False)
 
     def user_list(self, request, user, **_):
         from users.serializers import UserSimpleSerializer
@@ -309,7 +401,14 @@ RULES: dict[str, Rule] = {
     "task-drafts": _rule("GET POST", M.task_drafts),
     "task-annotations-drafts": _rule("POST", M.annotation_drafts),
     "draft-detail": _rule("GET PATCH DELETE", M.draft_detail),
-    "label-stream-history": _rule("GET", M.project_page),
+    "label-stream-history": _rule("GET", M.project_page),  # the expert's own stream
+    # the data manager page the label stream lives in
+    "dm-project": _rule("GET", M.dm_project),
+    "dm-columns": _rule("GET", M.dm_columns),
+    "view-list": _rule("GET POST", M.view_list),
+    "view-detail": _rule("GET PATCH PUT", M.view_detail),
+    "ml-list": _rule("GET", M.nothing),
+    "label_link-list": _rule("GET", M.nothing),
     "user-list": _rule("GET", M.user_list),
     "user-detail": _rule("GET", M.user_detail),
     "current-user-whoami": _rule("GET", M.whoami),

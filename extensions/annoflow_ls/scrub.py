@@ -35,10 +35,18 @@ def own(items: list[dict[str, Any]] | None, user_id: int, key: str) -> list[dict
     return out
 
 
-def task(payload: dict[str, Any], user_id: int) -> dict[str, Any]:
+def own_drafts(items: list[dict[str, Any]] | None, user_id: int,
+               user_name: str | None = None) -> list[dict[str, Any]]:
+    """The drafts of ``items`` that are the user's: Label Studio serializes a draft's
+    ``user`` as the user's name (their login email), not their id."""
+    return [d for d in items or [] if d.get("user") is not None
+            and d.get("user") in (user_id, user_name)]
+
+
+def task(payload: dict[str, Any], user_id: int, user_name: str | None = None) -> dict[str, Any]:
     out = {k: payload[k] for k in TASK_KEYS if k in payload}
     out["annotations"] = [annotation(a) for a in own(payload.get("annotations"), user_id, "completed_by")]
-    out["drafts"] = own(payload.get("drafts"), user_id, "user")
+    out["drafts"] = [draft(d) for d in own_drafts(payload.get("drafts"), user_id, user_name)]
     out["predictions"] = []
     return out
 
@@ -58,3 +66,35 @@ def project(payload: dict[str, Any]) -> dict[str, Any]:
 
 def user(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: payload[k] for k in USER_KEYS if k in payload}
+
+
+#: what the data manager reads besides the project: no rights to manage, nothing syncing
+DM_PROJECT_FLAGS = {"can_delete_tasks": False, "can_manage_annotations": False,
+                    "can_manage_tasks": False, "source_syncing": False, "target_syncing": False}
+VIEW_KEYS = ("id", "project", "user", "order", "data")
+DRAFT_DROP = ("import_id", "state")
+
+
+def dm_project(payload: dict[str, Any]) -> dict[str, Any]:
+    """The data manager's project state: the project as ``project`` cuts it, without the
+    task, annotation and prediction counters (they tell the campaign's size and
+    progress, and gold from work)."""
+    return {**project(payload), **DM_PROJECT_FLAGS}
+
+
+def columns(payload: dict[str, Any]) -> dict[str, Any]:
+    """The data manager's columns: the task id and the task's data fields only."""
+    cols = [c for c in (payload or {}).get("columns", [])
+            if c.get("id") in ("id", "data") and c.get("target") == "tasks"
+            or c.get("parent") == "data"]
+    return {"columns": cols}
+
+
+def view(payload: dict[str, Any]) -> dict[str, Any]:
+    """One of the expert's own data-manager tabs."""
+    return {k: payload[k] for k in VIEW_KEYS if k in payload}
+
+
+def draft(payload: dict[str, Any]) -> dict[str, Any]:
+    """One of the expert's own drafts."""
+    return {k: v for k, v in (payload or {}).items() if k not in DRAFT_DROP}
