@@ -8,7 +8,7 @@ LS_VENV := .local/ls-venv
 PIP = bin/pip install -q --disable-pip-version-check
 QUIET_PIP = 2> >(grep -v "is ignored: it is neither" >&2)
 
-.PHONY: venv services services-stop services-status demo test test-unit bench clean
+.PHONY: venv browser services services-stop services-status demo test test-unit bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@echo "Creating $(VENV) (annoflow, Prefect, pandas, pyarrow, GX, boto3, SeaweedFS, test oracles)…"
@@ -28,6 +28,16 @@ $(LS_VENV)/.installed: constraints-label-studio.txt
 
 venv: $(VENV)/.installed $(LS_VENV)/.installed
 
+# Headless Chromium for the browser tests (Playwright drives the system's Chromium; it never
+# downloads a browser of its own): Debian's package, installed only when neither name is found.
+browser:
+	@if ! which chromium >/dev/null 2>&1 && ! which chromium-browser >/dev/null 2>&1; then \
+		echo "Installing Chromium (Debian package chromium, for the browser tests)…"; \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
 ## Start Label Studio (:8080), SeaweedFS S3 (:8333) and Prefect (:4200) on 127.0.0.1; reuses running ones.
 services: venv
 	@$(VENV)/bin/python scripts/services.py start
@@ -43,7 +53,7 @@ demo: services
 	@$(VENV)/bin/annoflow run configs/requests/demo.yaml --simulate configs/simulation/demo.yaml --poll-interval 2
 
 ## The whole test suite against the real services.
-test: services
+test: services browser
 	$(VENV)/bin/python -m pytest
 
 test-unit: venv

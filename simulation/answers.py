@@ -49,7 +49,8 @@ def text_answer(tt: TaskType, task: Any, reference: str, prompt: str, *, accurac
     (q,) = tt.questions(task)
     own = STYLES[style % len(STYLES)]
     if spammer or rng.random() > accuracy:
-        text = rng.choice(["", "ok", "see above", prompt, "I am not sure."])
+        # a required text box cannot be sent blank from the labeling UI
+        text = rng.choice([".", "ok", "see above", prompt, "I am not sure."])
     else:
         lines = reference.splitlines()
         if len(lines) > 1:  # a rubric: the same criteria in the expert's own order and words

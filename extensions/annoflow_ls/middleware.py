@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from annoflow_ls import scheduler, scrub
+from annoflow_ls import results, scheduler, scrub
 
 #: static assets of the UI (no URL name): GET only
 STATIC_PREFIXES = ("/static/", "/react-app/", "/label-studio-frontend/", "/dm/",
@@ -229,16 +229,23 @@ class ExpertAccessMiddleware:
             return deny("experts cannot mark ground truth")
         if body.get("was_cancelled") or request.GET.get("was_cancelled") not in (None, "", "0", "false"):
             return deny("skipping is not allowed in this project")
-        if serving.submitted_at is not None:
+        why = results.problem(serving.task.project, body.get("result"))
+        if why:
+            return deny(why, 400)
+        if scheduler.task_full(serving.task, user):
+            return deny("this task already has all its judgments; take the next one", 409)
+        # claimed before Label Studio stores it: of two submissions at once, one wins
+        lead_time = scheduler.claim_submission(serving)
+        if lead_time is None:
             return deny("you have already submitted this task; edit your annotation instead", 409)
         clean = {k: body[k] for k in WRITE_KEYS if k in body}
-        clean["lead_time"] = (timezone.now() - serving.served_at).total_seconds()
+        clean["lead_time"] = lead_time
         _rewrite_body(request, clean)
         response = self.get_response(request)
-        if response.status_code == 201:
-            scheduler.mark_submitted(serving)
-            return _replace(response, scrub.annotation(_json(response)))
-        return response
+        if response.status_code != 201:
+            scheduler.release_submission(serving)
+            return response
+        return _replace(response, scrub.annotation(_json(response)))
 
     def annotation_detail(self, request, user, pk, **_):
         from tasks.models import Annotation
@@ -250,6 +257,11 @@ class ExpertAccessMiddleware:
                 return body
             if body.get("ground_truth"):
                 return deny("experts cannot mark ground truth")
+            if "result" in body:
+                ann = Annotation.objects.select_related("project").get(id=pk)
+                why = results.problem(ann.project, body["result"])
+                if why:
+                    return deny(why, 400)
             _rewrite_body(request, {k: body[k] for k in WRITE_KEYS if k in body})
         response = self.get_response(request)
         return _replace(response, scrub.annotation(_json(response))) if response.status_code == 200 else response

@@ -101,11 +101,26 @@ def next_task(user, project):
 
 
 def served(user, task_id: int) -> Serving | None:
-    return Serving.objects.filter(user=user, task_id=task_id).first()
+    return Serving.objects.filter(user=user, task_id=task_id).select_related("task__project").first()
 
 
-def mark_submitted(serving: Serving) -> float:
-    """Record the submission; returns the lead time in seconds, by the server's clock."""
+def claim_submission(serving: Serving) -> float | None:
+    """Mark the serving submitted, once: returns the lead time in seconds by the server's
+    clock, or None when it was already submitted (a second or concurrent submission)."""
     now = timezone.now()
-    Serving.objects.filter(id=serving.id, submitted_at__isnull=True).update(submitted_at=now)
-    return round((now - serving.served_at).total_seconds(), 3)
+    won = Serving.objects.filter(id=serving.id, submitted_at__isnull=True).update(submitted_at=now)
+    return round((now - serving.served_at).total_seconds(), 3) if won else None
+
+
+def release_submission(serving: Serving) -> None:
+    """Label Studio did not store the submission: the task is open to the expert again."""
+    Serving.objects.filter(id=serving.id).update(submitted_at=None)
+
+
+def task_full(task, user) -> bool:
+    """Whether others have already given ``task`` all its judgments (a serving that outlived
+    ``SERVING_TTL`` may have been served again meanwhile)."""
+    from tasks.models import Annotation
+    others = (Annotation.objects.filter(task=task, was_cancelled=False).exclude(completed_by=user)
+              .values("completed_by").distinct().count())
+    return others >= task.overlap

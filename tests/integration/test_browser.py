@@ -41,12 +41,14 @@ PICK, OTHER = "cobalt", "amber"
 #: the serialized choice of the first expert, as it would appear in any payload
 PICKED = re.compile(r'"choices"\s*:\s*\[\s*"' + PICK + r'"\s*\]')
 TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def _chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.fail("no chromium on this machine: `make venv` installs it (Debian package)")
+        pytest.fail("no chromium on this machine: `make browser` (part of `make test`) "
+                    "installs Debian's package")
     return path
 
 
@@ -104,6 +106,10 @@ class Tab:
     page: Page
     seen: list[tuple[str, int, str]] = field(default_factory=list)  # (url, status, body)
 
+    def refused(self) -> list[tuple[str, int]]:
+        """The API calls of the pages that did not succeed."""
+        return [(url, status) for url, status, _ in self.seen if status >= 300]
+
     def record(self, resp: Response) -> None:
         path = urlparse(resp.url).path
         if not path.startswith("/api/"):
@@ -120,7 +126,8 @@ def _is_next_task(r: Response) -> bool:
 
 
 def _is_submit(r: Response) -> bool:
-    return r.request.method == "POST" and re.search(r"/api/tasks/\d+/annotations", r.url) is not None
+    return (r.request.method == "POST"
+            and re.search(r"/api/tasks/\d+/annotations", r.url) is not None)
 
 
 def open_label_stream(browser: Browser, settings, camp: Camp, expert: Expert) -> tuple[Tab, int]:
@@ -152,8 +159,12 @@ def unchecked(page: Page) -> None:
         expect(choice(page, label)).not_to_be_checked()
 
 
+def _is_task_url(url: str, task_id: int) -> bool:
+    return urlparse(url).path.rstrip("/") == f"/api/tasks/{task_id}"
+
+
 def _is_task(r: Response, task_id: int) -> bool:
-    return r.request.method == "GET" and urlparse(r.url).path.rstrip("/") == f"/api/tasks/{task_id}"
+    return r.request.method == "GET" and _is_task_url(r.url, task_id)
 
 
 def submit(page: Page, camp: Camp, label: str, shot: Path | None = None) -> tuple[dict, int | None]:
@@ -177,6 +188,7 @@ def submit(page: Page, camp: Camp, label: str, shot: Path | None = None) -> tupl
 class Labelled:
     tasks: tuple[int, ...]
     annotations: tuple[int, ...]
+    refused: tuple[tuple[str, int], ...]   # API calls of the UI that did not succeed
 
 
 @pytest.fixture(scope="module")
@@ -185,16 +197,20 @@ def first(browser, settings, camp) -> Labelled:
     tab, task = open_label_stream(browser, settings, camp, camp.experts[0])
     tasks, anns = [], []
     for i in range(2):
-        ann, nxt = submit(tab.page, camp, PICK, shot=SHOTS / "expert-labeling.png" if i == 0 else None)
+        shot = SHOTS / "expert-labeling.png" if i == 0 else None
+        ann, nxt = submit(tab.page, camp, PICK, shot=shot)
         tasks.append(task)
         anns.append(ann["id"])
         task = nxt
     tab.context.close()
-    return Labelled(tuple(tasks), tuple(anns))
+    return Labelled(tuple(tasks), tuple(anns), tuple(tab.refused()))
 
 
 # -- the tests -------------------------------------------------------------------------
 def test_annotations_made_in_the_browser_are_the_experts_own(ls, camp, first) -> None:
+    """Two tasks labelled by clicking a choice and Submit are two annotations by the
+    expert, and nothing the labeling UI asked for on the way was refused."""
+    assert first.refused == ()
     e = camp.experts[0]
     mine = {(t.id, a.id): a for t in ls.iter_tasks(project_id=camp.project.id)
             for a in t.annotations if a.completed_by == e.user_id}
@@ -206,8 +222,8 @@ def test_annotations_made_in_the_browser_are_the_experts_own(ls, camp, first) ->
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
-def test_annotations_reach_the_raw_zone_attributed_to_the_expert(ls, s3, settings, camp,
-                                                                  first) -> None:
+def test_annotations_reach_the_raw_zone_attributed_to_the_expert(ls, s3: S3Store, settings,
+                                                                  camp, first) -> None:
     """annoflow's own sync (the produce stage's ``collect_annotations``) writes them to the
     raw zone under the expert's roster id. The campaign needs more judgments than two, so
     the wait ends at once (``wait_timeout_s=0``) with everything synced so far kept, as
@@ -221,6 +237,8 @@ def test_annotations_reach_the_raw_zone_attributed_to_the_expert(ls, s3, setting
     rows = synced[synced["annotation_id"].isin(first.annotations)]
     assert sorted(rows["annotation_id"]) == sorted(first.annotations)
     assert set(rows["expert_id"]) == {camp.expert_id(camp.experts[0])}
+    theirs = synced[synced["expert_id"] == camp.expert_id(camp.experts[0])]
+    assert sorted(theirs["annotation_id"]) == sorted(first.annotations)
     assert sorted(rows["ls_task_id"]) == sorted(first.tasks)
     assert [json.loads(a) for a in rows["answer_json"]] == [{"label": PICK}] * 2
     refs = dict(zip(camp.items["ref"], camp.items["item_id"]))
@@ -284,6 +302,9 @@ def test_a_second_expert_sees_nothing_of_the_first_ones_answers(browser, setting
         expect(choice(page, PICK)).not_to_be_checked()
         assert e1.login not in page.content()
     tab.context.close()
+    # the one thing refused on the way: the task not served to this expert
+    assert {url for url, _ in tab.refused()} == {
+        url for url, _, _ in tab.seen if _is_task_url(url, unserved)}
 
     # what the pages received: no annotation but the second expert's own
     assert any("/api/dm/actions" in url for url, _, _ in tab.seen)

@@ -7,6 +7,7 @@ Every test logs in through Label Studio's own login form with the expert's own p
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -76,6 +77,43 @@ def test_the_server_decides_who_submitted_and_how_long_it_took(ls, camp, second)
     _denied_or_conflict = second.request("POST", f"/api/tasks/{task.id}/annotations/",
                                          json={"result": answer("yes")})
     assert _denied_or_conflict.status_code == 409
+
+
+@pytest.mark.parametrize("result,why", [
+    ([], "empty"),
+    ([{"from_name": "label", "to_name": "text", "type": "choices",
+       "value": {"choices": ["maybe"]}}], "not among the offered options"),
+    ([{"from_name": "secret", "to_name": "text", "type": "choices",
+       "value": {"choices": ["yes"]}}], "not a question of this project"),
+    ([{"from_name": "label", "to_name": "text", "type": "rating", "value": {"rating": 3}}],
+     "is a choices question"),
+    ("yes", "empty"),
+])
+def test_malformed_answers_are_refused_and_nothing_is_stored(ls, camp, settings, result, why) -> None:
+    """A made-up answer would count toward the task's overlap and the campaign would wait
+    forever for a judgment it will never get: it is refused, and the task stays open."""
+    with camp.experts[2].session(settings.expert_url) as s:
+        task = s.next_task(project_id=camp.project_id)
+        resp = s.request("POST", f"/api/tasks/{task.id}/annotations/", json={"result": result})
+        assert resp.status_code == 400 and why in resp.json()["detail"], resp.text
+        stored = [a for t in ls.iter_tasks(project_id=camp.project_id) if t.id == task.id
+                  for a in t.annotations if a.completed_by == camp.experts[2].user_id]
+        assert stored == []
+        assert s.next_task(project_id=camp.project_id).id == task.id  # still theirs to answer
+
+
+def test_two_submissions_at_once_store_one_judgment(ls, settings) -> None:
+    camp = make_campaign(ls, n_work=2, n_gold=0, n_experts=1, overlap=1, gold_rate=0.0,
+                         tag="it-double")
+    with camp.experts[0].session(settings.expert_url) as s:
+        task = s.next_task(project_id=camp.project_id)
+        with ThreadPoolExecutor(4) as pool:
+            codes = sorted(pool.map(lambda _: s.request(
+                "POST", f"/api/tasks/{task.id}/annotations/", json={"result": answer()}).status_code,
+                range(4)))
+    assert codes == [201, 409, 409, 409]
+    (t,) = [t for t in ls.iter_tasks(project_id=camp.project_id) if t.id == task.id]
+    assert len(t.annotations) == 1
 
 
 def test_own_annotation_can_be_read_and_edited(camp, first) -> None:

@@ -2,11 +2,19 @@
 stands, and the same command resumes it without duplicating anything."""
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
+import pytest
+
 from annoflow.layout import RawZone
-from tests.integration.conftest import annoflow, campaign_project, last_json, unique_id, write_spec
+from connectors.annotator import ExpertSession, LoginFailed
+from tests.integration.conftest import REPO, annoflow, campaign_project, last_json, unique_id, write_spec
 
 
 def test_timeout_then_status_then_resume(tmp_path, ls, s3, settings) -> None:
+    started = time.time()
     rid = unique_id("it-resume")
     spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
                       delivery__uri="s3://annoflow-it/resume/")
@@ -24,6 +32,23 @@ def test_timeout_then_status_then_resume(tmp_path, ls, s3, settings) -> None:
     assert st["last_sync"]["tasks_complete"] == 0 and st["last_run_state"] == "Failed"
     project = campaign_project(ls, settings, rid)
 
+    # the delivery manager hands out the logins before anyone has worked (an expert who
+    # signed in for an earlier campaign keeps their password: it is reset here)
+    logins = last_json(annoflow("experts", rid, "--json"))["experts"]
+    assert len(logins) >= 3
+    for row in [r for r in logins if r["password"] is None]:
+        assert row["password_state"] == "in use"
+        logins = last_json(annoflow("experts", rid, "--reset-password", row["expert_id"],
+                                    "--json"))["experts"]
+    for row in logins:
+        assert row["login"].endswith("@experts.annoflow.invalid")  # an alias, no real email
+        assert row["annotator_url"].startswith(f"{settings.expert_url}/user/login/")
+        assert row["password"] and row["password_state"] == "issued, not used yet"
+    again = last_json(annoflow("experts", rid, "--json"))["experts"]
+    assert [r["password"] for r in again] == [r["password"] for r in logins]  # until first use
+    passwords = [r["password"] for r in logins]
+    old = {r["expert_id"]: r["password"] for r in logins}
+
     proc = annoflow("run", str(spec), "--simulate", "configs/simulation/classification.yaml",
                     "--poll-interval", "1", "--wait-timeout", "300", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -34,3 +59,34 @@ def test_timeout_then_status_then_resume(tmp_path, ls, s3, settings) -> None:
     st = last_json(annoflow("status", rid, "--json"))
     assert st["status"] == "delivered" and st["last_sync"]["tasks_complete"] == 40
     assert s3.exists(uri=RawZone(settings.raw_zone_uri, rid).progress)
+
+    # the simulated experts signed in with those passwords: none is shown any more ...
+    after = last_json(annoflow("experts", rid, "--json"))["experts"]
+    assert all(r["password"] is None and r["password_state"] == "in use" for r in after)
+    # ... and none was kept in clear anywhere the campaign wrote
+    written = [s3.get_bytes(uri=u) for u in
+               s3.list_uris(prefix_uri=RawZone(settings.raw_zone_uri, rid).base + "/")
+               + s3.list_uris(prefix_uri=f"s3://annoflow-it/resume/{rid}/")]
+    assert len(written) > 5
+    stores = [REPO / ".local" / "annoflow-state.db", REPO / ".local" / "prefect",
+              Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect"))]
+    written += [f.read_bytes() for root in stores if root.exists()
+                for f in ([root] if root.is_file() else root.rglob("*"))
+                if f.is_file() and f.stat().st_mtime >= started and f.stat().st_size < 200_000_000]
+    written += [proc.stdout.encode(), proc.stderr.encode()]
+    leaks = [i for i, blob in enumerate(written) for pw in passwords if pw.encode() in blob]
+    assert not leaks
+
+    # a reset issues a new one-time password; the old one stops working
+    who = after[0]
+    fresh = last_json(annoflow("experts", rid, "--reset-password", who["expert_id"], "--json"))
+    new = next(r for r in fresh["experts"] if r["expert_id"] == who["expert_id"])
+    assert new["password"] and new["password"] not in passwords
+    with pytest.raises(LoginFailed):
+        ExpertSession(settings.expert_url).login(email=who["login"], password=old[who["expert_id"]])
+    with ExpertSession(settings.expert_url) as s:
+        s.login(email=who["login"], password=new["password"])
+        assert s.request("GET", "/api/projects/").json()["results"][0]["id"] == project.id
+    bad = annoflow("experts", rid, "--reset-password", "nobody-at-all")
+    assert bad.returncode != 0 and "not on the roster" in bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
