@@ -28,6 +28,10 @@ class LoginFailed(ConnectorError):
     """The login form did not accept the expert's email and password."""
 
 
+class TaskTaken(ConnectorError):
+    """409: the task was already submitted by this expert, or has all its judgments."""
+
+
 class ExpertSession:
     """One expert, logged in through ``/user/login/``."""
 
@@ -74,6 +78,8 @@ class ExpertSession:
 
     def submit(self, *, task_id: int, result: list[dict[str, Any]]) -> dict[str, Any]:
         resp = self.request("POST", f"/api/tasks/{task_id}/annotations/", json={"result": result})
+        if resp.status_code == 409:
+            raise TaskTaken(f"submit task {task_id}: {resp.json().get('detail', resp.text[:200])}")
         if resp.status_code != 201:
             raise ConnectorError(f"submit task {task_id}: HTTP {resp.status_code} {resp.text[:200]}")
         return resp.json()

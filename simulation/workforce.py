@@ -29,7 +29,7 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from connectors.datafiles import read_table
 from annoflow.errors import ConnectorError
-from connectors.annotator import ExpertSession
+from connectors.annotator import ExpertSession, TaskTaken
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from simulation.answers import answer
@@ -166,7 +166,9 @@ class SimulatedWorkforce:
         store = S3Store(self.settings)
         raw = RawZone(self.settings.raw_zone_uri, self.spec.request_id)
         roster, items = store.get_parquet(uri=raw.roster), store.get_parquet(uri=raw.items)
-        if camp is None or camp.ls_project_id is None or roster is None or items is None:
+        # production reports progress once the project has its tasks and its experts' access
+        if (camp is None or camp.ls_project_id is None or roster is None or items is None
+                or not store.exists(uri=raw.progress)):
             return None
         return camp.ls_project_id, assign_behaviours(roster.to_pandas(), self.profile), items.to_pandas()
 
@@ -177,7 +179,7 @@ class SimulatedWorkforce:
                 return
             try:
                 ready = self._ready()
-                if ready is not None:  # the access rules are set right after the import
+                if ready is not None:
                     logins = {r.expert_id: r for r in expert_logins(self.spec.request_id,
                                                                     settings=self.settings)}
             except ConnectorError:
@@ -217,6 +219,10 @@ class SimulatedWorkforce:
                 think = rng.lognormvariate(0, e.lead_sigma) * e.lead_median * self.profile.time_scale
                 if self._stop.wait(think):
                     return
-                session.submit(task_id=task.id, result=tt.make_result(self.spec.task, given))
+                try:
+                    session.submit(task_id=task.id, result=tt.make_result(self.spec.task, given))
+                except TaskTaken as why:  # as a person would: read the message, go on
+                    log.info("simulated expert %s: %s", e.expert_id, why)
+                    continue
                 with self._lock:
                     self.submitted += 1

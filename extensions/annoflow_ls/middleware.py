@@ -232,7 +232,7 @@ class ExpertAccessMiddleware:
         why = results.problem(serving.task.project, body.get("result"))
         if why:
             return deny(why, 400)
-        if scheduler.task_full(serving.task, user):
+        if not serving.probe and scheduler.task_full(serving.task, user):  # probes go to all
             return deny("this task already has all its judgments; take the next one", 409)
         # claimed before Label Studio stores it: of two submissions at once, one wins
         lead_time = scheduler.claim_submission(serving)

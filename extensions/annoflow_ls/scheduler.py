@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Count, F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annoflow_ls.models import Campaign, Probe, Serving
@@ -56,10 +57,15 @@ def _work(user, project):
             .exclude(id__in=probes).exclude(id__in=mine).exclude(id__in=judged)
             .annotate(n_done=Count("annotations", filter=Q(annotations__was_cancelled=False),
                                    distinct=True),
+                      # claimed submissions whose annotation may not be committed yet
+                      n_sub=Count("annoflow_servings",
+                                  filter=Q(annoflow_servings__submitted_at__isnull=False),
+                                  distinct=True),
                       n_open=Count("annoflow_servings",
                                    filter=Q(annoflow_servings__submitted_at__isnull=True,
                                             annoflow_servings__served_at__gt=cut), distinct=True))
-            .filter(n_done__lt=F("overlap") - F("n_open"))
+            .annotate(n_taken=Greatest("n_done", "n_sub") + F("n_open"))
+            .filter(n_taken__lt=F("overlap"))
             .order_by("-n_done", "id").first())
 
 
