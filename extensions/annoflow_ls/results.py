@@ -71,7 +71,8 @@ def problem(project: Any, result: Any) -> str | None:
         control = parsed.get(name) if isinstance(name, str) else None
         if control is None:
             return f"result[{i}]: {name!r} is not a question of this project"
-        if entry.get("to_name") not in (control.get("to_name") or []):
+        targets = str(entry.get("to_name", "")).split(",")  # Pairwise: "a,b"
+        if not set(targets) <= set(control.get("to_name") or []):
             return f"result[{i}]: {name!r} does not apply to {entry.get('to_name')!r}"
         kind = str(control.get("type", "")).lower()
         if str(entry.get("type", "")).lower() != kind:
