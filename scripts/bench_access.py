@@ -394,10 +394,10 @@ def analyse(ls: LabelStudioClient, run: dict[str, Any], camp: Any, direct_id: in
         for c in calls:
             if c.path != p:
                 continue
-            bad = (c.status == 0 or c.status >= 300 and c.status != 404
-                   or c.status == 404 and c.kind == "next" and bool(open_work - mine[c.user]))
-            if c.status == 404 and c.kind != "next":
-                bad = True
+            if c.status == 404 and c.kind == "next":
+                bad = bool(open_work - mine[c.user])  # judged by the pool at the end of the run
+            else:
+                bad = c.status not in (200, 201)      # 0: transport error or timeout
             if bad:
                 errors[f"{c.kind} {c.status or 'transport'}"] += 1
                 if len(examples) < 5:
@@ -443,18 +443,21 @@ def table(res: dict[str, Any]) -> str:
         return f"| {name} | {f(a)} | {f(d)} |"
 
     lines = ["| measure | access path | direct to Label Studio |", "|---|---|---|",
-             row("judgments (judgments/s while working)", lambda x: f"{x['judgments']} ({x['judgments_per_s']})"),
+             row("judgments (judgments/s while working)",
+                 lambda x: f"{x['judgments']} ({x['judgments_per_s']})"),
              row("errors", lambda x: f"{x['errors']} {x['errors_by_kind'] or ''}".strip()),
              row("serve (next) p50 / p95", lambda x: f"{x['next']['p50_ms']} / {x['next']['p95_ms']} ms"),
              row("submit p50 / p95", lambda x: f"{x['submit']['p50_ms']} / {x['submit']['p95_ms']} ms"),
              row("work tasks judged beyond overlap", lambda x: f"{x['over_overlap_judged']['tasks']} "
                  f"(+{x['over_overlap_judged']['extra_judgments']})"),
              row("work tasks served beyond overlap", lambda x: f"{x['over_overlap_served']['tasks']}"),
-             row("duplicate annotations (one user, one task)", lambda x: f"{x['duplicate_annotations']}"),
-             row("server CPU per judgment", lambda x: f"{x.get('server_cpu_ms_per_judgment', '–')} ms")]
+             row("duplicate annotations (one user, one task)",
+                 lambda x: f"{x['duplicate_annotations']}"),
+             row("server CPU per judgment",
+                 lambda x: f"{x.get('server_cpu_ms_per_judgment', '–')} ms")]
     g = a["gold_quarters"]
-    lines.append(f"| gold in every quarter within ½×–2× rate | {g['experts_checked'] - g['experts_outside']}"
-                 f" of {g['experts_checked']} experts | – |")
+    lines.append(f"| gold in every quarter within ½×–2× rate | "
+                 f"{g['experts_checked'] - g['experts_outside']} of {g['experts_checked']} experts | – |")
     return "\n".join(lines)
 
 
@@ -462,8 +465,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--experts", type=int, default=50, help="simulated users per path (50)")
     ap.add_argument("--duration", type=float, default=300, help="seconds of work per path (300)")
-    ap.add_argument("--think", type=float, default=1.0, help="mean think time between next and submit (1.0 s)")
-    ap.add_argument("--jitter", type=float, default=0.5, help="think time is uniform in think ± jitter (0.5 s)")
+    ap.add_argument("--think", type=float, default=1.0,
+                    help="mean think time between next and submit (1.0 s)")
+    ap.add_argument("--jitter", type=float, default=0.5,
+                    help="think time is uniform in think ± jitter (0.5 s)")
     ap.add_argument("--overlap", type=int, default=3)
     ap.add_argument("--gold-rate", type=float, default=0.2)
     ap.add_argument("--work", type=int, default=0,

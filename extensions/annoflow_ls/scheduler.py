@@ -12,8 +12,8 @@ Rules, in order:
    lowest id, among those the expert has not seen whose judgments plus open servings by
    others are under the task's overlap.
 
-Choosing is serialized per project: a row lock on the project (PostgreSQL), an immediate
-transaction (SQLite, see ``settings``) and a lock per process. Label Studio's own queue is
+Choosing is serialized: a row lock on the project (PostgreSQL: per project), an immediate
+transaction (SQLite: the whole database, see ``settings``) and a lock per process. Label Studio's own queue is
 not transactional on SQLite.
 """
 from __future__ import annotations
@@ -55,8 +55,8 @@ def _work(user, project):
     probes = Probe.objects.filter(project=project).values("task_id")
     return (Task.objects.filter(project=project)
             .exclude(id__in=probes).exclude(id__in=mine).exclude(id__in=judged)
-            .annotate(n_done=Count("annotations", filter=Q(annotations__was_cancelled=False),
-                                   distinct=True),
+            .annotate(n_done=Count("annotations__completed_by",
+                                   filter=Q(annotations__was_cancelled=False), distinct=True),
                       # claimed submissions whose annotation may not be committed yet
                       n_sub=Count("annoflow_servings",
                                   filter=Q(annoflow_servings__submitted_at__isnull=False),
@@ -87,8 +87,10 @@ def next_task(user, project):
     with _choose, transaction.atomic():
         Project.objects.select_for_update().filter(id=project.id).first()
         current = _open(user, project)
-        if current is not None:
+        if current is not None and not _answered(user, current.task_id):
             return current.task
+        if current is not None:  # stored, though Label Studio answered with an error
+            Serving.objects.filter(id=current.id).update(submitted_at=timezone.now())
         Serving.objects.filter(user=user, project=project, submitted_at__isnull=True).delete()
         work = _work(user, project)
         if work is None:
@@ -106,6 +108,11 @@ def next_task(user, project):
         return chosen
 
 
+def _answered(user, task_id: int) -> bool:
+    from tasks.models import Annotation
+    return Annotation.objects.filter(task_id=task_id, completed_by=user).exists()
+
+
 def served(user, task_id: int) -> Serving | None:
     return Serving.objects.filter(user=user, task_id=task_id).select_related("task__project").first()
 
@@ -114,13 +121,17 @@ def claim_submission(serving: Serving) -> float | None:
     """Mark the serving submitted, once: returns the lead time in seconds by the server's
     clock, or None when it was already submitted (a second or concurrent submission)."""
     now = timezone.now()
+    if _answered(serving.user_id, serving.task_id):
+        return None
     won = Serving.objects.filter(id=serving.id, submitted_at__isnull=True).update(submitted_at=now)
     return round((now - serving.served_at).total_seconds(), 3) if won else None
 
 
 def release_submission(serving: Serving) -> None:
-    """Label Studio did not store the submission: the task is open to the expert again."""
-    Serving.objects.filter(id=serving.id).update(submitted_at=None)
+    """Label Studio answered with an error: the task is open to the expert again, unless
+    the annotation was stored all the same (its create is not one transaction)."""
+    if not _answered(serving.user_id, serving.task_id):
+        Serving.objects.filter(id=serving.id).update(submitted_at=None)
 
 
 def task_full(task, user) -> bool:

@@ -24,7 +24,7 @@ def test_s3_parquet_items_and_csv_gold(tmp_path, s3) -> None:
     proc = annoflow("validate", str(spec), "--json")
     assert proc.returncode == 0, proc.stderr
     plan = last_json(proc)
-    assert plan["items"] == 200 and plan["gold_items"] == 23 and plan["quarantined_rows"] == 0
+    assert plan["items"] == 200 and plan["gold_items"] == 39 and plan["quarantined_rows"] == 0
 
 
 def test_missing_s3_object_is_named(tmp_path, s3) -> None:
