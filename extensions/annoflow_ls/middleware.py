@@ -82,6 +82,20 @@ def _body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     return body if isinstance(body, dict) else deny("the body must be a JSON object", 400)
 
 
+def _keep_only(request: HttpRequest, keys: tuple[str, ...]) -> JsonResponse | None:
+    """Cut the JSON body down to ``keys`` (None), or the refusal of a body that is not JSON."""
+    body = _body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    _rewrite_body(request, {k: body[k] for k in keys if k in body})
+    return None
+
+
+def _scrubbed(response: HttpResponse, cut: Callable[[Any], Any], ok: int = 200) -> HttpResponse:
+    """The response with its JSON cut by ``cut`` when it succeeded; as is otherwise."""
+    return _replace(response, cut(_json(response))) if response.status_code == ok else response
+
+
 def _member(user: Any, project_id: Any) -> bool:
     from projects.models import ProjectMember
     try:
@@ -170,7 +184,7 @@ class ExpertAccessMiddleware:
         if not _member(user, pk):
             return deny("not your project")
         response = self.get_response(request)
-        return _replace(response, scrub.project(_json(response))) if response.status_code == 200 else response
+        return _scrubbed(response, scrub.project)
 
     def next_task(self, request, user, pk=None, **_):
         from projects.models import Project
@@ -264,18 +278,14 @@ class ExpertAccessMiddleware:
                     return deny(why, 400)
             _rewrite_body(request, {k: body[k] for k in WRITE_KEYS if k in body})
         response = self.get_response(request)
-        return _replace(response, scrub.annotation(_json(response))) if response.status_code == 200 else response
+        return _scrubbed(response, scrub.annotation)
 
     def task_drafts(self, request, user, pk, **_):
         if scheduler.served(user, pk) is None:
             return deny("not a task served to you")
         if request.method == "POST":
-            body = _body(request)
-            if isinstance(body, JsonResponse):
-                return body
-            _rewrite_body(request, {k: body[k] for k in DRAFT_KEYS if k in body})
-            response = self.get_response(request)
-            return _replace(response, scrub.draft(_json(response))) if response.status_code == 201 else response
+            refused = _keep_only(request, DRAFT_KEYS)
+            return refused or _scrubbed(self.get_response(request), scrub.draft, ok=201)
         response = self.get_response(request)
         return (_replace(response, [scrub.draft(d) for d in scrub.own_drafts(
             _json(response), user.id, user.get_username())]) if response.status_code == 200 else response)
@@ -284,24 +294,17 @@ class ExpertAccessMiddleware:
         from tasks.models import Annotation
         if not Annotation.objects.filter(id=annotation_id, task_id=pk, completed_by=user).exists():
             return deny("not your annotation")
-        body = _body(request)
-        if isinstance(body, JsonResponse):
-            return body
-        _rewrite_body(request, {k: body[k] for k in DRAFT_KEYS if k in body})
-        response = self.get_response(request)
-        return _replace(response, scrub.draft(_json(response))) if response.status_code == 201 else response
+        refused = _keep_only(request, DRAFT_KEYS)
+        return refused or _scrubbed(self.get_response(request), scrub.draft, ok=201)
 
     def draft_detail(self, request, user, pk, **_):
         from tasks.models import AnnotationDraft
         if not AnnotationDraft.objects.filter(id=pk, user=user).exists():
             return deny("not your draft")
-        if request.method in ("PATCH", "PUT"):
-            body = _body(request)
-            if isinstance(body, JsonResponse):
-                return body
-            _rewrite_body(request, {k: body[k] for k in DRAFT_KEYS if k in body})
+        if request.method in ("PATCH", "PUT") and (refused := _keep_only(request, DRAFT_KEYS)):
+            return refused
         response = self.get_response(request)
-        return _replace(response, scrub.draft(_json(response))) if response.status_code == 200 else response
+        return _scrubbed(response, scrub.draft)
 
     # -- the data manager around the label stream ------------------------------------
     def dm_project(self, request, user, **_):
@@ -361,7 +364,7 @@ class ExpertAccessMiddleware:
             _rewrite_body(request, {"project": view.project_id,
                                     **{k: body[k] for k in VIEW_KEYS if k in body}})
         response = self.get_response(request)
-        return _replace(response, scrub.view(_json(response))) if response.status_code == 200 else response
+        return _scrubbed(response, scrub.view)
 
     def nothing(self, request, user, **_):
         """An empty list where Label Studio would show organization-wide objects (ML
@@ -378,11 +381,11 @@ class ExpertAccessMiddleware:
         if str(pk) != str(user.id):
             return deny("not available to experts")
         response = self.get_response(request)
-        return _replace(response, scrub.user(_json(response))) if response.status_code == 200 else response
+        return _scrubbed(response, scrub.user)
 
     def whoami(self, request, user, **_):
         response = self.get_response(request)
-        return _replace(response, scrub.user(_json(response))) if response.status_code == 200 else response
+        return _scrubbed(response, scrub.user)
 
 
 def _rule(methods: str, handler: Callable[..., HttpResponse]) -> Rule:
