@@ -33,11 +33,11 @@ def model_views(spec: RequestSpec, items: pd.DataFrame, outcome: pd.DataFrame, *
     return [(v.name, pa.Table.from_pandas(v.table, preserve_index=False)) for v in views]
 
 
-def judgments_table(judgments: pd.DataFrame, synced: pd.DataFrame, *, client: str,
+def judgments_table(judgments: pd.DataFrame, judged: pd.DataFrame, *, client: str,
                     key: bytes) -> pa.Table:
     """One row per judgment (per field) with a pseudonymous annotator id, lead time and
-    QC flags."""
-    created = synced.drop_duplicates(["item_id", "expert_id"]).set_index(
+    QC flags. ``judged``: the raw rows that count (one per expert per item)."""
+    created = judged.set_index(
         ["item_id", "expert_id"])["created_at"]
     names = {w: pseudonym(w, client=client, key=key) for w in judgments["worker"].unique()}
     df = pd.DataFrame({

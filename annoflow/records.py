@@ -16,6 +16,7 @@ RAW_ANNOTATION_SCHEMA = pa.schema([
     ("created_at", pa.timestamp("us", tz="UTC")),
     ("updated_at", pa.timestamp("us", tz="UTC")),
     ("result_json", pa.string()),
+    ("quarantine", pa.string()),    # why the result could not be read (then no answer); null if fine
 ])
 
 #: The delivered judgments table (annotations.parquet): pseudonymous annotator ids,

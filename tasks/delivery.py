@@ -12,6 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from annoflow.delivery import dataset_card, judgments_table, manifest, model_views, pseudonym
+from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
 from annoflow.report import qc_report_html
 from annoflow.settings import get_settings
@@ -73,7 +74,7 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
 
     key = settings.pseudonym_key.get_secret_value().encode()
     views = model_views(spec, items, qc.outcome, key=key)
-    judged = judgments_table(qc.judgments, synced, client=spec.client, key=key)
+    judged = judgments_table(qc.judgments, counted(synced)[0], client=spec.client, key=key)
     schema_checks = check_delivery(spec, views, judged)
     stats = qc.stats()
     gate(schema_checks, stats)  # L0: nothing is written unless the tables are sound

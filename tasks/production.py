@@ -12,12 +12,13 @@ import pandas as pd
 import pyarrow as pa
 
 from annoflow.errors import CampaignTimeout, ConnectorError
+from annoflow.judgments import counted, set_aside_summary
 from annoflow.layout import RawZone
 from annoflow.plan import gold_rate
 from annoflow.records import RAW_ANNOTATION_SCHEMA
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
-from annoflow.tasktypes import get_task_type
+from annoflow.tasktypes import UnreadableResult, get_task_type
 from connectors.label_studio import LabelStudioClient, LSProject, LSTask
 from connectors.s3 import S3Store, split_uri
 from connectors.state import StateStore
@@ -109,14 +110,18 @@ def annotation_rows(tasks: list[LSTask], *, refs: dict[str, tuple[str, bool]],
             if a.completed_by not in experts:
                 outsiders += 1
                 continue
+            try:
+                answer, problem = tt.read_result(spec.task, a.result), None
+            except UnreadableResult as err:
+                answer, problem = None, str(err)
             rows.append({
                 "annotation_id": a.id, "ls_task_id": t.id, "item_id": item_id, "is_gold": is_gold,
                 "expert_id": experts[a.completed_by],
-                "answer_json": json.dumps(answer, sort_keys=True) if (
-                    answer := tt.parse_result(spec.task, a.result)) else None,
+                "answer_json": json.dumps(answer, sort_keys=True) if answer else None,
                 "lead_time_s": float(a.lead_time) if a.lead_time is not None else None,
                 "was_cancelled": a.was_cancelled, "created_at": a.created_at,
-                "updated_at": a.updated_at, "result_json": json.dumps(a.result, sort_keys=True)})
+                "updated_at": a.updated_at, "result_json": json.dumps(a.result, sort_keys=True),
+                "quarantine": problem})
     df = pd.DataFrame(rows, columns=RAW_ANNOTATION_SCHEMA.names)
     return df, outsiders
 
@@ -125,8 +130,8 @@ def read_synced(store: S3Store, raw: RawZone) -> pd.DataFrame:
     """Every annotation synced so far, latest version of each."""
     frames = [store.get_parquet(uri=u).to_pandas()
               for u in store.list_uris(prefix_uri=raw.annotations_prefix) if u.endswith(".parquet")]
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    frames = [f.reindex(columns=RAW_ANNOTATION_SCHEMA.names) for f in frames if len(f)]
+    if not frames:  # (snapshots written before a column existed read it as null)
         return pd.DataFrame(columns=RAW_ANNOTATION_SCHEMA.names)
     return _latest(pd.concat(frames, ignore_index=True))
 
@@ -161,9 +166,12 @@ def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
 
 
 def _complete(synced: pd.DataFrame, need: pd.Series, items: pd.DataFrame) -> int:
-    """How many work items (not gold probes) have all the distinct judgments they need."""
-    valid = synced[~synced["was_cancelled"] & synced["answer_json"].notna()]
-    have = valid.groupby("item_id")["expert_id"].nunique()
+    """How many work items (not gold probes) have submissions by as many distinct experts as
+    they need: what Label Studio counts, so it serves such an item no more. A submission set
+    aside (``annoflow.judgments``) still counts here, or one unreadable result would hold the
+    campaign forever; QC reports it, and the item has one judgment fewer."""
+    submitted = synced[~synced["was_cancelled"].astype(bool)]
+    have = submitted.groupby("item_id")["expert_id"].nunique()
     work = items[~items["is_gold"].astype(bool)]
     have = have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy()
     return int((have >= need.reindex(work["ref"].to_numpy()).to_numpy()).sum())
@@ -197,6 +205,9 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
         synced, fresh = _merge(synced, rows)
         if len(fresh):
             _write_snapshot(store, raw, fresh)
+            for r in fresh[fresh["quarantine"].notna()].itertuples():
+                log.warning("annotation %d on item %s quarantined (kept in the raw zone, not "
+                            "counted): %s", r.annotation_id, r.item_id, r.quarantine)
         done = _complete(synced, need, items)
         report = (done, len(synced))
         if report != last_report:
@@ -206,6 +217,7 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "tasks_complete": done, "tasks": total, "judgments": len(synced),
                 "experts_active": int(synced["expert_id"].nunique()) if len(synced) else 0,
+                "set_aside": set_aside_summary(counted(synced)[1])[1],
             }).encode())
             last_report = report
         if done >= total:

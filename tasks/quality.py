@@ -4,23 +4,26 @@ from __future__ import annotations
 import json
 import logging
 
+from dataclasses import replace
+
 import pandas as pd
 from prefect.artifacts import create_markdown_artifact
 
+from annoflow.judgments import counted, set_aside_summary
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
-from qc.checks import gate
+from qc.checks import CheckResult, gate
 from qc.pipeline import QCConfig, QCResult, run_layers, run_text_layers
 from tasks import compute_task
 
 log = logging.getLogger("annoflow.qc")
 
 
-def to_contract(synced: pd.DataFrame) -> pd.DataFrame:
-    """Raw annotation rows -> the long QC contract (see qc.contract), one row per field."""
-    valid = synced[~synced["was_cancelled"] & synced["answer_json"].notna()]
+def to_contract(judged: pd.DataFrame) -> pd.DataFrame:
+    """The judgments that count (``annoflow.judgments.counted``) -> the long QC contract
+    (see qc.contract), one row per field."""
     rows = [(r.item_id, r.expert_id, f, v, r.lead_time_s, bool(r.is_gold))
-            for r in valid.itertuples() for f, v in json.loads(r.answer_json).items()]
+            for r in judged.itertuples() for f, v in json.loads(r.answer_json).items()]
     df = pd.DataFrame(rows, columns=["task", "worker", "field", "label", "lead_time_s", "is_gold"])
     return df.astype({"lead_time_s": "float64", "is_gold": bool})
 
@@ -63,12 +66,18 @@ def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
 def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
     """L1-L5 on the synced judgments, by the task type's kind of work (pure; no gate)."""
     tt = get_task_type(spec.task.type)
-    contract = to_contract(synced)
+    judged, aside = counted(synced)
+    contract = to_contract(judged)
     if tt.free_text:
         prompts = items.set_index("item_id")["prompt"]
-        return run_text_layers(contract, prompts, qc_config(spec),
-                               check=lambda text: tt.check_text(spec.task, text))
-    return run_layers(contract, gold_answers(items), qc_config(spec))
+        result = run_text_layers(contract, prompts, qc_config(spec),
+                                 check=lambda text: tt.check_text(spec.task, text))
+    else:
+        result = run_layers(contract, gold_answers(items), qc_config(spec))
+    summary, metrics = set_aside_summary(aside)
+    return replace(result, checks=[CheckResult(
+        "judgments_set_aside", "L0", passed=True, severity="warning" if len(aside) else "info",
+        summary=summary, metrics=metrics), *result.checks])
 
 
 @compute_task(name="quality-control")

@@ -2,7 +2,7 @@
 (see ``base``). Adding a type is one new module registered here plus its tests."""
 from __future__ import annotations
 
-from annoflow.tasktypes.base import Question, TaskSpecBase, TaskType, View
+from annoflow.tasktypes.base import Question, TaskSpecBase, TaskType, UnreadableResult, View
 from annoflow.tasktypes.classification import Classification
 from annoflow.tasktypes.likert_rating import LikertRating
 from annoflow.tasktypes.pairwise_preference import PairwisePreference
@@ -22,4 +22,4 @@ def get_task_type(name: str) -> TaskType:
         raise KeyError(f"unknown task type {name!r}; known: {sorted(TASK_TYPES)}") from None
 
 
-__all__ = ["TASK_TYPES", "Question", "TaskSpecBase", "TaskType", "View", "get_task_type"]
+__all__ = ["TASK_TYPES", "Question", "TaskSpecBase", "TaskType", "UnreadableResult", "View", "get_task_type"]

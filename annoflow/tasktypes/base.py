@@ -56,6 +56,14 @@ class View:
     table: pd.DataFrame
 
 
+class UnreadableResult(ValueError):
+    """A stored Label Studio result that is not a legal answer to the task's questions."""
+
+
+def _cut(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[:n] + "…"
+
+
 def xml_attr(value: str) -> str:
     return quoteattr(value)
 
@@ -96,6 +104,30 @@ class TaskType(ABC):
     @abstractmethod
     def parse_result(self, task: Any, result: list[dict[str, Any]]) -> dict[str, str]:
         """A Label Studio annotation result -> ``{field: value}`` (missing fields left out)."""
+
+    def read_result(self, task: Any, result: Any) -> dict[str, str]:
+        """``parse_result`` checked: whatever a browser stored, each value is a legal label
+        of a known field (a string, for free text). Raises UnreadableResult naming what is
+        wrong; Label Studio itself checks only that ``result`` is a list."""
+        if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            raise UnreadableResult("the result is not a list of JSON objects")
+        try:
+            answer = self.parse_result(task, result)
+        except ValueError as err:  # a task type's own words
+            raise UnreadableResult(_cut(str(err), 120)) from None
+        except (TypeError, KeyError, AttributeError, IndexError) as err:
+            raise UnreadableResult(f"malformed result ({type(err).__name__}: "
+                                   f"{_cut(str(err))})") from None
+        questions = {q.name: q for q in self.questions(task)}
+        for name, value in answer.items():
+            q = questions.get(name)
+            if q is None:
+                raise UnreadableResult(f"{_cut(name)!r} is not a question of this task")
+            if not isinstance(value, str):
+                raise UnreadableResult(f"{name}: expected text, got {type(value).__name__}")
+            if q.labels is not None and value not in q.labels:
+                raise UnreadableResult(f"{name}: {_cut(value)!r} is not one of {list(q.labels)}")
+        return answer
 
     @abstractmethod
     def make_result(self, task: Any, answer: dict[str, str]) -> list[dict[str, Any]]:

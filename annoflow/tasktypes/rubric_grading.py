@@ -80,7 +80,12 @@ class RubricGrading(TaskType):
         out = {}
         for region in result:
             if region.get("type") == "rating" and region.get("from_name") in names:
-                out[region["from_name"]] = str(int(region["value"]["rating"]))
+                rating = (region.get("value") or {}).get("rating")
+                if isinstance(rating, bool) or not isinstance(rating, (int, float, str)) \
+                        or not str(rating).strip().lstrip("-").isdigit():
+                    raise ValueError(f"{region['from_name']}: rating {str(rating)[:20]!r} is "
+                                     f"not a whole number")
+                out[region["from_name"]] = str(int(str(rating).strip()))
         return out
 
     def make_result(self, task: RubricGradingSpec, answer: dict[str, str]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from annoflow.judgments import counted
 from annoflow.spec import load_spec
 from connectors.label_studio import LSAnnotation, LSTask
 from tasks.production import _merge, annotation_rows
@@ -36,7 +37,7 @@ def test_rows_map_refs_and_users_and_leave_outsiders_out() -> None:
     assert rows["annotation_id"].tolist() == [10, 11, 13]
     assert [None if pd.isna(a) else json.loads(a) for a in rows["answer_json"]] == [
         {"preference": "a"}, {"preference": "b"}, None]
-    contract = to_contract(rows)  # the empty annotation carries no judgment
+    contract = to_contract(counted(rows)[0])  # the empty annotation carries no judgment
     assert contract[["task", "worker", "field", "label"]].values.tolist() == [
         ["swe-1", "ex-7", "preference", "a"], ["swe-1", "ex-8", "preference", "b"]]
 
