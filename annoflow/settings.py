@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     #: where experts sign in (the Label Studio server experts reach; TLS in production)
     annotator_url: str | None = None
     http_timeout_s: float = 30.0
-    http_retries: int = 3
+    #: how long one call to a service is retried on transport failures, all attempts
+    #: together (connectors/retry.py); past it the error names the service
+    retry_budget_s: float = Field(60.0, gt=0)
 
     @field_validator("s3_endpoint_url", mode="before")
     @classmethod

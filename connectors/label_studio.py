@@ -10,7 +10,6 @@ Experts are managed through annoflow's access extension in the server (``extensi
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from annoflow.errors import ConnectorError
 from annoflow.settings import Settings
+from connectors.retry import with_retries
 
 T = TypeVar("T")
 TITLE_SEP = " · "
@@ -84,47 +84,69 @@ def ls_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: a proxy or the server restarting: the request may not have been handled; retried
+GATEWAY_ERRORS = (502, 503, 504)
+
+
+class Unavailable(Exception):
+    """The server answered that it cannot serve now (a gateway error)."""
+
+
+def _transient(err: BaseException) -> bool:
+    return isinstance(err, (httpx.TransportError, Unavailable)) or (
+        isinstance(err, ApiError) and err.status_code in GATEWAY_ERRORS)
+
+
 class LabelStudioClient:
     """Typed access to one Label Studio server."""
 
     def __init__(self, settings: Settings) -> None:
         self.base_url = settings.label_studio_url.rstrip("/")
-        self._retries = settings.http_retries
+        self._budget_s = settings.retry_budget_s
         self._sdk = LabelStudio(base_url=self.base_url,
                                 api_key=settings.label_studio_token.get_secret_value(),
-                                timeout=settings.http_timeout_s, max_retries=settings.http_retries)
+                                timeout=settings.http_timeout_s, max_retries=0)
 
     # -- plumbing ---------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        delay = 0.5
-        for attempt in range(self._retries + 1):
-            try:
-                return fn()
-            except httpx.TransportError as err:
-                if attempt == self._retries:
-                    raise ConnectorError(
-                        f"Label Studio at {self.base_url} is unreachable while trying to {what} "
-                        f"({type(err).__name__}: {err}). Is it running? `make services` starts "
-                        f"the local one; ANNOFLOW_LABEL_STUDIO_URL points elsewhere.") from None
-                time.sleep(delay)
-                delay *= 2
-            except ApiError as err:
-                if err.status_code == 401:
-                    raise ConnectorError(
-                        f"Label Studio at {self.base_url} rejected the API token while trying to "
-                        f"{what} (401). Set ANNOFLOW_LABEL_STUDIO_TOKEN to a valid token.") from None
-                body = json.dumps(err.body)[:500] if err.body is not None else ""
-                raise ConnectorError(f"Label Studio refused to {what}: HTTP {err.status_code} "
-                                     f"{body}") from None
-        raise AssertionError("unreachable")
+    def _call(self, what: str, fn: Callable[[], T], *,
+              recover: Callable[[], T | None] | None = None, budget_s: float | None = None) -> T:
+        """``fn()`` through the one retry layer (``connectors.retry``); SDK errors become
+        ConnectorError. A create passes ``recover``: what finds it made by its key; a
+        create with no key is not retried (``budget_s=0``)."""
+        def give_up(err: BaseException, waited: float) -> ConnectorError:
+            return ConnectorError(
+                f"Label Studio at {self.base_url} is unreachable while trying to {what} "
+                f"({type(err).__name__}; retried for {waited:.0f} s, the retry budget "
+                f"ANNOFLOW_RETRY_BUDGET_S). Is it running? `make services` starts the local "
+                f"one; ANNOFLOW_LABEL_STUDIO_URL points elsewhere. Rerun the command once it "
+                f"is back: nothing is lost.")
+        try:
+            return with_retries(fn, what=f"Label Studio: {what}",
+                                budget_s=self._budget_s if budget_s is None else budget_s,
+                                transient=_transient, give_up=give_up, recover=recover)
+        except ApiError as err:
+            if err.status_code == 401:
+                raise ConnectorError(
+                    f"Label Studio at {self.base_url} rejected the API token while trying to "
+                    f"{what} (401). Set ANNOFLOW_LABEL_STUDIO_TOKEN to a valid token.") from None
+            body = json.dumps(err.body)[:500] if err.body is not None else ""
+            raise ConnectorError(f"Label Studio refused to {what}: HTTP {err.status_code} "
+                                 f"{body}") from None
 
     def project_url(self, project_id: int) -> str:
         return f"{self.base_url}/projects/{project_id}/data"
 
     def _http(self, method: str, path: str, *, what: str, json_body: Any = None) -> Any:
-        """A call to annoflow's access extension in the server (``/api/annoflow/…``)."""
+        """A call to annoflow's access extension in the server (``/api/annoflow/…``); its
+        writes are idempotent (a retried create finds what the first attempt made)."""
         client = self._sdk._client_wrapper.httpx_client
-        resp = self._call(what, lambda: client.request(path, method=method, json=json_body))
+
+        def call() -> httpx.Response:
+            resp = client.request(path, method=method, json=json_body)
+            if resp.status_code in GATEWAY_ERRORS:
+                raise Unavailable(f"HTTP {resp.status_code}")
+            return resp
+        resp = self._call(what, call)
         if resp.status_code == 404 and "annoflow" in path and "<!doctype" in resp.text[:100].lower():
             raise ConnectorError(
                 f"Label Studio at {self.base_url} does not have annoflow's access extension "
@@ -193,12 +215,13 @@ class LabelStudioClient:
     def create_project(self, *, key: str, request_id: str, title: str, label_config: str,
                        overlap: int, description: str) -> LSProject:
         full_title = self.project_title(request_id=request_id, title=title)
-        p = self._call("create the project", lambda: self._sdk.projects.create(
+        made = self._call("create the project", lambda: self._project(self._sdk.projects.create(
             title=full_title, label_config=label_config,
             description=f"{description}\n[annoflow {key}]",
             maximum_annotations=overlap, show_skip_button=False,
-            enable_empty_annotation=False, show_annotation_history=False))
-        return self._project(p)
+            enable_empty_annotation=False, show_annotation_history=False)),
+            recover=lambda: self.find_project_by_key(key=key))
+        return made
 
     def progress(self, *, project_id: int) -> LSProgress:
         """Tasks, tasks with all the judgments their overlap asks for, and annotations.
@@ -215,13 +238,27 @@ class LabelStudioClient:
 
     # -- tasks ------------------------------------------------------------------
     def import_tasks(self, *, project_id: int, tasks: list[dict[str, Any]]) -> int:
-        """Bulk-import ``{"data":…, "meta":…}`` tasks; returns how many were imported."""
+        """Bulk-import ``{"data":…, "meta": {"ref":…}}`` tasks; returns how many were
+        imported. A batch whose answer was lost is retried with only the refs not in the
+        project yet: a retry never duplicates a task."""
         n = 0
         for start in range(0, len(tasks), IMPORT_BATCH):
-            batch = tasks[start:start + IMPORT_BATCH]
-            self._call("import tasks", lambda b=batch: self._sdk.projects.import_tasks(
-                id=project_id, request=b, return_task_ids=False))
-            n += len(batch)
+            pending = tasks[start:start + IMPORT_BATCH]
+
+            def send() -> int:
+                self._sdk.projects.import_tasks(id=project_id, request=pending,
+                                                return_task_ids=False)
+                return len(pending)
+
+            def recover() -> int | None:
+                nonlocal pending
+                have = {t.meta.get("ref") for t in self.iter_tasks(project_id=project_id,
+                                                                   with_annotations=False)}
+                pending = [t for t in pending if t["meta"]["ref"] not in have]
+                return 0 if not pending else None
+            before = len(pending)
+            self._call("import tasks", send, recover=recover)
+            n += before
         return n
 
     def set_overlap(self, *, task_ids: list[int], overlap: int) -> None:
@@ -270,5 +307,5 @@ class LabelStudioClient:
     def create_annotation(self, *, task_id: int, user_id: int, result: list[dict[str, Any]],
                           lead_time: float) -> int:
         a = self._call(f"annotate task {task_id}", lambda: self._sdk.annotations.create(
-            id=task_id, result=result, completed_by=user_id, lead_time=lead_time))
+            id=task_id, result=result, completed_by=user_id, lead_time=lead_time), budget_s=0)
         return a.id

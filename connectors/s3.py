@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import EndpointConnectionError
 
 from annoflow.errors import ConnectorError
 from annoflow.settings import Settings
+from connectors.retry import with_retries
+
+T = TypeVar("T")
 
 
 class ObjectExists(ConnectorError):
@@ -48,6 +55,17 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+def _transient(err: BaseException) -> bool:
+    if isinstance(err, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = err.response.get("Error", {}).get("Code")
+        return status in (500, 502, 503, 504) or code in ("SlowDown", "RequestTimeout",
+                                                           "InternalError", "ServiceUnavailable")
+    return False
+
+
 class S3Store:
     """Typed access to one S3 endpoint."""
 
@@ -61,11 +79,25 @@ class S3Store:
             region_name=settings.aws_region,
             config=Config(
                 connect_timeout=settings.http_timeout_s, read_timeout=settings.http_timeout_s,
-                retries={"max_attempts": settings.http_retries + 1, "mode": "standard"},
+                retries={"total_max_attempts": 1},  # the one retry layer is connectors.retry
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
                 s3={"addressing_style": "path"}),
         )
+        self._budget_s = settings.retry_budget_s
+
+    def _do(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()`` (one boto call) through the one retry layer; transport failures and the
+        server's 5xx are retried within the retry budget."""
+        def give_up(err: BaseException, waited: float) -> ConnectorError:
+            return ConnectorError(
+                f"S3 at {self.endpoint} is unreachable while trying to {what} "
+                f"({type(err).__name__}; retried for {waited:.0f} s, the retry budget "
+                f"ANNOFLOW_RETRY_BUDGET_S). Is it running? `make services` starts the local "
+                f"one; ANNOFLOW_S3_ENDPOINT_URL points elsewhere. Rerun the command once it is "
+                f"back: nothing is lost.")
+        return with_retries(fn, what=f"S3: {what}", budget_s=self._budget_s,
+                            transient=_transient, give_up=give_up)
 
     def _fail(self, what: str, err: Exception) -> ConnectorError:
         if isinstance(err, EndpointConnectionError):
@@ -82,7 +114,7 @@ class S3Store:
 
     def ensure_bucket(self, *, bucket: str) -> None:
         try:
-            self._client.head_bucket(Bucket=bucket)
+            self._do(f"check bucket {bucket}", lambda: self._client.head_bucket(Bucket=bucket))
             return
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
@@ -90,7 +122,7 @@ class S3Store:
         except BotoCoreError as err:
             raise self._fail(f"check bucket {bucket}", err) from None
         try:
-            self._client.create_bucket(Bucket=bucket)
+            self._do(f"create bucket {bucket}", lambda: self._client.create_bucket(Bucket=bucket))
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",
                                                                   "BucketAlreadyExists"):
@@ -101,8 +133,8 @@ class S3Store:
         bucket, key = split_uri(uri)
         kwargs = {"IfNoneMatch": "*"} if if_none_match else {}
         try:
-            self._client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type,
-                                    **kwargs)
+            self._do(f"write {uri}", lambda: self._client.put_object(
+                Bucket=bucket, Key=key, Body=data, ContentType=content_type, **kwargs))
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
                 raise ObjectExists(f"{uri} already exists and is never overwritten") from None
@@ -115,7 +147,8 @@ class S3Store:
         """The object's bytes, or None if it does not exist."""
         bucket, key = split_uri(uri)
         try:
-            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return self._do(f"read {uri}", lambda: self._client.get_object(
+                Bucket=bucket, Key=key)["Body"].read())
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
                 return None
@@ -126,7 +159,7 @@ class S3Store:
     def exists(self, *, uri: str) -> bool:
         bucket, key = split_uri(uri)
         try:
-            self._client.head_object(Bucket=bucket, Key=key)
+            self._do(f"check {uri}", lambda: self._client.head_object(Bucket=bucket, Key=key))
             return True
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound",
@@ -138,11 +171,11 @@ class S3Store:
 
     def list_uris(self, *, prefix_uri: str) -> list[str]:
         bucket, prefix = split_uri(prefix_uri)
-        out: list[str] = []
         try:
-            for page in self._client.get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, Prefix=prefix):
-                out.extend(f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", []))
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix)
+            out = self._do(f"list {prefix_uri}", lambda: [
+                f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])])
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "NoSuchBucket":
                 return []

@@ -1,7 +1,10 @@
-"""Prefect tasks: thin wrappers that call connectors and qc. Retries only on I/O tasks,
-and only for failures a retry can fix (transport errors, not bad input).
+"""Prefect tasks: thin wrappers that call connectors and qc, one task per stage or batch,
+never per item.
 
-One task per stage or batch, never per item.
+Prefect does not retry them: the one retry layer is in the connectors
+(``connectors/retry.py``), which know what is safe to retry (transport failures only) and
+how to retry a create without making it twice. A stage that fails is resumed by running the
+campaign again: every stage finds what it already made.
 """
 from __future__ import annotations
 
@@ -10,23 +13,5 @@ from functools import partial
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from annoflow.errors import AnnoflowError, ConnectorError
-
-
-def _retryable(task_, task_run, state) -> bool:
-    try:
-        state.result()
-    except ConnectorError:
-        return True
-    except AnnoflowError:
-        return False  # bad input, timeouts, QC gates: retrying changes nothing
-    except Exception:
-        return True
-    return False
-
-
-#: a stage that talks to Label Studio or S3: retried on transport failures
-io_task = partial(task, retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE,
-                  retry_condition_fn=_retryable)
-#: a pure computation: never retried
-compute_task = partial(task, cache_policy=NO_CACHE)
+#: a stage of the campaign flow (no Prefect retries, no result caching)
+stage = partial(task, cache_policy=NO_CACHE)

@@ -23,7 +23,7 @@ from annoflow.tasktypes import get_task_type
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCResult
 from qc.schema import TableRules, validate_table
-from tasks import io_task
+from tasks import stage
 
 log = logging.getLogger("annoflow.deliver")
 VERSION = 1  # re-deliveries of a changed campaign (v2, …) come with the review layer
@@ -58,7 +58,7 @@ def check_delivery(spec: RequestSpec, views: list[tuple[str, pa.Table]],
     return checks
 
 
-@io_task(name="deliver")
+@stage(name="deliver")
 def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QCResult,
             project: LSProject) -> Delivery:
     """Write the model-ready view, the judgments and the card, then the manifest."""

@@ -22,7 +22,7 @@ from annoflow.tasktypes import UnreadableResult, get_task_type
 from connectors.label_studio import LabelStudioClient, LSProject, LSTask
 from connectors.s3 import S3Store, split_uri
 from connectors.state import StateStore
-from tasks import io_task
+from tasks import stage
 
 log = logging.getLogger("annoflow.produce")
 
@@ -61,7 +61,7 @@ def campaign_project(ls: LabelStudioClient, state: StateStore, spec: RequestSpec
     return project
 
 
-@io_task(name="setup-project")
+@stage(name="setup-project")
 def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame) -> LSProject:
     """Create (or find) the project and import the items not imported yet, gold hidden among them."""
     settings = get_settings()
@@ -177,7 +177,7 @@ def _complete(synced: pd.DataFrame, need: pd.Series, items: pd.DataFrame) -> int
     return int((have >= need.reindex(work["ref"].to_numpy()).to_numpy()).sum())
 
 
-@io_task(name="collect-annotations")
+@stage(name="collect-annotations")
 def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFrame,
                         roster: pd.DataFrame, wait_timeout_s: float,
                         poll_interval_s: float) -> pd.DataFrame:

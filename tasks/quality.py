@@ -14,7 +14,7 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCConfig, QCResult, run_layers, run_text_layers
-from tasks import compute_task
+from tasks import stage
 
 log = logging.getLogger("annoflow.qc")
 
@@ -80,7 +80,7 @@ def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCRe
         summary=summary, metrics=metrics), *result.checks])
 
 
-@compute_task(name="quality-control")
+@stage(name="quality-control")
 def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
     """Run L1-L5 on the judgments; raise QCGateFailed if a blocking check fails."""
     result = assess(spec, items, synced)

@@ -17,7 +17,7 @@ from annoflow.layout import RawZone
 from connectors.s3 import S3Store, split_uri
 from connectors.talent_pool import load_talent_pool
 from qc.inputs import PreparedItems, prepare_items
-from tasks import io_task
+from tasks import stage
 
 log = logging.getLogger("annoflow.scope")
 MAX_PROBLEMS_SHOWN = 10
@@ -68,7 +68,7 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
     return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan)
 
 
-@io_task(name="scope")
+@stage(name="scope")
 def scope_campaign(spec: RequestSpec) -> Scope:
     """Validate the request's data, pick the roster and publish the plan."""
     result = scope(spec)

@@ -22,7 +22,7 @@ from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store, split_uri
 from connectors.state import ExpertRecord, StateStore
-from tasks import io_task
+from tasks import stage
 
 log = logging.getLogger("annoflow.source")
 
@@ -41,7 +41,7 @@ def ensure_experts(expert_ids: list[str], *, ls: LabelStudioClient, state: State
     return known
 
 
-@io_task(name="onboard-experts")
+@stage(name="onboard-experts")
 def onboard_experts(spec: RequestSpec, roster: pd.DataFrame) -> pd.DataFrame:
     """Create (or find) a Label Studio user per roster expert; record the roster."""
     settings = get_settings()
