@@ -73,6 +73,7 @@ def _check_up(name: str, url: str, hint: str) -> None:
 
 def _preflight() -> None:
     s = get_settings()
+    s.require_secret_key()
     _check_up("The Prefect API", os.environ["PREFECT_API_URL"].rstrip("/") + "/health",
               "Run `make services`, or set PREFECT_API_URL.")
     _check_up("Label Studio", s.label_studio_url.rstrip("/") + "/health",

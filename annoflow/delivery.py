@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,9 +17,16 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 
 
+def client_key(client: str) -> str:
+    """The client's name as pseudonyms are keyed on it: "Acme Labs", " acme  labs" and
+    "ACME LABS" are one client (Unicode NFKC, case-folded, spaces collapsed)."""
+    return " ".join(unicodedata.normalize("NFKC", client).casefold().split())
+
+
 def pseudonym(expert_id: str, *, client: str, key: bytes) -> str:
     """A stable per-client pseudonym: the same expert gets different ids at different clients."""
-    return "ann-" + hmac.new(key, f"{client}\x00{expert_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    return "ann-" + hmac.new(key, f"{client_key(client)}\x00{expert_id}".encode(),
+                             hashlib.sha256).hexdigest()[:12]
 
 
 def model_views(spec: RequestSpec, items: pd.DataFrame, outcome: pd.DataFrame, *,
@@ -31,6 +39,17 @@ def model_views(spec: RequestSpec, items: pd.DataFrame, outcome: pd.DataFrame, *
             lambda w: pseudonym(w, client=spec.client, key=key))).drop(columns=["worker"])
     views = tt.delivery_views(spec.task, items[~items["is_gold"]], outcome)
     return [(v.name, pa.Table.from_pandas(v.table, preserve_index=False)) for v in views]
+
+
+def pseudonymized(value: Any, names: dict[str, str]) -> Any:
+    """``value`` (JSON-like) with every string that is a pool id replaced by its pseudonym."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, dict):
+        return {names.get(k, k): pseudonymized(v, names) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [pseudonymized(v, names) for v in value]
+    return value
 
 
 def judgments_table(judgments: pd.DataFrame, judged: pd.DataFrame, *, client: str,

@@ -21,6 +21,10 @@ class DataError(AnnoflowError):
     """Source, gold or talent-pool data is unusable; the message names file, row and field."""
 
 
+class SettingsError(AnnoflowError):
+    """annoflow's own settings (environment) are unsafe or inconsistent."""
+
+
 class ConnectorError(AnnoflowError):
     """An external system (Label Studio, S3) refused or failed a request."""
 

@@ -12,15 +12,26 @@ import hashlib
 import hmac
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from annoflow.errors import SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The embedded services' credentials (scripts/services.py creates them). Local only.
 EMBEDDED_LS_URL = "http://127.0.0.1:8080"
 EMBEDDED_LS_LOGIN = ("admin@annoflow.local", "annoflow-admin")
+#: public (it is in this file): with it, every pseudonym can be reversed by trying all pool
+#: ids, so it is refused for anything but the local embedded services
+DEV_PSEUDONYM_KEY = "annoflow-local-pseudonym-key"
+MIN_KEY_CHARS = 16
+
+
+def _loopback(url: str | None) -> bool:
+    return urlparse(url or "").hostname in ("127.0.0.1", "localhost", "::1")
 
 
 class Settings(BaseSettings):
@@ -43,7 +54,7 @@ class Settings(BaseSettings):
         "http://127.0.0.1:4200/api", validation_alias=AliasChoices("PREFECT_API_URL"))
     raw_zone_uri: str = "s3://annoflow-raw"
     talent_pool_uri: str = str(REPO_ROOT / "data" / "talent_pool.csv")
-    pseudonym_key: SecretStr = SecretStr("annoflow-local-pseudonym-key")
+    pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     #: annoflow's transactional state (campaign ids, expert identities); SQLite or PostgreSQL
     state_url: str = f"sqlite:///{REPO_ROOT / '.local' / 'annoflow-state.db'}"
     #: where experts sign in (the Label Studio server experts reach; TLS in production)
@@ -66,6 +77,27 @@ class Settings(BaseSettings):
     @property
     def expert_url(self) -> str:
         return (self.annotator_url or self.label_studio_url).rstrip("/")
+
+    @property
+    def embedded_services(self) -> bool:
+        """Label Studio and S3 are this machine's own (the local development services)."""
+        return _loopback(self.label_studio_url) and _loopback(self.s3_endpoint_url)
+
+    def require_secret_key(self) -> None:
+        """Refuse the public development pseudonym key (or a short one) anywhere but on the
+        local embedded services: with it, anyone could map a client's pseudonyms back to
+        talent-pool ids by trying them all."""
+        key = self.pseudonym_key.get_secret_value()
+        if self.embedded_services or (key != DEV_PSEUDONYM_KEY and len(key) >= MIN_KEY_CHARS):
+            return
+        why = ("is the public development default" if key == DEV_PSEUDONYM_KEY
+               else f"is shorter than {MIN_KEY_CHARS} characters")
+        raise SettingsError(
+            f"ANNOFLOW_PSEUDONYM_KEY {why}, and these services are not the local embedded "
+            f"ones (Label Studio {self.label_studio_url}, S3 {self.s3_endpoint_url or 'AWS'}). "
+            f"With it every pseudonym a client receives could be reversed. Set a secret key, "
+            f"e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`, keep it, "
+            f"and use the same one for every run: the pseudonyms depend on it.")
 
     def derived_key(self, purpose: str) -> bytes:
         """A secret for one purpose (task refs, login aliases, stored passwords), derived

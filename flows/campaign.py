@@ -26,7 +26,7 @@ def campaign(spec: RequestSpec, wait_timeout_s: float = 86_400,
     synced = collect_annotations(spec, project, scoped.items, roster, wait_timeout_s,
                                  poll_interval_s)
     qc = quality_control(spec, scoped.items, synced)
-    delivery = deliver(spec, scoped.items, synced, qc, project)
+    delivery = deliver(spec, scoped.items, synced, qc)
     return {
         "request_id": spec.request_id,
         "status": "delivered",

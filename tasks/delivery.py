@@ -3,6 +3,7 @@ version with a manifest is complete and is never modified."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 import json
 import logging
 
@@ -11,14 +12,14 @@ import pyarrow as pa
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from annoflow.delivery import dataset_card, judgments_table, manifest, model_views, pseudonym
+from annoflow.delivery import (dataset_card, judgments_table, manifest, model_views,
+                               pseudonym, pseudonymized)
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
 from annoflow.report import qc_report_html
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
-from connectors.label_studio import LSProject
-from connectors.s3 import ObjectExists, S3Store, join_uri
+from connectors.s3 import ObjectExists, S3Store
 from annoflow.tasktypes import get_task_type
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCResult
@@ -59,10 +60,11 @@ def check_delivery(spec: RequestSpec, views: list[tuple[str, pa.Table]],
 
 
 @stage(name="deliver")
-def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QCResult,
-            project: LSProject) -> Delivery:
+def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
+            qc: QCResult) -> Delivery:
     """Write the model-ready view, the judgments and the card, then the manifest."""
     settings = get_settings()
+    settings.require_secret_key()
     store = S3Store(settings)
     layout = DeliveryLayout(spec.delivery.uri, spec.request_id, VERSION)
     store.ensure_bucket(bucket=spec.delivery.bucket)
@@ -81,9 +83,12 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
     card = dataset_card(spec, VERSION, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
     names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
+    # what QC found, as the client may see it: annotators under their pseudonyms only
+    checks = [replace(c, metrics=pseudonymized(c.metrics, names))
+              for c in [*schema_checks, *qc.checks]]
     report = qc_report_html(title=spec.title, request_id=spec.request_id, result=qc, stats=stats,
                             names=names, min_gold_accuracy=spec.qc.min_gold_accuracy,
-                            checks=[*schema_checks, *qc.checks]).encode()
+                            checks=checks).encode()
     files = []
     for rel, payload, rows in ([(p, t, t.num_rows) for _, p, t in paths]
                                + [(layout.ANNOTATIONS, judged, judged.num_rows),
@@ -98,11 +103,10 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QC
                       "view": next((n for n, p, _ in paths if p == rel), None)})
     excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),
                  "reason": r.exclusion_reason} for w, r in qc.excluded_workers.iterrows()]
+    # (no raw-zone address nor Label Studio id: the client needs neither)
     m = manifest(spec, version=VERSION, files=files, qc=stats, excluded=excluded, lineage={
         "spec_sha256": hashlib.sha256(spec.model_dump_json().encode()).hexdigest(),
-        "label_studio_project_id": project.id,
-        "raw_zone": join_uri(settings.raw_zone_uri, spec.request_id) + "/",
-        "checks": [c.as_dict() for c in [*schema_checks, *qc.checks]]})
+        "checks": [c.as_dict() for c in checks]})
     body = json.dumps(m, indent=2, default=str).encode()
     try:
         store.put_bytes(uri=layout.manifest, data=body, if_none_match=True,

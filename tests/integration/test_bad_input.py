@@ -109,3 +109,18 @@ def test_bad_rows_under_the_allowed_share_are_quarantined(tmp_path: Path, s3, se
     report = s3.get_bytes(uri=RawZone(settings.raw_zone_uri, rid).quarantine).decode()
     assert report.splitlines() == ["file,row,field,problem",
                                    f"{items},8,text,is empty (input 'text')"]
+
+
+def test_the_public_pseudonym_key_is_refused_before_anything_is_made(tmp_path: Path, ls, s3,
+                                                                     settings) -> None:
+    rid = unique_id("it-key")
+    spec = write_spec(tmp_path, request_id=rid)
+    # a non-local S3 (never contacted: the key is checked first) with the public dev key
+    env = {**os.environ, "ANNOFLOW_S3_ENDPOINT_URL": "https://s3.example.invalid"}
+    env.pop("ANNOFLOW_PSEUDONYM_KEY", None)
+    proc = subprocess.run([ANNOFLOW, "run", str(spec), "--json"], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "ANNOFLOW_PSEUDONYM_KEY is the public development default" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    nothing_created(ls, s3, settings, rid)
