@@ -153,6 +153,10 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
                                            "(progress is kept; rerun to resume)"),
         poll_interval: float = typer.Option(5.0, "--poll-interval",
                                             help="seconds between Label Studio polls"),
+        spec_change: Optional[str] = typer.Option(
+            None, "--spec-change", metavar="WHY",
+            help="the spec differs from the one the campaign started with, on purpose: "
+                 "record the change with this reason (else a changed spec is refused)"),
         as_json: bool = typer.Option(False, "--json",
                                      help="end with one JSON object describing the result"),
         ) -> None:
@@ -187,7 +191,7 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
     started = time.monotonic()
     try:
         state = campaign(spec=spec, wait_timeout_s=wait_timeout, poll_interval_s=poll_interval,
-                         return_state=True)
+                         spec_change=spec_change, return_state=True)
     except KeyboardInterrupt:
         if sim and sim.error:
             err.print(f"error: the simulated workforce failed: {escape(str(sim.error))[:500]}\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,15 +11,10 @@ import pandas as pd
 import pyarrow as pa
 
 from annoflow import __version__
+from annoflow.identity import client_key
 from annoflow.records import DELIVERED_ANNOTATION_SCHEMA
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
-
-
-def client_key(client: str) -> str:
-    """The client's name as pseudonyms are keyed on it: "Acme Labs", " acme  labs" and
-    "ACME LABS" are one client (Unicode NFKC, case-folded, spaces collapsed)."""
-    return " ".join(unicodedata.normalize("NFKC", client).casefold().split())
 
 
 def pseudonym(expert_id: str, *, client: str, key: bytes) -> str:

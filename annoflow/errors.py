@@ -31,6 +31,12 @@ class ConnectorError(AnnoflowError):
     exit_code = 3
 
 
+class CampaignBusy(AnnoflowError):
+    """Another run holds the campaign's lock."""
+
+    exit_code = 6
+
+
 class CampaignTimeout(AnnoflowError):
     """Annotators did not finish before the wait timeout; rerunning resumes."""
 

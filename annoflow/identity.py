@@ -7,10 +7,17 @@ import base64
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from cryptography.fernet import Fernet, InvalidToken
 
 LOGIN_DOMAIN = "experts.annoflow.invalid"  # never a mailbox: a login name shaped like an email
+
+
+def client_key(client: str) -> str:
+    """A client's name as annoflow compares and keys it: "Acme Labs", " acme  labs" and
+    "ACME LABS" are one client (Unicode NFKC, case-folded, spaces collapsed)."""
+    return " ".join(unicodedata.normalize("NFKC", client).casefold().split())
 
 
 def _digest(key: bytes, expert_id: str) -> str:

@@ -8,18 +8,23 @@ mutable facts several processes share:
   into it at creation, so a crash between creating and recording finds it again);
 * ``experts``: talent-pool id -> Label Studio user id, login alias and display handle, and
   the expert's outstanding one-time password, encrypted (never in clear);
+* ``campaign_specs``: the spec a campaign runs with, and each intended change to it;
 * ``rosters``: which experts work on which campaign.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
-from annoflow.errors import ConnectorError
+from annoflow.errors import ConnectorError, SpecError
+from annoflow.identity import client_key
 
 META = sa.MetaData()
 CAMPAIGNS = sa.Table(
@@ -38,6 +43,16 @@ EXPERTS = sa.Table(
     sa.Column("handle", sa.String(100), nullable=False),
     sa.Column("password_enc", sa.Text, nullable=True),
     sa.Column("password_issued_at", sa.DateTime(timezone=True), nullable=True),
+)
+#: every spec a campaign has run with, in order: the first, then each intended change
+CAMPAIGN_SPECS = sa.Table(
+    "campaign_specs", META,
+    sa.Column("request_id", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("spec_sha256", sa.String(64), nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 ROSTERS = sa.Table(
     "rosters", META,
@@ -62,6 +77,16 @@ class ExpertRecord:
     handle: str
     password_enc: str | None = None
     password_issued_at: datetime | None = None
+
+
+def _changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
+    """Dotted paths where two JSON documents differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new), key=str):
+            out += _changed_fields(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+        return out
+    return [] if old == new else [path or "(the whole spec)"]
 
 
 def _now() -> datetime:
@@ -97,6 +122,54 @@ class StateStore:
         found = self.campaign(request_id)
         assert found is not None
         return found
+
+    def bind_campaign(self, *, request_id: str, client: str, spec_json: str,
+                      change_reason: str | None = None) -> CampaignRecord:
+        """Tie the request id to its client and its spec, in one transaction.
+
+        The first run records both. Later runs must come from the same client (compared as
+        ``client_key``) with the same spec; a different spec is refused unless
+        ``change_reason`` says the change is intended, and then it is recorded."""
+        digest = hashlib.sha256(spec_json.encode()).hexdigest()
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(CAMPAIGNS).where(CAMPAIGNS.c.request_id == request_id)
+                            .with_for_update()).first()
+            if row is None:
+                c.execute(CAMPAIGNS.insert().values(request_id=request_id, client=client,
+                                                    project_key=secrets.token_hex(16),
+                                                    ls_project_id=None, created_at=_now()))
+            elif client_key(row.client) != client_key(client):
+                raise SpecError(
+                    f"request_id {request_id!r} is a campaign of client {row.client!r}, not "
+                    f"{client!r}: a request id names one campaign of one client. Give this "
+                    f"request a request_id of its own.")
+            last = c.execute(sa.select(CAMPAIGN_SPECS).where(
+                CAMPAIGN_SPECS.c.request_id == request_id)
+                .order_by(CAMPAIGN_SPECS.c.seq.desc()).limit(1)).first()
+            if last is not None and last.spec_sha256 != digest:
+                changed = _changed_fields(json.loads(last.spec_json), json.loads(spec_json))
+                if not change_reason:
+                    raise SpecError(
+                        f"campaign {request_id!r} was started with a different spec; changed: "
+                        f"{', '.join(changed[:12])}{' …' if len(changed) > 12 else ''}. Nothing "
+                        f"was changed. If the change is intended, run again with "
+                        f"--spec-change \"why\": it is then recorded with the campaign. Otherwise "
+                        f"give a new request a request_id of its own.")
+            if last is None or last.spec_sha256 != digest:
+                c.execute(CAMPAIGN_SPECS.insert().values(
+                    request_id=request_id, seq=(last.seq + 1) if last else 1, spec_sha256=digest,
+                    spec_json=spec_json, recorded_at=_now(),
+                    reason=change_reason if last is not None else "first run"))
+        found = self.campaign(request_id)
+        assert found is not None
+        return found
+
+    def spec_history(self, request_id: str) -> list[dict]:
+        with self.engine.connect() as c:
+            return [{"seq": r.seq, "spec_sha256": r.spec_sha256, "reason": r.reason,
+                     "recorded_at": r.recorded_at} for r in c.execute(
+                sa.select(CAMPAIGN_SPECS).where(CAMPAIGN_SPECS.c.request_id == request_id)
+                .order_by(CAMPAIGN_SPECS.c.seq))]
 
     def set_project(self, *, request_id: str, project_id: int) -> None:
         with self.engine.begin() as c:

@@ -11,22 +11,25 @@ from prefect import flow
 
 from annoflow.spec import RequestSpec
 from tasks.delivery import deliver
+from tasks.locks import campaign_lock
 from tasks.production import collect_annotations, setup_project
 from tasks.quality import quality_control
-from tasks.scoping import scope_campaign
+from tasks.scoping import bind_request, scope_campaign
 from tasks.sourcing import onboard_experts
 
 
 @flow(name="campaign", flow_run_name="{spec.request_id}", validate_parameters=False)
-def campaign(spec: RequestSpec, wait_timeout_s: float = 86_400,
-             poll_interval_s: float = 10.0) -> dict[str, Any]:
-    scoped = scope_campaign(spec)
-    roster = onboard_experts(spec, scoped.roster)
-    project = setup_project(spec, scoped.items, roster)
-    synced = collect_annotations(spec, project, scoped.items, roster, wait_timeout_s,
-                                 poll_interval_s)
-    qc = quality_control(spec, scoped.items, synced)
-    delivery = deliver(spec, scoped.items, synced, qc)
+def campaign(spec: RequestSpec, wait_timeout_s: float = 86_400, poll_interval_s: float = 10.0,
+             spec_change: str | None = None) -> dict[str, Any]:
+    with campaign_lock(spec.request_id):  # one run of a campaign at a time
+        bind_request(spec, spec_change)
+        scoped = scope_campaign(spec)
+        roster = onboard_experts(spec, scoped.roster)
+        project = setup_project(spec, scoped.items, roster)
+        synced = collect_annotations(spec, project, scoped.items, roster, wait_timeout_s,
+                                     poll_interval_s)
+        qc = quality_control(spec, scoped.items, synced)
+        delivery = deliver(spec, scoped.items, synced, qc)
     return {
         "request_id": spec.request_id,
         "status": "delivered",

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from annoflow.delivery import (dataset_card, judgments_table, manifest, model_views,
                                pseudonym, pseudonymized)
+from annoflow.errors import ConnectorError
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
 from annoflow.report import qc_report_html
@@ -94,6 +95,9 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
                                + [(layout.ANNOTATIONS, judged, judged.num_rows),
                                   (layout.QC_REPORT, report, None),
                                   (layout.README, card, None)]):
+        if store.exists(uri=layout.manifest):  # (the campaign lock makes this never happen)
+            raise ConnectorError(f"{layout.base} was completed by another run while this one "
+                                 f"was writing it; a version with a manifest is never changed")
         if isinstance(payload, pa.Table):
             obj = store.put_parquet(uri=layout.file(rel), table=payload)
         else:

@@ -12,9 +12,10 @@ from annoflow.plan import CampaignPlan, build_plan
 from annoflow.roster import rank_experts, select_roster
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
-from connectors.datafiles import read_table
 from annoflow.layout import RawZone
+from connectors.datafiles import read_table
 from connectors.s3 import S3Store, split_uri
+from connectors.state import StateStore
 from connectors.talent_pool import load_talent_pool
 from qc.inputs import PreparedItems, prepare_items
 from tasks import stage
@@ -66,6 +67,18 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
     plan = build_plan(spec, n_items=prepared.n_items, n_gold=prepared.n_gold, roster=roster,
                       eligible=len(ranked), quarantined=prepared.bad_rows)
     return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan)
+
+
+@stage(name="bind-request")
+def bind_request(spec: RequestSpec, spec_change: str | None = None) -> None:
+    """Tie the request id to its client and spec (a reused id, or an edited spec without
+    ``spec_change``, is refused before anything is made)."""
+    settings = get_settings()
+    StateStore(settings.state_url).bind_campaign(
+        request_id=spec.request_id, client=spec.client, spec_json=spec.model_dump_json(),
+        change_reason=spec_change)
+    if spec_change:
+        log.warning("spec change of %s recorded: %s", spec.request_id, spec_change)
 
 
 @stage(name="scope")

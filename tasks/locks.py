@@ -1,0 +1,62 @@
+"""One campaign, one writer: a Prefect global concurrency limit of one slot per campaign.
+
+Every run of a campaign holds it from start to end, so two runs at once cannot make two
+projects, sync twice or write into one delivery version. The slot is a lease that the
+holder renews while it runs; a holder that dies stops renewing, and the slot is freed when
+the lease runs out. A second run does not queue behind the first: it stops at once and says
+why (a delivery manager who typed the command twice wants to know, not to wait).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from annoflow.errors import CampaignBusy
+
+log = logging.getLogger("annoflow.lock")
+#: how long a dead holder keeps the campaign (the lease; renewed while the holder lives)
+LEASE_S = 60
+WAIT_S = 3
+
+
+def lock_name(request_id: str) -> str:
+    return f"annoflow-campaign:{request_id}"
+
+
+def _ensure_limit(name: str) -> None:
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1))
+            except ObjectAlreadyExists:
+                pass
+
+
+@contextmanager
+def campaign_lock(request_id: str) -> Iterator[None]:
+    """Hold the campaign's lock for the block; CampaignBusy if another run holds it."""
+    name = lock_name(request_id)
+    _ensure_limit(name)
+    try:
+        ctx = concurrency(name, occupy=1, timeout_seconds=WAIT_S, lease_duration=LEASE_S,
+                          strict=True)
+        ctx.__enter__()
+    except TimeoutError:
+        raise CampaignBusy(
+            f"campaign {request_id!r} is being run by another process right now (it holds "
+            f"the campaign's lock, Prefect concurrency limit {name!r}). Nothing was done. "
+            f"Follow that run with `annoflow status {request_id}`; if its process died, the "
+            f"lock is freed within {LEASE_S} s.") from None
+    try:
+        yield
+    finally:
+        ctx.__exit__(None, None, None)

@@ -1,0 +1,74 @@
+"""One campaign, one client, one spec, one run at a time (issue 9, items 4 and 5).
+
+Two runs of one campaign at once used to make two Label Studio projects; a request id
+reused by another client, or with an edited spec, silently mixed two campaigns."""
+from __future__ import annotations
+
+import subprocess
+
+from annoflow.layout import RawZone
+from connectors.state import StateStore
+from tests.integration.conftest import ANNOFLOW, REPO, annoflow, campaign_project, last_json, unique_id, write_spec
+
+
+def _projects(ls, rid: str) -> list[int]:
+    return [p.id for p in ls._sdk.projects.list() if (p.title or "").startswith(rid)]
+
+
+def test_two_runs_at_once_one_waits_for_nobody_and_makes_nothing(tmp_path, ls, s3, settings) -> None:
+    rid = unique_id("it-twice")
+    spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
+                      delivery__uri="s3://annoflow-it/guards/")
+    cmd = [ANNOFLOW, "run", str(spec), "--wait-timeout", "15", "--poll-interval", "1", "--json"]
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [4, 6], [(p.returncode, e[-1500:]) for p, (_, e) in zip(procs, outs)]
+    busy = next(e for p, (_, e) in zip(procs, outs) if p.returncode == 6)
+    assert f"campaign '{rid}' is being run by another process right now" in busy
+    assert "Traceback" not in busy
+    assert len(_projects(ls, rid)) == 1
+    tasks = list(ls.iter_tasks(project_id=campaign_project(ls, settings, rid).id,
+                               with_annotations=False))
+    assert len(tasks) == len({t.meta["ref"] for t in tasks}) == 48
+    # the lock went with the run that held it: the next run goes ahead
+    again = annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1", "--json")
+    assert again.returncode == 4, again.stderr[-1500:]
+    assert len(_projects(ls, rid)) == 1
+
+
+def test_a_request_id_is_bound_to_its_client_and_its_spec(tmp_path, ls, s3, settings) -> None:
+    rid = unique_id("it-bind")
+    base = dict(base="configs/requests/classification.yaml", request_id=rid,
+                delivery__uri="s3://annoflow-it/guards/")
+    spec = write_spec(tmp_path, **base)
+    first = annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1", "--json")
+    assert first.returncode == 4, first.stderr[-1500:]
+    raw = RawZone(settings.raw_zone_uri, rid)
+    spec_before = s3.get_bytes(uri=raw.spec)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    proc = annoflow("run", str(write_spec(other, **base, client="another-lab")), "--json")
+    assert proc.returncode == 2
+    assert f"request_id '{rid}' is a campaign of client 'demo-lab', not 'another-lab'" in proc.stderr
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    changed = write_spec(edited, **base, task__instructions="Something else entirely.",
+                         workforce__annotators_per_item=2)
+    proc = annoflow("run", str(changed), "--json")
+    assert proc.returncode == 2
+    assert f"campaign '{rid}' was started with a different spec; changed: task.instructions, " \
+           "workforce.annotators_per_item" in proc.stderr
+    assert "--spec-change" in proc.stderr and "Traceback" not in proc.stderr
+    assert s3.get_bytes(uri=raw.spec) == spec_before  # nothing was overwritten
+    assert len(_projects(ls, rid)) == 1
+
+    proc = annoflow("run", str(changed), "--spec-change", "the client asked for 2 per item",
+                    "--wait-timeout", "1", "--poll-interval", "1", "--json")
+    assert proc.returncode == 4, proc.stderr[-1500:]
+    history = StateStore(settings.state_url).spec_history(rid)
+    assert [h["reason"] for h in history] == ["first run", "the client asked for 2 per item"]
+    assert len(_projects(ls, rid)) == 1
+    assert last_json(proc)["status"] == "failed"
