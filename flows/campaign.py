@@ -14,7 +14,7 @@ from tasks.delivery import deliver
 from tasks.locks import campaign_lock
 from tasks.production import collect_annotations, setup_project
 from tasks.quality import quality_control
-from tasks.scoping import bind_request, scope_campaign
+from tasks.scoping import scope_campaign
 from tasks.sourcing import onboard_experts
 
 
@@ -22,8 +22,7 @@ from tasks.sourcing import onboard_experts
 def campaign(spec: RequestSpec, wait_timeout_s: float = 86_400, poll_interval_s: float = 10.0,
              spec_change: str | None = None) -> dict[str, Any]:
     with campaign_lock(spec.request_id):  # one run of a campaign at a time
-        bind_request(spec, spec_change)
-        scoped = scope_campaign(spec)
+        scoped = scope_campaign(spec, spec_change)
         roster = onboard_experts(spec, scoped.roster)
         project = setup_project(spec, scoped.items, roster)
         synced = collect_annotations(spec, project, scoped.items, roster, wait_timeout_s,

@@ -69,22 +69,17 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
     return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan)
 
 
-@stage(name="bind-request")
-def bind_request(spec: RequestSpec, spec_change: str | None = None) -> None:
-    """Tie the request id to its client and spec (a reused id, or an edited spec without
-    ``spec_change``, is refused before anything is made)."""
-    settings = get_settings()
-    StateStore(settings.state_url).bind_campaign(
+@stage(name="scope")
+def scope_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
+    """Validate the request's data, tie the request id to its client and spec (a reused id,
+    or an edited spec without ``spec_change``, is refused), pick the roster and publish the
+    plan. Bad input is refused before anything is recorded."""
+    result = scope(spec)
+    StateStore(get_settings().state_url).bind_campaign(
         request_id=spec.request_id, client=spec.client, spec_json=spec.model_dump_json(),
         change_reason=spec_change)
     if spec_change:
         log.warning("spec change of %s recorded: %s", spec.request_id, spec_change)
-
-
-@stage(name="scope")
-def scope_campaign(spec: RequestSpec) -> Scope:
-    """Validate the request's data, pick the roster and publish the plan."""
-    result = scope(spec)
     if len(result.prepared.problems):
         settings = get_settings()
         store = S3Store(settings)
