@@ -6,6 +6,8 @@ directory annoflow runs in, so the flow only ever sees absolute paths or ``s3://
 """
 from __future__ import annotations
 
+import reprlib
+
 import re
 from datetime import date
 from pathlib import Path
@@ -154,6 +156,13 @@ class RequestSpec(_Model):
         return self.task.seconds_per_judgment or get_task_type(self.task.type).seconds_per_judgment
 
 
+#: limits of a spec document (a real one has a few dozen values, nested four deep)
+MAX_SPEC_VALUES = 100_000
+MAX_SPEC_DEPTH = 20
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 3, 4, 4, 60, 60
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: the request spec is invalid ({err.error_count()} problem"
              f"{'s' if err.error_count() != 1 else ''}):"]
@@ -176,7 +185,8 @@ def _format_errors(source: str, err: ValidationError) -> str:
         elif e["type"] == "extra_forbidden":
             msg = "is not a known field (check the spelling)"
         quiet = ("missing", "extra_forbidden", "union_tag_invalid")
-        got = "" if e["type"] in quiet or isinstance(e["input"], dict) else f" (got {e['input']!r})"
+        got = "" if e["type"] in quiet or isinstance(e["input"], dict) else \
+            f" (got {_SHORT.repr(e['input'])})"  # bounded work, whatever the input's size
         if len(got) > 80:
             got = got[:77] + "...)"
         lines.append(f"  - {loc}: {msg}{got}")
@@ -189,15 +199,40 @@ def _resolve(uri: str, base: Path) -> str:
     return str((base / uri).resolve())
 
 
+def _check_size(raw: Any, source: str) -> None:
+    """Refuse a document that expands to more than MAX_SPEC_VALUES values or nests deeper
+    than MAX_SPEC_DEPTH (a YAML alias bomb is a few lines that expand to millions): counted
+    without expanding it, and stopping at the limit."""
+    stack, seen = [(raw, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_SPEC_VALUES:
+            raise SpecError(f"{source}: the request spec expands to more than {MAX_SPEC_VALUES:,} "
+                            f"values (YAML aliases repeating a block?); a spec is a few dozen")
+        if depth > MAX_SPEC_DEPTH:
+            raise SpecError(f"{source}: the request spec nests deeper than {MAX_SPEC_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+            stack.extend((k, depth + 1) for k in node.keys())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
+
+
 def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None) -> RequestSpec:
     """Validate a parsed YAML/JSON document as a RequestSpec; resolve relative paths."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: expected a YAML mapping of fields at the top level, "
                         f"got {type(raw).__name__}")
+    _check_size(raw, source)
     try:
         spec = RequestSpec.model_validate(raw)
     except ValidationError as err:
         raise SpecError(_format_errors(source, err)) from None
+    try:  # checked now, before anything is created anywhere
+        get_task_type(spec.task.type).checked_label_config(spec)
+    except ValueError as err:
+        raise SpecError(f"{source}: task: {err}") from None
     base = base_dir or Path.cwd()
     updates: dict[str, Any] = {
         "source": spec.source.model_copy(update={"uri": _resolve(spec.source.uri, base)}),

@@ -17,6 +17,23 @@ from annoflow.errors import DataError
 from connectors.s3 import S3Store
 
 ROW = "_row"
+#: how deep a row's values may nest (a gold answer is an object of scores: 2)
+MAX_DEPTH = 16
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a JSON value, without recursion (stops past MAX_DEPTH)."""
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > MAX_DEPTH:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
 
 
 def read_bytes(uri: str, *, store: S3Store | None = None) -> bytes:
@@ -55,8 +72,15 @@ def _read_jsonl(uri: str, data: bytes) -> pd.DataFrame:
         except json.JSONDecodeError as err:
             raise DataError(f"{uri}: line {i} is not valid JSON ({err.msg} at column "
                             f"{err.colno})") from None
+        except RecursionError:
+            raise DataError(f"{uri}: line {i} nests JSON deeper than this reader goes; a row "
+                            f"nests at most {MAX_DEPTH} levels") from None
         if not isinstance(rec, dict):
             raise DataError(f"{uri}: line {i} is a JSON {type(rec).__name__}, expected an object")
+        for field, value in rec.items():
+            if _depth(value) > MAX_DEPTH:
+                raise DataError(f"{uri}: line {i}, field {str(field)[:60]!r}: nested more than "
+                                f"{MAX_DEPTH} levels deep; a row nests at most {MAX_DEPTH}")
         records.append(rec)
         rows.append(i)
     df = pd.DataFrame.from_records(records) if records else pd.DataFrame()

@@ -15,6 +15,7 @@ A task type compiles a request spec into everything downstream:
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from annoflow.spec import RequestSpec
 
 LABEL_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "label_configs"
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 Level = Literal["nominal", "ordinal", "interval"]
 
 
@@ -85,10 +88,22 @@ class TaskType(ABC):
     def render(self, spec: "RequestSpec", **parts: str) -> str:
         """configs/label_configs/<name>.xml with {{instructions}} and ``parts`` filled in."""
         text = (LABEL_CONFIGS / f"{self.name}.xml").read_text(encoding="utf-8")
-        text = text.replace("{{instructions}}", xml_attr(spec.task.instructions))
-        for key, value in parts.items():
-            text = text.replace("{{" + key + "}}", value)
-        return text
+        text = _COMMENT.sub("", text)  # the template's notes are for us, not for the server
+        values = {"instructions": xml_attr(spec.task.instructions), **parts}
+        # one pass: what the spec wrote ({{…}} in instructions, say) is never expanded again
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+    def checked_label_config(self, spec: "RequestSpec") -> str:
+        """The label config, checked as Label Studio will check it (label-studio-sdk's
+        LabelInterface); ValueError names the problem."""
+        from label_studio_sdk.label_interface import LabelInterface
+        config = self.label_config(spec)
+        try:
+            LabelInterface(config).validate()
+        except Exception as err:  # the SDK raises several types for a bad config
+            raise ValueError(f"the Label Studio config made from the spec is invalid: "
+                             f"{_cut(str(err), 200)}") from None
+        return config
 
     def label_config(self, spec: "RequestSpec") -> str:
         return self.render(spec)
