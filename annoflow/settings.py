@@ -4,7 +4,8 @@ Environment variables override them:
   ANNOFLOW_LABEL_STUDIO_URL, ANNOFLOW_LABEL_STUDIO_TOKEN, ANNOFLOW_S3_ENDPOINT_URL,
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, PREFECT_API_URL,
   ANNOFLOW_RAW_ZONE_URI, ANNOFLOW_TALENT_POOL_URI, ANNOFLOW_PSEUDONYM_KEY,
-  ANNOFLOW_STATE_URL, ANNOFLOW_ANNOTATOR_URL.
+  ANNOFLOW_STATE_URL, ANNOFLOW_ANNOTATOR_URL, ANNOFLOW_CLIENT_BUCKETS,
+  ANNOFLOW_RETRY_BUDGET_S, ANNOFLOW_HTTP_TIMEOUT_S.
 """
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from annoflow.errors import SettingsError
+from annoflow.identity import client_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The embedded services' credentials (scripts/services.py creates them). Local only.
 EMBEDDED_LS_URL = "http://127.0.0.1:8080"
 EMBEDDED_LS_LOGIN = ("admin@annoflow.local", "annoflow-admin")
+EMBEDDED_CLIENT_BUCKETS = {"demo-lab": ["s3://demo-deliveries/", "s3://annoflow-it/",
+                                        "s3://annoflow-bench/"]}
 #: public (it is in this file): with it, every pseudonym can be reversed by trying all pool
 #: ids, so it is refused for anything but the local embedded services
 DEV_PSEUDONYM_KEY = "annoflow-local-pseudonym-key"
@@ -59,6 +63,11 @@ class Settings(BaseSettings):
     state_url: str = f"sqlite:///{REPO_ROOT / '.local' / 'annoflow-state.db'}"
     #: where experts sign in (the Label Studio server experts reach; TLS in production)
     annotator_url: str | None = None
+    #: which delivery prefixes each client owns (per deployment; JSON in the environment):
+    #: a campaign delivers only under its client's prefixes, never into the raw zone's
+    #: bucket, and never into a bucket that does not exist. The default fits the local
+    #: demo and tests (``make services`` creates these buckets)
+    client_buckets: dict[str, list[str]] = Field(default_factory=lambda: dict(EMBEDDED_CLIENT_BUCKETS))
     http_timeout_s: float = 30.0
     #: how long one call to a service is retried on transport failures, all attempts
     #: together (connectors/retry.py); past it the error names the service
@@ -98,6 +107,24 @@ class Settings(BaseSettings):
             f"With it every pseudonym a client receives could be reversed. Set a secret key, "
             f"e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`, keep it, "
             f"and use the same one for every run: the pseudonyms depend on it.")
+
+    def check_delivery_target(self, client: str, uri: str) -> None:
+        """Refuse a delivery URI the client does not own (ANNOFLOW_CLIENT_BUCKETS), or one in
+        the raw zone's bucket. SettingsError names the client, the URI and what is allowed."""
+        target = uri.rstrip("/") + "/"
+        raw_bucket = urlparse(self.raw_zone_uri).netloc
+        if urlparse(target).netloc == raw_bucket:
+            raise SettingsError(f"delivery.uri {uri} is in the raw zone's bucket ({raw_bucket}), "
+                                f"which holds every campaign's internal data; deliver to the "
+                                f"client's own bucket")
+        owned = {client_key(c): [p.rstrip("/") + "/" for p in prefixes]
+                 for c, prefixes in self.client_buckets.items()}.get(client_key(client), [])
+        if not any(target.startswith(p) for p in owned):
+            raise SettingsError(
+                f"delivery.uri {uri} is not under a prefix client {client!r} owns "
+                f"({', '.join(owned) if owned else 'none is configured'}). Each client's "
+                f"prefixes are set per deployment in ANNOFLOW_CLIENT_BUCKETS, e.g. "
+                f"'{{\"{client}\": [\"s3://its-bucket/\"]}}'.")
 
     def derived_key(self, purpose: str) -> bytes:
         """A secret for one purpose (task refs, login aliases, stored passwords), derived

@@ -112,6 +112,17 @@ class S3Store:
             return ConnectorError(f"S3 refused to {what}: {code} {msg}.{hint}")
         return ConnectorError(f"S3 failed to {what}: {err}")
 
+    def bucket_exists(self, *, bucket: str) -> bool:
+        try:
+            self._do(f"check bucket {bucket}", lambda: self._client.head_bucket(Bucket=bucket))
+            return True
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise self._fail(f"check bucket {bucket}", err) from None
+        except BotoCoreError as err:
+            raise self._fail(f"check bucket {bucket}", err) from None
+
     def ensure_bucket(self, *, bucket: str) -> None:
         try:
             self._do(f"check bucket {bucket}", lambda: self._client.head_bucket(Bucket=bucket))

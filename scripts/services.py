@@ -204,6 +204,18 @@ def stop(svc: Service) -> None:
     print(f"  {svc.name:<13} stopped")
 
 
+def _client_buckets() -> None:
+    """The local demo clients' buckets (annoflow never creates a client's bucket itself; on
+    the embedded services this command plays the client's part)."""
+    sys.path.insert(0, str(ROOT))
+    from annoflow.settings import EMBEDDED_CLIENT_BUCKETS, Settings
+    from connectors.s3 import S3Store
+    store = S3Store(Settings())
+    for prefixes in EMBEDDED_CLIENT_BUCKETS.values():
+        for prefix in prefixes:
+            store.ensure_bucket(bucket=prefix.removeprefix("s3://").split("/")[0])
+
+
 def main(argv: list[str]) -> None:
     action = argv[1] if len(argv) > 1 else "status"
     LOCAL.mkdir(exist_ok=True)
@@ -213,6 +225,7 @@ def main(argv: list[str]) -> None:
             start(svc)
         for svc in SERVICES:
             wait(svc)
+        _client_buckets()
         print(f"  Label Studio login: {LS_ADMIN_EMAIL} / {LS_ADMIN_PASSWORD}")
     elif action == "stop":
         for svc in SERVICES:

@@ -3,9 +3,9 @@ version with a manifest is complete and is never modified."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 import json
 import logging
+from dataclasses import replace
 
 import pandas as pd
 import pyarrow as pa
@@ -18,10 +18,10 @@ from annoflow.errors import ConnectorError
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
 from annoflow.report import qc_report_html
-from annoflow.settings import get_settings
+from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
-from connectors.s3 import ObjectExists, S3Store
 from annoflow.tasktypes import get_task_type
+from connectors.s3 import ObjectExists, S3Store
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCResult
 from qc.schema import TableRules, validate_table
@@ -60,6 +60,17 @@ def check_delivery(spec: RequestSpec, views: list[tuple[str, pa.Table]],
     return checks
 
 
+def check_client_bucket(settings: Settings, store: S3Store, spec: RequestSpec) -> None:
+    """The delivery target is the client's own (ANNOFLOW_CLIENT_BUCKETS), and its bucket
+    exists: annoflow never creates a client's bucket."""
+    settings.check_delivery_target(spec.client, spec.delivery.uri)
+    if not store.bucket_exists(bucket=spec.delivery.bucket):
+        raise ConnectorError(
+            f"the client's bucket {spec.delivery.bucket} (delivery.uri {spec.delivery.uri}) does "
+            f"not exist at {store.endpoint}. annoflow never creates a client's bucket: create it "
+            f"and give annoflow's S3 identity write access to the prefix, then run again.")
+
+
 @stage(name="deliver")
 def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
             qc: QCResult) -> Delivery:
@@ -68,7 +79,7 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     settings.require_secret_key()
     store = S3Store(settings)
     layout = DeliveryLayout(spec.delivery.uri, spec.request_id, VERSION)
-    store.ensure_bucket(bucket=spec.delivery.bucket)
+    check_client_bucket(settings, store, spec)
     existing = store.get_bytes(uri=layout.manifest)
     if existing is not None:
         m = json.loads(existing)

@@ -11,14 +11,15 @@ from annoflow.errors import DataError
 from annoflow.plan import CampaignPlan, build_plan
 from annoflow.roster import rank_experts, select_roster
 from annoflow.settings import Settings, get_settings
-from annoflow.spec import RequestSpec
 from annoflow.layout import RawZone
+from annoflow.spec import RequestSpec
 from connectors.datafiles import read_table
 from connectors.s3 import S3Store, split_uri
 from connectors.state import StateStore
 from connectors.talent_pool import load_talent_pool
 from qc.inputs import PreparedItems, prepare_items
 from tasks import stage
+from tasks.delivery import check_client_bucket
 
 log = logging.getLogger("annoflow.scope")
 MAX_PROBLEMS_SHOWN = 10
@@ -47,6 +48,7 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
     """Read and check the data and the talent pool; build the plan. Raises DataError
     (naming file, row and field) when the request cannot start."""
     settings = settings or get_settings()
+    settings.check_delivery_target(spec.client, spec.delivery.uri)
     pool_uri = spec.workforce.talent_pool or settings.talent_pool_uri
     uris = [spec.source.uri, pool_uri] + ([spec.gold.uri] if spec.gold else [])
     store = S3Store(settings) if any(u.startswith("s3://") for u in uris) else None
@@ -75,13 +77,14 @@ def scope_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
     or an edited spec without ``spec_change``, is refused), pick the roster and publish the
     plan. Bad input is refused before anything is recorded."""
     result = scope(spec)
-    StateStore(get_settings().state_url).bind_campaign(
+    settings = get_settings()
+    check_client_bucket(settings, S3Store(settings), spec)  # before anything is recorded
+    StateStore(settings.state_url).bind_campaign(
         request_id=spec.request_id, client=spec.client, spec_json=spec.model_dump_json(),
         change_reason=spec_change)
     if spec_change:
         log.warning("spec change of %s recorded: %s", spec.request_id, spec_change)
     if len(result.prepared.problems):
-        settings = get_settings()
         store = S3Store(settings)
         raw = RawZone(settings.raw_zone_uri, spec.request_id)
         store.ensure_bucket(bucket=split_uri(raw.base)[0])

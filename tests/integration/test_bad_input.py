@@ -124,3 +124,29 @@ def test_the_public_pseudonym_key_is_refused_before_anything_is_made(tmp_path: P
     assert "ANNOFLOW_PSEUDONYM_KEY is the public development default" in proc.stderr
     assert "Traceback" not in proc.stderr
     nothing_created(ls, s3, settings, rid)
+
+
+def test_a_delivery_target_the_client_does_not_own_is_refused(tmp_path: Path, ls, s3, settings) -> None:
+    rid = unique_id("it-target")
+    for uri, expected in [
+            ("s3://annoflow-raw/stolen/", "is in the raw zone's bucket (annoflow-raw)"),
+            ("s3://another-clients-bucket/x/", "is not under a prefix client 'demo-lab' owns")]:
+        proc = annoflow("run", str(write_spec(tmp_path, request_id=rid, delivery__uri=uri)), "--json")
+        assert proc.returncode == 2, proc.stderr[-1500:]
+        assert expected in proc.stderr and "Traceback" not in proc.stderr
+        proc = annoflow("validate", str(write_spec(tmp_path, request_id=rid, delivery__uri=uri)))
+        assert proc.returncode == 2 and expected in proc.stderr
+    nothing_created(ls, s3, settings, rid)
+
+
+def test_a_clients_bucket_is_never_created(tmp_path: Path, ls, s3, settings) -> None:
+    rid = unique_id("it-nobucket")
+    spec = write_spec(tmp_path, request_id=rid, delivery__uri="s3://annoflow-it-missing/x/")
+    env = {**os.environ, "ANNOFLOW_CLIENT_BUCKETS": '{"demo-lab": ["s3://annoflow-it-missing/"]}'}
+    proc = subprocess.run([ANNOFLOW, "run", str(spec), "--json"], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 3, proc.stderr[-1500:]
+    assert "the client's bucket annoflow-it-missing" in proc.stderr
+    assert "annoflow never creates a client's bucket" in proc.stderr
+    assert not s3.bucket_exists(bucket="annoflow-it-missing")
+    nothing_created(ls, s3, settings, rid)

@@ -42,3 +42,24 @@ def test_pool_ids_in_qc_findings_become_pseudonyms() -> None:
     assert pseudonymized(metrics, names) == {"below_threshold": ["ann-aaaaaaaaaaaa"],
                                              "per": {"ann-aaaaaaaaaaaa": 0.4}, "n": 3,
                                              "other": "ex-00571"}
+
+
+# -- delivery targets tied to their client (issue 9, item 9) ----------------------------
+def test_a_client_delivers_only_under_its_own_prefixes() -> None:
+    s = Settings(client_buckets={"Acme Labs": ["s3://acme-data/annoflow"], "Other": ["s3://other/"]})
+    s.check_delivery_target("acme labs", "s3://acme-data/annoflow/prefs/")
+    s.check_delivery_target("ACME LABS", "s3://acme-data/annoflow")
+    for client, uri, why in [
+            ("Acme Labs", "s3://other/x/", "not under a prefix client 'Acme Labs' owns"),
+            ("Acme Labs", "s3://acme-data/annoflow-evil/", "not under a prefix"),  # not a sibling
+            ("Acme Labs", "s3://acme-data/", "not under a prefix"),
+            ("Nobody", "s3://acme-data/annoflow/", "none is configured"),
+            ("Acme Labs", "s3://annoflow-raw/acme/", "raw zone's bucket")]:
+        with pytest.raises(SettingsError, match=why):
+            s.check_delivery_target(client, uri)
+
+
+def test_the_raw_zone_bucket_is_refused_even_when_mapped() -> None:
+    s = Settings(client_buckets={"acme": ["s3://annoflow-raw/"]})
+    with pytest.raises(SettingsError, match="raw zone's bucket"):
+        s.check_delivery_target("acme", "s3://annoflow-raw/deliveries/")
