@@ -167,6 +167,20 @@ class S3Store:
         except BotoCoreError as err:
             raise self._fail(f"read {uri}", err) from None
 
+    def size(self, *, uri: str) -> int | None:
+        """The object's size in bytes, or None if it does not exist."""
+        bucket, key = split_uri(uri)
+        try:
+            head = self._do(f"check {uri}", lambda: self._client.head_object(Bucket=bucket, Key=key))
+            return int(head["ContentLength"])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound",
+                                                              "NoSuchBucket"):
+                return None
+            raise self._fail(f"check {uri}", err) from None
+        except BotoCoreError as err:
+            raise self._fail(f"check {uri}", err) from None
+
     def exists(self, *, uri: str) -> bool:
         bucket, key = split_uri(uri)
         try:

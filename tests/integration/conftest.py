@@ -80,9 +80,10 @@ def nothing_created(ls: LabelStudioClient, s3: S3Store, settings: Settings, rid:
     assert s3.list_uris(prefix_uri=RawZone(settings.raw_zone_uri, rid).base + "/") == []
 
 
-def annoflow(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the CLI as a user would, from the repository root."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+def annoflow(*args: str, timeout: float = 600,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, from the repository root (``env``: variables to add)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}, **(env or {})}
     return subprocess.run([ANNOFLOW, *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=env)
 

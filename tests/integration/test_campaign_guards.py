@@ -4,6 +4,7 @@ Two runs of one campaign at once used to make two Label Studio projects; a reque
 reused by another client, or with an edited spec, silently mixed two campaigns."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 from annoflow.layout import RawZone
@@ -50,7 +51,11 @@ def test_a_request_id_is_bound_to_its_client_and_its_spec(tmp_path, ls, s3, sett
 
     other = tmp_path / "other"
     other.mkdir()
-    proc = annoflow("run", str(write_spec(other, **base, client="another-lab")), "--json")
+    # another client, with a bucket of its own, picks the same request id
+    owners = json.dumps({"demo-lab": ["s3://annoflow-it/"], "another-lab": ["s3://annoflow-it/other/"]})
+    proc = annoflow("run", str(write_spec(other, **{**base, "delivery__uri": "s3://annoflow-it/other/"},
+                                          client="another-lab")), "--json",
+                    env={"ANNOFLOW_CLIENT_BUCKETS": owners})
     assert proc.returncode == 2
     assert f"request_id '{rid}' is a campaign of client 'demo-lab', not 'another-lab'" in proc.stderr
     edited = tmp_path / "edited"
