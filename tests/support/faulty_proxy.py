@@ -7,13 +7,16 @@ method and path can, a given number of times:
 
 * ``"drop"``: forward the request, let the server handle it, then close the connection
   without answering (the client sees the kind of failure a read timeout gives);
-* ``"503"``: answer 503 without forwarding (a gateway in front of a restarting server).
+* ``"503"``: answer 503 without forwarding (a gateway in front of a restarting server);
+* ``"down"``: the service is gone for ``seconds``, from this request on: every connection
+  in that window is closed at once, unanswered and not forwarded.
 """
 from __future__ import annotations
 
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 class Rule:
     method: str
     path: str            # a regex matched against the path (query string included)
-    action: str          # "drop" or "503"
+    action: str          # "drop", "503" or "down"
     times: int = 1
+    seconds: float = 0   # for "down"
 
 
 @dataclass
@@ -36,6 +40,8 @@ class FaultyProxy:
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self._lock = threading.Lock()
         self._stop = False
+        self.down_until = 0.0
+        self.outages: list[tuple[float, float]] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     def close(self) -> None:
@@ -65,6 +71,10 @@ class FaultyProxy:
             for r in self.rules:
                 if r.times > 0 and r.method == method and re.search(r.path, path):
                     r.times -= 1
+                    if r.action == "down":
+                        now = time.monotonic()
+                        self.down_until = now + r.seconds
+                        self.outages.append((now, self.down_until))
                     return r.action
         return None
 
@@ -76,6 +86,9 @@ class FaultyProxy:
             lines = head.split(b"\r\n")
             method, path, _ = lines[0].decode("latin-1").split(" ", 2)
             action = self._rule(method, path)
+            if action == "down" or time.monotonic() < self.down_until:
+                self.seen.append((method, path, "down"))
+                return  # closed unanswered: the service is not there
             if action == "503":
                 self.seen.append((method, path, "503"))
                 conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
