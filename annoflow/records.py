@@ -17,6 +17,9 @@ RAW_ANNOTATION_SCHEMA = pa.schema([
     ("updated_at", pa.timestamp("us", tz="UTC")),
     ("result_json", pa.string()),
     ("quarantine", pa.string()),    # why the result could not be read (then no answer); null if fine
+    ("withdrawn", pa.string()),     # gone from Label Studio after it was synced (deleted, or
+                                    # reassigned outside the roster): a later version of the row
+                                    # says so; the earlier ones stay in their snapshots
 ])
 
 #: The delivered judgments table (annotations.parquet): pseudonymous annotator ids,

@@ -142,22 +142,64 @@ def _latest(df: pd.DataFrame) -> pd.DataFrame:
               .drop_duplicates("annotation_id", keep="last").reset_index(drop=True))
 
 
+#: what makes a version of an annotation: a change to any of these is a new version, even
+#: when Label Studio did not move ``updated_at`` (an edit or reassignment behind its back)
+VERSION_KEY = ["annotation_id", "updated_at", "expert_id", "result_json", "was_cancelled",
+               "withdrawn"]
+
+
 def _merge(synced: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fold newly listed rows into what is synced; returns (all, the rows not seen before)."""
     if not len(rows):
         return synced, rows
     if not len(synced):
         return _latest(rows), rows
-    key = ["annotation_id", "updated_at"]
-    fresh = rows[~rows.set_index(key).index.isin(synced.set_index(key).index)]
+    def key(df: pd.DataFrame) -> pd.MultiIndex:
+        return pd.MultiIndex.from_frame(df.reindex(columns=VERSION_KEY).astype(object)
+                                        .where(lambda d: d.notna(), None))
+    fresh = rows[~key(rows).isin(key(synced))]
     return _latest(pd.concat([synced, fresh], ignore_index=True)), fresh
+
+
+#: a full listing of the project against the raw zone, at every start and this often
+RECONCILE_EVERY_S = 300.0
+
+
+def reconcile(synced: pd.DataFrame, tasks: list[LSTask], listed: pd.DataFrame
+              ) -> tuple[pd.DataFrame, list[dict]]:
+    """A full listing of Label Studio (``tasks``; their roster rows ``listed``) against the
+    latest synced version of each annotation. Returns the rows that record what changed
+    behind the incremental sync's back (a withdrawn version for an annotation deleted, or
+    reassigned outside the roster; edits and reassignments inside it are in ``listed``
+    already and merge as new versions) and the differences, each named."""
+    present = {a.id: a.completed_by for t in tasks for a in t.annotations}
+    live = synced[synced["withdrawn"].isna()] if "withdrawn" in synced else synced
+    now_listed = listed.set_index("annotation_id")
+    gone_rows, events = [], []
+    for r in live.itertuples(index=False):
+        aid = int(r.annotation_id)
+        if aid not in present or aid not in now_listed.index:
+            why = ("deleted in Label Studio" if aid not in present else
+                   "reassigned in Label Studio to a user outside the roster")
+            gone_rows.append({**r._asdict(), "withdrawn": why})
+            events.append({"annotation_id": aid, "item_id": r.item_id, "change": why})
+            continue
+        now = now_listed.loc[aid]
+        if now["expert_id"] != r.expert_id:
+            events.append({"annotation_id": aid, "item_id": r.item_id,
+                           "change": "reassigned in Label Studio to another roster expert"})
+        elif now["result_json"] != r.result_json or bool(now["was_cancelled"]) != bool(r.was_cancelled):
+            events.append({"annotation_id": aid, "item_id": r.item_id,
+                           "change": "edited in Label Studio"})
+    gone = pd.DataFrame(gone_rows, columns=RAW_ANNOTATION_SCHEMA.names)
+    return gone, events
 
 
 def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
     table = pa.Table.from_pandas(rows.sort_values("annotation_id"), schema=RAW_ANNOTATION_SCHEMA,
                                  preserve_index=False)
     until = rows["updated_at"].max().strftime("%Y%m%dT%H%M%S%fZ")
-    digest = hashlib.sha256(rows.sort_values("annotation_id")[["annotation_id", "updated_at"]]
+    digest = hashlib.sha256(rows.sort_values("annotation_id").reindex(columns=VERSION_KEY)
                             .to_csv(index=False).encode()).hexdigest()[:12]
     uri = raw.annotation_snapshot(until, digest)
     if not store.exists(uri=uri):
@@ -170,11 +212,27 @@ def _complete(synced: pd.DataFrame, need: pd.Series, items: pd.DataFrame) -> int
     they need: what Label Studio counts, so it serves such an item no more. A submission set
     aside (``annoflow.judgments``) still counts here, or one unreadable result would hold the
     campaign forever; QC reports it, and the item has one judgment fewer."""
-    submitted = synced[~synced["was_cancelled"].astype(bool)]
+    submitted = synced[~synced["was_cancelled"].astype(bool) & synced["withdrawn"].isna()]
     have = submitted.groupby("item_id")["expert_id"].nunique()
     work = items[~items["is_gold"].astype(bool)]
     have = have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy()
     return int((have >= need.reindex(work["ref"].to_numpy()).to_numpy()).sum())
+
+
+def _record_reconciliation(store: S3Store, raw: RawZone, events: list[dict]) -> dict:
+    """Write what a full reconciliation found (only when it found something) and say it."""
+    at = datetime.now(timezone.utc)
+    summary = {"at": at.isoformat(timespec="seconds"), "differences": len(events),
+               "by_change": pd.Series([e["change"] for e in events], dtype=object)
+               .value_counts().to_dict() if events else {}}
+    if events:
+        body = json.dumps({**summary, "events": events}, indent=2).encode()
+        uri = raw.reconciliation(at.strftime("%Y%m%dT%H%M%SZ"), hashlib.sha256(body).hexdigest()[:12])
+        store.put_bytes(uri=uri, data=body, content_type="application/json")
+        for e in events:
+            log.warning("reconciliation: annotation %d on item %s was %s", e["annotation_id"],
+                        e["item_id"], e["change"])
+    return summary
 
 
 @stage(name="collect-annotations")
@@ -194,14 +252,22 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
     total = int((~items["is_gold"].astype(bool)).sum())  # gold probes never hold a campaign
     synced = read_synced(store, raw)
     deadline = time.monotonic() + wait_timeout_s
-    last_report = None
+    last_report, next_full = None, time.monotonic()  # a full reconciliation first
+    reconciled: dict = {}
     while True:
-        since = (synced["updated_at"].max() - SYNC_MARGIN) if len(synced) else None
+        full = time.monotonic() >= next_full
+        live = synced[synced["withdrawn"].isna()] if len(synced) else synced
+        since = None if full or not len(live) else live["updated_at"].max() - SYNC_MARGIN
         changed = list(ls.iter_tasks(project_id=project.id, updated_after=since))
         rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec)
-        if outsiders:
+        if outsiders and not full:
             log.warning("%d annotation(s) by Label Studio users outside the roster were left out",
                         outsiders)
+        if full:
+            gone, events = reconcile(synced, changed, rows)
+            rows = pd.concat([rows, gone], ignore_index=True) if len(gone) else rows
+            reconciled = _record_reconciliation(store, raw, events)
+            next_full = time.monotonic() + RECONCILE_EVERY_S
         synced, fresh = _merge(synced, rows)
         if len(fresh):
             _write_snapshot(store, raw, fresh)
@@ -218,6 +284,7 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
                 "tasks_complete": done, "tasks": total, "judgments": len(synced),
                 "experts_active": int(synced["expert_id"].nunique()) if len(synced) else 0,
                 "set_aside": set_aside_summary(counted(synced)[1])[1],
+                "reconciliation": reconciled,
             }).encode())
             last_report = report
         if done >= total:
