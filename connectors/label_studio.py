@@ -21,7 +21,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from annoflow.errors import ConnectorError
 from annoflow.settings import Settings
-from connectors.retry import with_retries
+from connectors.retry import unreachable, with_retries
 
 T = TypeVar("T")
 TITLE_SEP = " · "
@@ -113,17 +113,12 @@ class LabelStudioClient:
         """``fn()`` through the one retry layer (``connectors.retry``); SDK errors become
         ConnectorError. A create passes ``recover``: what finds it made by its key; a
         create with no key is not retried (``budget_s=0``)."""
-        def give_up(err: BaseException, waited: float) -> ConnectorError:
-            return ConnectorError(
-                f"Label Studio at {self.base_url} is unreachable while trying to {what} "
-                f"({type(err).__name__}; retried for {waited:.0f} s, the retry budget "
-                f"ANNOFLOW_RETRY_BUDGET_S). Is it running? `make services` starts the local "
-                f"one; ANNOFLOW_LABEL_STUDIO_URL points elsewhere. Rerun the command once it "
-                f"is back: nothing is lost.")
         try:
             return with_retries(fn, what=f"Label Studio: {what}",
                                 budget_s=self._budget_s if budget_s is None else budget_s,
-                                transient=_transient, give_up=give_up, recover=recover)
+                                transient=_transient, recover=recover, give_up=unreachable(
+                                    "Label Studio", self.base_url, what,
+                                    "ANNOFLOW_LABEL_STUDIO_URL"))
         except ApiError as err:
             if err.status_code == 401:
                 raise ConnectorError(

@@ -17,12 +17,27 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TypeVar
 
+from annoflow.errors import ConnectorError
+
 T = TypeVar("T")
 log = logging.getLogger("annoflow.retry")
 _deadline: ContextVar[float | None] = ContextVar("annoflow_retry_deadline", default=None)
 
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 8.0
+
+
+def unreachable(service: str, address: str, what: str, setting: str
+                ) -> Callable[[BaseException, float], Exception]:
+    """The error once the budget is spent: it names the service, where it was looked for,
+    what was being done, and what to do."""
+    def give_up(err: BaseException, waited: float) -> Exception:
+        return ConnectorError(
+            f"{service} at {address} is unreachable while trying to {what} "
+            f"({type(err).__name__}; retried for {waited:.0f} s, the retry budget "
+            f"ANNOFLOW_RETRY_BUDGET_S). Is it running? `make services` starts the local one; "
+            f"{setting} points elsewhere. Rerun the command once it is back: nothing is lost.")
+    return give_up
 
 
 def with_retries(fn: Callable[[], T], *, what: str, budget_s: float,

@@ -22,7 +22,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from annoflow.errors import ConnectorError
 from annoflow.settings import Settings
-from connectors.retry import with_retries
+from connectors.retry import unreachable, with_retries
 
 T = TypeVar("T")
 
@@ -89,15 +89,9 @@ class S3Store:
     def _do(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()`` (one boto call) through the one retry layer; transport failures and the
         server's 5xx are retried within the retry budget."""
-        def give_up(err: BaseException, waited: float) -> ConnectorError:
-            return ConnectorError(
-                f"S3 at {self.endpoint} is unreachable while trying to {what} "
-                f"({type(err).__name__}; retried for {waited:.0f} s, the retry budget "
-                f"ANNOFLOW_RETRY_BUDGET_S). Is it running? `make services` starts the local "
-                f"one; ANNOFLOW_S3_ENDPOINT_URL points elsewhere. Rerun the command once it is "
-                f"back: nothing is lost.")
         return with_retries(fn, what=f"S3: {what}", budget_s=self._budget_s,
-                            transient=_transient, give_up=give_up)
+                            transient=_transient,
+                            give_up=unreachable("S3", self.endpoint, what, "ANNOFLOW_S3_ENDPOINT_URL"))
 
     def _fail(self, what: str, err: Exception) -> ConnectorError:
         if isinstance(err, EndpointConnectionError):
@@ -182,17 +176,7 @@ class S3Store:
             raise self._fail(f"check {uri}", err) from None
 
     def exists(self, *, uri: str) -> bool:
-        bucket, key = split_uri(uri)
-        try:
-            self._do(f"check {uri}", lambda: self._client.head_object(Bucket=bucket, Key=key))
-            return True
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound",
-                                                              "NoSuchBucket"):
-                return False
-            raise self._fail(f"check {uri}", err) from None
-        except BotoCoreError as err:
-            raise self._fail(f"check {uri}", err) from None
+        return self.size(uri=uri) is not None
 
     def list_uris(self, *, prefix_uri: str) -> list[str]:
         bucket, prefix = split_uri(prefix_uri)
