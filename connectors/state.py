@@ -105,6 +105,11 @@ class StateStore:
             raise ConnectorError(f"annoflow's state store at {sa.engine.make_url(url).render_as_string()} "
                                  f"cannot be opened: {err.orig}") from None
 
+    @property
+    def where(self) -> str:
+        """The store's URL with any password hidden."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
     # -- campaigns -------------------------------------------------------------------
     def campaign(self, request_id: str) -> CampaignRecord | None:
         with self.engine.connect() as c:

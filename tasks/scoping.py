@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 from prefect.artifacts import create_markdown_artifact
 
-from annoflow.errors import DataError
+from annoflow.errors import DataError, SettingsError
 from annoflow.plan import CampaignPlan, build_plan
 from annoflow.roster import rank_experts, select_roster
 from annoflow.settings import Settings, get_settings
@@ -78,15 +78,22 @@ def scope_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
     plan. Bad input is refused before anything is recorded."""
     result = scope(spec)
     settings = get_settings()
-    check_client_bucket(settings, S3Store(settings), spec)  # before anything is recorded
-    StateStore(settings.state_url).bind_campaign(
+    store, state = S3Store(settings), StateStore(settings.state_url)
+    raw = RawZone(settings.raw_zone_uri, spec.request_id)
+    check_client_bucket(settings, store, spec)  # before anything is recorded
+    if state.campaign(spec.request_id) is None and store.exists(uri=raw.spec):
+        raise SettingsError(
+            f"the raw zone {raw.base}/ already holds a campaign {spec.request_id!r}, but "
+            f"annoflow's state store ({state.where}) has no record of it. This state is not the "
+            f"one that campaign ran with (another checkout sharing these services, or a lost "
+            f"state file): point ANNOFLOW_STATE_URL at the campaign's state store, or give "
+            f"this request a request_id of its own. Nothing was changed.")
+    state.bind_campaign(
         request_id=spec.request_id, client=spec.client, spec_json=spec.model_dump_json(),
         change_reason=spec_change)
     if spec_change:
         log.warning("spec change of %s recorded: %s", spec.request_id, spec_change)
     if len(result.prepared.problems):
-        store = S3Store(settings)
-        raw = RawZone(settings.raw_zone_uri, spec.request_id)
         store.ensure_bucket(bucket=split_uri(raw.base)[0])
         store.put_bytes(uri=raw.quarantine, data=result.prepared.problems.to_csv(index=False).encode(),
                         content_type="text/csv")

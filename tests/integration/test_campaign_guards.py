@@ -77,3 +77,18 @@ def test_a_request_id_is_bound_to_its_client_and_its_spec(tmp_path, ls, s3, sett
     assert [h["reason"] for h in history] == ["first run", "the client asked for 2 per item"]
     assert len(_projects(ls, rid)) == 1
     assert last_json(proc)["status"] == "failed"
+
+
+def test_a_campaign_unknown_to_this_state_store_is_not_mixed_into(tmp_path, ls, s3, settings) -> None:
+    """Another checkout sharing the services, or a lost state file: the raw zone holds the
+    campaign, this state store does not know it. Refused, rather than a second project
+    feeding the same raw zone."""
+    rid = unique_id("it-state")
+    spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
+                      delivery__uri="s3://annoflow-it/guards/")
+    assert annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1").returncode == 4
+    other_state = f"sqlite:///{tmp_path / 'other-checkout-state.db'}"
+    proc = annoflow("run", str(spec), "--json", env={"ANNOFLOW_STATE_URL": other_state})
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert f"already holds a campaign '{rid}', but annoflow's state store" in proc.stderr
+    assert len(_projects(ls, rid)) == 1
