@@ -19,13 +19,15 @@ import pandas as pd
 KEY = ["item_id", "expert_id"]
 
 
+def _column(synced: pd.DataFrame, name: str) -> pd.Series:
+    """A raw-zone column that rows synced before it existed lack (read as null)."""
+    return synced[name] if name in synced else pd.Series(None, index=synced.index, dtype=object)
+
+
 def counted(synced: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the judgments that count, one per expert per item; the annotations set aside, with
     ``set_aside`` saying why). Cancelled and empty annotations are in neither."""
-    quarantine = synced["quarantine"] if "quarantine" in synced else \
-        pd.Series(None, index=synced.index, dtype=object)
-    withdrawn = synced["withdrawn"] if "withdrawn" in synced else \
-        pd.Series(None, index=synced.index, dtype=object)
+    quarantine, withdrawn = _column(synced, "quarantine"), _column(synced, "withdrawn")
     answered = ~synced["was_cancelled"].astype(bool) & synced["answer_json"].notna()
     gone = synced[withdrawn.notna()].assign(
         set_aside="withdrawn: " + withdrawn[withdrawn.notna()].astype(str))

@@ -6,9 +6,8 @@ directory annoflow runs in, so the flow only ever sees absolute paths or ``s3://
 """
 from __future__ import annotations
 
-import reprlib
-
 import re
+import reprlib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union

@@ -4,7 +4,7 @@ Every reader returns a DataFrame with one row per record plus ``_row``: the 1-ba
 line (JSONL), data row (CSV, header excluded) or row (Parquet) it came from, so
 problems can be reported by file and row.
 
-Limits (README, "Request data"), checked before the data is held in memory where the format
+Limits (README, "Guarantees, security, and how they are tested"), checked before the data is held in memory where the format
 allows: a file's size is checked before it is read, a JSONL file is read a line at a time,
 a Parquet file's row count is read from its footer. Past a limit the error names the file,
 and the row when there is one.

@@ -210,13 +210,12 @@ class LabelStudioClient:
     def create_project(self, *, key: str, request_id: str, title: str, label_config: str,
                        overlap: int, description: str) -> LSProject:
         full_title = self.project_title(request_id=request_id, title=title)
-        made = self._call("create the project", lambda: self._project(self._sdk.projects.create(
+        return self._call("create the project", lambda: self._project(self._sdk.projects.create(
             title=full_title, label_config=label_config,
             description=f"{description}\n[annoflow {key}]",
             maximum_annotations=overlap, show_skip_button=False,
             enable_empty_annotation=False, show_annotation_history=False)),
             recover=lambda: self.find_project_by_key(key=key))
-        return made
 
     def progress(self, *, project_id: int) -> LSProgress:
         """Tasks, tasks with all the judgments their overlap asks for, and annotations.

@@ -118,14 +118,8 @@ class S3Store:
             raise self._fail(f"check bucket {bucket}", err) from None
 
     def ensure_bucket(self, *, bucket: str) -> None:
-        try:
-            self._do(f"check bucket {bucket}", lambda: self._client.head_bucket(Bucket=bucket))
+        if self.bucket_exists(bucket=bucket):
             return
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-                raise self._fail(f"check bucket {bucket}", err) from None
-        except BotoCoreError as err:
-            raise self._fail(f"check bucket {bucket}", err) from None
         try:
             self._do(f"create bucket {bucket}", lambda: self._client.create_bucket(Bucket=bucket))
         except ClientError as err:

@@ -116,14 +116,22 @@ class StateStore:
             row = c.execute(sa.select(CAMPAIGNS).where(CAMPAIGNS.c.request_id == request_id)).first()
         return CampaignRecord(row.request_id, row.client, row.project_key, row.ls_project_id) if row else None
 
+    @staticmethod
+    def _ensure_campaign(c: sa.Connection, request_id: str, client: str) -> Any:
+        """The campaign's row (locked), inserted with a fresh project key if there is none;
+        None when it was inserted now."""
+        row = c.execute(sa.select(CAMPAIGNS).where(CAMPAIGNS.c.request_id == request_id)
+                        .with_for_update()).first()
+        if row is None:
+            c.execute(CAMPAIGNS.insert().values(request_id=request_id, client=client,
+                                                project_key=secrets.token_hex(16),
+                                                ls_project_id=None, created_at=_now()))
+        return row
+
     def begin_campaign(self, *, request_id: str, client: str) -> CampaignRecord:
         """The campaign's record, created on first use with a fresh project key."""
         with self.engine.begin() as c:
-            row = c.execute(sa.select(CAMPAIGNS).where(CAMPAIGNS.c.request_id == request_id)).first()
-            if row is None:
-                c.execute(CAMPAIGNS.insert().values(request_id=request_id, client=client,
-                                                    project_key=secrets.token_hex(16),
-                                                    ls_project_id=None, created_at=_now()))
+            self._ensure_campaign(c, request_id, client)
         found = self.campaign(request_id)
         assert found is not None
         return found
@@ -137,13 +145,8 @@ class StateStore:
         ``change_reason`` says the change is intended, and then it is recorded."""
         digest = hashlib.sha256(spec_json.encode()).hexdigest()
         with self.engine.begin() as c:
-            row = c.execute(sa.select(CAMPAIGNS).where(CAMPAIGNS.c.request_id == request_id)
-                            .with_for_update()).first()
-            if row is None:
-                c.execute(CAMPAIGNS.insert().values(request_id=request_id, client=client,
-                                                    project_key=secrets.token_hex(16),
-                                                    ls_project_id=None, created_at=_now()))
-            elif client_key(row.client) != client_key(client):
+            row = self._ensure_campaign(c, request_id, client)
+            if row is not None and client_key(row.client) != client_key(client):
                 raise SpecError(
                     f"request_id {request_id!r} is a campaign of client {row.client!r}, not "
                     f"{client!r}: a request id names one campaign of one client. Give this "

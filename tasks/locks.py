@@ -8,7 +8,6 @@ why (a delivery manager who typed the command twice wants to know, not to wait).
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,7 +18,6 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from annoflow.errors import CampaignBusy
 
-log = logging.getLogger("annoflow.lock")
 #: how long a dead holder keeps the campaign (the lease; renewed while the holder lives)
 LEASE_S = 60
 WAIT_S = 3

@@ -165,6 +165,11 @@ def _merge(synced: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
 RECONCILE_EVERY_S = 300.0
 
 
+def _live(synced: pd.DataFrame) -> pd.DataFrame:
+    """The synced annotations still in Label Studio (not withdrawn)."""
+    return synced[synced["withdrawn"].isna()]
+
+
 def reconcile(synced: pd.DataFrame, tasks: list[LSTask], listed: pd.DataFrame
               ) -> tuple[pd.DataFrame, list[dict]]:
     """A full listing of Label Studio (``tasks``; their roster rows ``listed``) against the
@@ -172,11 +177,10 @@ def reconcile(synced: pd.DataFrame, tasks: list[LSTask], listed: pd.DataFrame
     behind the incremental sync's back (a withdrawn version for an annotation deleted, or
     reassigned outside the roster; edits and reassignments inside it are in ``listed``
     already and merge as new versions) and the differences, each named."""
-    present = {a.id: a.completed_by for t in tasks for a in t.annotations}
-    live = synced[synced["withdrawn"].isna()] if "withdrawn" in synced else synced
+    present = {a.id for t in tasks for a in t.annotations}
     now_listed = listed.set_index("annotation_id")
     gone_rows, events = [], []
-    for r in live.itertuples(index=False):
+    for r in _live(synced).itertuples(index=False):
         aid = int(r.annotation_id)
         if aid not in present or aid not in now_listed.index:
             why = ("deleted in Label Studio" if aid not in present else
@@ -212,7 +216,8 @@ def _complete(synced: pd.DataFrame, need: pd.Series, items: pd.DataFrame) -> int
     they need: what Label Studio counts, so it serves such an item no more. A submission set
     aside (``annoflow.judgments``) still counts here, or one unreadable result would hold the
     campaign forever; QC reports it, and the item has one judgment fewer."""
-    submitted = synced[~synced["was_cancelled"].astype(bool) & synced["withdrawn"].isna()]
+    live = _live(synced)
+    submitted = live[~live["was_cancelled"].astype(bool)]
     have = submitted.groupby("item_id")["expert_id"].nunique()
     work = items[~items["is_gold"].astype(bool)]
     have = have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy()
@@ -256,7 +261,7 @@ def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFra
     reconciled: dict = {}
     while True:
         full = time.monotonic() >= next_full
-        live = synced[synced["withdrawn"].isna()] if len(synced) else synced
+        live = _live(synced)
         since = None if full or not len(live) else live["updated_at"].max() - SYNC_MARGIN
         changed = list(ls.iter_tasks(project_id=project.id, updated_after=since))
         rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec)
