@@ -1,7 +1,6 @@
 """The ``annoflow`` command: validate a spec, run a campaign, check its status."""
 from __future__ import annotations
 
-import _thread
 import json
 import logging
 import os
@@ -16,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from annoflow.errors import AnnoflowError, CampaignTimeout, ConnectorError, QCGateFailed
+from annoflow.errors import (AnnoflowError, CampaignStopped, CampaignTimeout, ConnectorError,
+                             QCGateFailed)
 from annoflow.settings import get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -143,16 +143,88 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
     out.print(f"  Prefect run  {flow_run_url}")
 
 
+def _submit(spec, spec_change: str | None, profile, burst_s: float) -> None:
+    """Scope and record the campaign, and deploy its ticks (and simulated workforce), under
+    the campaign's lock; the first tick is started at once."""
+    from flows.campaign import submit
+    from tasks.locks import campaign_lock
+    from tasks.stages import SIMULATION_FLOW, TICK_FLOW, deploy, run_now
+
+    rid = spec.request_id
+    with campaign_lock(rid):
+        submit(spec=spec, spec_change=spec_change)
+        deploy(rid, flow_name=TICK_FLOW, entrypoint="flows/campaign.py:campaign_tick",
+               interval_s=spec.operations.tick_seconds, parameters={"request_id": rid})
+        if profile is not None:
+            deploy(rid, flow_name=SIMULATION_FLOW,
+                   entrypoint="flows/simulated_workforce.py:simulated_workforce", interval_s=burst_s,
+                   parameters={"request_id": rid, "profile": profile.model_dump(mode="json"),
+                               "burst_s": burst_s})
+    run_now(rid)
+    if profile is not None:
+        run_now(rid, SIMULATION_FLOW)
+
+
+def _follow(request_id: str, wait_timeout: float, poll_interval: float) -> "CampaignResult":
+    """Follow the campaign until it is delivered (its result), stops, or the wait ends."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from annoflow.errors import CampaignTimeout
+    from annoflow.results import CampaignResult
+    from connectors.state import StateStore
+    from tasks.stages import last_progress
+
+    state = StateStore(get_settings().state_url)
+    deadline = time.monotonic() + wait_timeout
+    last_line = None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[detail]}"), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        job = bar.add_task("items", total=None, detail="waiting for the first tick")
+        while True:
+            camp = state.campaign(request_id)
+            if camp.stage == "delivered" and camp.result_json:
+                return CampaignResult.model_validate_json(camp.result_json)
+            if camp.stage == "qc_failed":
+                raise QCGateFailed.from_reason(camp.stage_reason or "QC gate failed")
+            if camp.stage in ("paused", "cancelled"):
+                raise CampaignStopped(f"campaign {request_id} was {camp.stage}"
+                                      + (f" ({camp.stage_reason})" if camp.stage_reason else "")
+                                      + f"; `annoflow status {request_id}` shows where it stands")
+            p = last_progress(request_id) or {}
+            if p:
+                removed = [x["expert_id"] for x in p.get("experts", []) if x["state"] == "removed"]
+                detail = (f"{p['judgments']} judgments"
+                          + (f", ETA {p['eta'][11:16]} UTC" if p.get("eta") else "")
+                          + (f", removed: {', '.join(removed)}" if removed else ""))
+                bar.update(job, total=p["tasks"], completed=p["tasks_complete"], detail=detail)
+                line = f"progress: {p['tasks_complete']}/{p['tasks']} items complete, {detail}"
+                if line != last_line and not err.is_terminal:
+                    err.print(time.strftime("%H:%M:%S  ") + line)
+                last_line = line
+            if time.monotonic() >= deadline:
+                done, total = p.get("tasks_complete", 0), p.get("tasks", 0)
+                raise CampaignTimeout(
+                    f"stopped following after {wait_timeout:.0f} s ({done} of {total} items "
+                    f"complete). The campaign goes on by itself: `annoflow status {request_id}` "
+                    f"shows where it stands; `annoflow run` on the same spec follows it again.",
+                    done=done, total=total)
+            time.sleep(poll_interval)
+
+
 @app.command()
 def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec YAML"),
         simulate: Optional[Path] = typer.Option(
             None, "--simulate", metavar="PROFILE",
-            help="start a simulated expert workforce (configs/simulation/*.yaml) beside the flow"),
+            help="also start a simulated expert workforce (configs/simulation/*.yaml): a "
+                 "deployment of its own that works until the campaign is delivered"),
+        detach: bool = typer.Option(False, "--detach",
+                                    help="submit the campaign and return at once"),
         wait_timeout: float = typer.Option(
-            86_400, "--wait-timeout", help="seconds to wait for annotators before stopping "
-                                           "(progress is kept; rerun to resume)"),
-        poll_interval: float = typer.Option(5.0, "--poll-interval",
-                                            help="seconds between Label Studio polls"),
+            86_400, "--wait-timeout", help="seconds to follow the campaign before returning "
+                                           "(the campaign itself goes on)"),
+        poll_interval: float = typer.Option(2.0, "--poll-interval",
+                                            help="seconds between looks at the campaign"),
         spec_change: Optional[str] = typer.Option(
             None, "--spec-change", metavar="WHY",
             help="the spec differs from the one the campaign started with, on purpose: "
@@ -160,7 +232,8 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
         as_json: bool = typer.Option(False, "--json",
                                      help="end with one JSON object describing the result"),
         ) -> None:
-    """Run a campaign end to end: scope, source, produce, QC, deliver."""
+    """Submit a campaign and follow it: scope, source, produce, QC, deliver. The campaign
+    runs on the Prefect worker in ticks; Ctrl-C stops following, not the campaign."""
     _prepare_prefect_env()
     _setup_logging(quiet=False)
     from annoflow.spec import load_spec
@@ -177,87 +250,143 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
     except AnnoflowError as e:
         _fail(e, as_json, request_id)
 
-    from flows.campaign import campaign
-    from simulation.workforce import SimulatedWorkforce
-
     s = get_settings()
-    out.print(f"Running campaign [bold]{spec.request_id}[/] ({spec.task.type}, "
-              f"{spec.workforce.annotators_per_item} experts per item)"
-              + (f" with a simulated workforce from {escape(str(simulate))}" if simulate else
-                 ", waiting for annotators in Label Studio") + ".", markup=True)
-    # a failed simulated workforce stops the run at once instead of leaving it to time out
-    sim = (SimulatedWorkforce(spec, profile, on_error=_thread.interrupt_main).start()
-           if profile else None)
     started = time.monotonic()
     try:
-        state = campaign(spec=spec, wait_timeout_s=wait_timeout, poll_interval_s=poll_interval,
-                         spec_change=spec_change, return_state=True)
+        from connectors.state import StateStore
+        camp = StateStore(s.state_url).campaign(spec.request_id)
+        if camp is None or camp.stage != "delivered":
+            out.print(f"Submitting campaign [bold]{spec.request_id}[/] ({spec.task.type}, "
+                      f"{spec.workforce.annotators_per_item} experts per item, a tick every "
+                      f"{spec.operations.tick_seconds:g} s)"
+                      + (f" with a simulated workforce from {escape(str(simulate))}" if simulate
+                         else "") + ".", markup=True)
+            _submit(spec, spec_change, profile, burst_s=max(30.0, spec.operations.tick_seconds))
+        if detach:
+            out.print(f"Submitted. The campaign runs on the Prefect worker; follow it with "
+                      f"`annoflow status {spec.request_id}`.")
+            if as_json:
+                print(json.dumps({"request_id": spec.request_id, "status": "submitted"}))
+            return
+        result = _follow(spec.request_id, wait_timeout, poll_interval)
     except KeyboardInterrupt:
-        if sim and sim.error:
-            err.print(f"error: the simulated workforce failed: {escape(str(sim.error))[:500]}\n"
-                      "  everything synced so far is kept; fix the cause and run the same "
-                      "command again to resume.")
-            raise typer.Exit(1) from None
-        err.print("interrupted: everything synced so far is kept in Label Studio and the raw "
-                  "zone; run the same command again to resume.")
+        err.print(f"stopped following; the campaign goes on by itself (`annoflow status "
+                  f"{request_id}`).")
         raise typer.Exit(130) from None
-    finally:
-        if sim:
-            sim.stop()
-    flow_run_url = f"{s.prefect_ui_url}/runs/flow-run/{state.state_details.flow_run_id}"
-    try:
-        result = state.result(raise_on_failure=True)
     except AnnoflowError as e:
-        extra = {"prefect_flow_run_url": flow_run_url}
+        extra = {}
         if isinstance(e, CampaignTimeout):
             extra.update(tasks_complete=e.done, tasks_total=e.total)
         if isinstance(e, QCGateFailed):
             extra.update(qc=e.stats)
-        notes = [f"  Prefect run  {flow_run_url}"]
-        if sim and sim.error:
-            notes.append(f"  note: the simulated workforce had failed: {sim.error}")
-        _fail(e, as_json, request_id, extra, tuple(notes))
-    except Exception as e:  # a bug, not a user mistake: the full traceback is in the run's logs
-        err.print(f"error: the campaign failed unexpectedly ({type(e).__name__}: {e}). This is "
-                  f"a bug in annoflow; the traceback is in the Prefect run: {flow_run_url}")
+        _fail(e, as_json, request_id, extra)
+    except Exception as e:  # a bug, not a user mistake
+        err.print(f"error: annoflow failed unexpectedly ({type(e).__name__}: {e}). This is a bug "
+                  f"in annoflow.")
         if as_json:
             print(json.dumps({"request_id": request_id, "status": "failed",
-                              "error": type(e).__name__, "message": str(e),
-                              "prefect_flow_run_url": flow_run_url}))
+                              "error": type(e).__name__, "message": str(e)}))
         raise typer.Exit(1) from None
-    _summary(result, flow_run_url, time.monotonic() - started)
+    if camp is not None and camp.stage == "delivered":
+        result = result.model_copy(update={"reused_delivery": True})
+    _summary(result.model_dump(mode="json"), result.prefect_flow_run_url or "",
+             time.monotonic() - started)
     if as_json:
-        print(json.dumps({**result, "prefect_flow_run_url": flow_run_url}, default=str))
+        print(result.model_dump_json())
 
 
 @app.command()
-def status(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
+def status(request_id: Optional[str] = typer.Argument(None, metavar="[REQUEST_ID]"),
            as_json: bool = typer.Option(False, "--json",
                                         help="end with one JSON object describing the status")
            ) -> None:
-    """Where a campaign stands: Label Studio progress, delivery, last Prefect run."""
+    """Where a campaign stands (or every campaign): stage, progress, throughput, ETA, cost,
+    experts, alerts, delivery."""
     _prepare_prefect_env()
-    from tasks.status import campaign_status
+    from tasks.status import all_campaigns, campaign_status
 
     try:
+        if request_id is None:
+            rows = all_campaigns()
+            if as_json:
+                print(json.dumps({"campaigns": rows}, default=str))
+                return
+            out.print(f"  {'campaign':<28} {'stage':<11} {'items':>13} {'judgments':>10}  ETA")
+            for r in rows:
+                out.print(f"  {r['request_id']:<28} {r['stage']:<11} "
+                          f"{r.get('tasks_complete', 0):>6}/{r.get('tasks', 0):<6} "
+                          f"{r.get('judgments', 0):>10}  {r.get('eta') or '-'}")
+            return
         st = campaign_status(request_id)
     except AnnoflowError as e:
         _fail(e, as_json, request_id)
     if as_json:
         print(json.dumps(st, default=str))
         return
-    out.print(f"Campaign [bold]{escape(request_id)}[/]: {st['status'].replace('_', ' ')}",
-              markup=True)
-    if snap := st.get("last_sync"):
-        st["synced"] = (f"{snap['tasks_complete']}/{snap['tasks']} tasks complete, "
-                        f"{snap['judgments']} judgments from {snap['experts_active']} experts "
-                        f"(as of {snap['at']})")
+    _print_status(st)
+
+
+def _print_status(st: dict) -> None:
+    out.print(f"Campaign [bold]{escape(st['request_id'])}[/]: {st['stage'].replace('_', ' ')}"
+              + (f" ({st['stage_reason']})" if st.get("stage_reason") else ""), markup=True)
+    p = st.get("progress") or {}
+    if p:
+        out.print(f"  Progress     {p['tasks_complete']}/{p['tasks']} items complete, "
+                  f"{p['judgments']} judgments (as of {p['at']})")
+        t = p["throughput_per_hour"]
+        out.print(f"  Throughput   {t['last_hour']}/h in the last hour, {t['last_day']}/h over "
+                  f"the last day; ETA {p['eta'] or 'n/a'}")
+        out.print(f"  Cost         ${p['cost_usd']:,.2f}"
+                  + (f" of a ${p['budget_usd']:,.0f} budget" if p.get("budget_usd") else ""))
+        out.print(f"  Experts      " + ", ".join(
+            f"{x['expert_id']} {x['state']}" for x in p["experts"]))
+        for x in p["experts"]:
+            if x["state"] in ("removed", "released"):
+                out.print(f"               {x['expert_id']} {x['state']} at {x['since']}: "
+                          f"{x['reason']}")
+        for a in p.get("alerts", []):
+            out.print(f"  Alert        {a}")
     for key, label in (("label_studio_project_url", "Label Studio"),
-                       ("progress", "Progress"), ("synced", "Last sync"),
-                       ("delivery_uri", "Dataset"),
-                       ("manifest_uri", "Manifest"), ("prefect_flow_run_url", "Prefect run")):
+                       ("delivery_uri", "Dataset"), ("manifest_uri", "Manifest"),
+                       ("prefect_flow_run_url", "Last tick")):
         if st.get(key):
             out.print(f"  {label:<12} {st[key]}")
+
+
+def _change_stage(request_id: str, action: str, as_json: bool) -> None:
+    _prepare_prefect_env()
+    _setup_logging(quiet=True)
+    from tasks.stages import change_stage
+    try:
+        stage = change_stage(request_id, action)
+    except AnnoflowError as e:
+        _fail(e, as_json, request_id)
+    if as_json:
+        print(json.dumps({"request_id": request_id, "stage": stage}))
+    else:
+        out.print(f"Campaign {request_id}: {stage}.")
+
+
+@app.command()
+def pause(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Stop a campaign's ticks (and its simulated workforce) until `annoflow resume`."""
+    _change_stage(request_id, "pause", as_json)
+
+
+@app.command()
+def resume(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Start a paused campaign's ticks again."""
+    _change_stage(request_id, "resume", as_json)
+
+
+@app.command()
+def cancel(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """End a campaign for good: no more ticks, its experts lose access, their booked hours
+    are freed. What was synced stays in the raw zone."""
+    _change_stage(request_id, "cancel", as_json)
 
 
 @app.command()

@@ -98,10 +98,12 @@ Domain: {spec.domain}. Produced by annoflow {__version__}.
 
 
 def manifest(spec: RequestSpec, *, version: int, files: list[dict[str, Any]],
-             qc: dict[str, Any], excluded: list[dict[str, str]], lineage: dict[str, Any]) -> dict:
+             qc: dict[str, Any], excluded: list[dict[str, str]], lineage: dict[str, Any],
+             final: bool = True, changes: dict[str, Any] | None = None) -> dict:
     return {
         "request_id": spec.request_id, "client": spec.client, "title": spec.title,
-        "version": version, "task_type": spec.task.type,
+        "version": version, "final": final, "changes": changes or {},
+        "task_type": spec.task.type,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "annoflow_version": __version__, "files": files, "qc": qc,
         "excluded_annotators": excluded, "lineage": lineage,

@@ -37,6 +37,12 @@ class CampaignBusy(AnnoflowError):
     exit_code = 6
 
 
+class CampaignStopped(AnnoflowError):
+    """The campaign being followed was paused or cancelled."""
+
+    exit_code = 7
+
+
 class CampaignTimeout(AnnoflowError):
     """Annotators did not finish before the wait timeout; rerunning resumes."""
 
@@ -53,8 +59,14 @@ class QCGateFailed(AnnoflowError):
 
     exit_code = 5
 
-    def __init__(self, failed_checks: list[Any], stats: dict[str, Any]) -> None:
+    def __init__(self, failed_checks: list[Any], stats: dict[str, Any],
+                 message: str | None = None) -> None:
         names = ", ".join(f"{c.name} ({c.summary})" for c in failed_checks)
-        super().__init__(f"QC gate failed, nothing was delivered: {names}")
+        super().__init__(message or f"QC gate failed, nothing was delivered: {names}")
         self.failed_checks = failed_checks
         self.stats = stats
+
+    @classmethod
+    def from_reason(cls, message: str) -> "QCGateFailed":
+        """The failure as a campaign's tick recorded it (its message)."""
+        return cls([], {}, message)

@@ -6,8 +6,9 @@ Raw zone (internal, append-only annotation snapshots)::
     <raw>/<request_id>/roster.parquet     experts on the campaign (no contact details)
     <raw>/<request_id>/items.parquet      items as imported (ref, item_id, gold answers)
     <raw>/<request_id>/reconciliation/<at>-<digest>.json  what a full reconciliation found
+    <raw>/<request_id>/audit/<at>-<digest>.json           actions on the campaign (removals, …)
     <raw>/<request_id>/quarantine.csv     bad source/gold rows left out (file, row, field, problem)
-    <raw>/<request_id>/progress.json      the latest progress snapshot of the wait for annotators
+    <raw>/<request_id>/progress.json      the latest progress snapshot (written by every tick)
     <raw>/<request_id>/annotations/sync-<until>-<digest>.parquet   synced judgments
 
 Client delivery (a version is complete only once its manifest exists)::
@@ -61,6 +62,10 @@ class RawZone:
 
     def annotation_snapshot(self, until: str, digest: str) -> str:
         return join_uri(self.base, "annotations", f"sync-{until}-{digest}.parquet")
+
+    def audit(self, at: str, digest: str) -> str:
+        """One tick's or command's actions on the campaign (append-only JSON)."""
+        return join_uri(self.base, "audit", f"{at}-{digest}.json")
 
     def reconciliation(self, at: str, digest: str) -> str:
         """One full reconciliation's differences (append-only JSON)."""

@@ -34,5 +34,22 @@ def rank_experts(pool: pd.DataFrame, spec: RequestSpec) -> pd.DataFrame:
     return ranked
 
 
+def available(pool: pd.DataFrame, booked: dict[str, float]) -> pd.DataFrame:
+    """The pool with each expert's weekly hours less what other active campaigns booked;
+    experts with none left are out."""
+    if not booked:
+        return pool
+    left = pool["weekly_hours"] - pool["expert_id"].map(booked).fillna(0.0)
+    return pool.assign(weekly_hours=left)[left > 0].reset_index(drop=True)
+
+
+def bookings(roster: pd.DataFrame, expert_hours: float) -> dict[str, float]:
+    """Weekly hours to book per rostered expert: an equal share of the campaign's expert
+    hours, at most the hours the expert has left in a week."""
+    share = expert_hours / len(roster) if len(roster) else 0.0
+    return {e: round(min(float(h), share), 3)
+            for e, h in zip(roster["expert_id"], roster["weekly_hours"])}
+
+
 def select_roster(ranked: pd.DataFrame, spec: RequestSpec) -> pd.DataFrame:
     return ranked.head(spec.workforce.max_experts).reset_index(drop=True)

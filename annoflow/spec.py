@@ -87,9 +87,23 @@ class QCSpec(_Model):
     gold_tolerance: int | None = Field(
         None, ge=0, description="on ordinal scales, a gold answer this close counts as right "
                                 "(default 1 for ordinal types, 0 otherwise)")
+    min_judgments_for_speed: int = Field(
+        10, ge=1, description="judgments an annotator needs before the speed rule can remove "
+                              "them while the campaign runs")
     max_flagged_share: float = Field(
         0.5, gt=0, le=1, description="free-text types: exclude annotators with at least this "
                                      "share of their texts failing the automatic checks")
+
+
+class OperationsSpec(_Model):
+    tick_seconds: float = Field(
+        300, ge=1, le=86_400,
+        description="how often the campaign advances: sync the changes, live QC, act, record "
+                    "progress (seconds; the demo uses a few, real campaigns minutes)")
+    idle_release_hours: float = Field(
+        24, gt=0, le=24 * 90,
+        description="an expert who holds a task this long without submitting it is released "
+                    "from the campaign and the task goes to someone else")
 
 
 class DeliverySpec(_Model):
@@ -124,6 +138,7 @@ class RequestSpec(_Model):
     gold: GoldSpec | None = None
     workforce: WorkforceSpec
     qc: QCSpec = QCSpec()
+    operations: OperationsSpec = OperationsSpec()
     delivery: DeliverySpec
 
     @field_validator("request_id")

@@ -32,6 +32,15 @@ class TaskTaken(ConnectorError):
     """409: the task was already submitted by this expert, or has all its judgments."""
 
 
+class AccessRevoked(ConnectorError):
+    """403: the expert is no longer on this campaign (removed or released)."""
+
+
+def _refused(resp: httpx.Response, what: str) -> None:
+    if resp.status_code == 403:
+        raise AccessRevoked(f"{what}: HTTP 403, no access to this campaign any more")
+
+
 class ExpertSession:
     """One expert, logged in through ``/user/login/``."""
 
@@ -71,6 +80,7 @@ class ExpertSession:
         resp = self.request("GET", f"/api/projects/{project_id}/next/")
         if resp.status_code == 404:
             return None
+        _refused(resp, "next task")
         if resp.status_code != 200:
             raise ConnectorError(f"next task: HTTP {resp.status_code} {resp.text[:200]}")
         body = resp.json()
@@ -80,6 +90,7 @@ class ExpertSession:
         resp = self.request("POST", f"/api/tasks/{task_id}/annotations/", json={"result": result})
         if resp.status_code == 409:
             raise TaskTaken(f"submit task {task_id}: {resp.json().get('detail', resp.text[:200])}")
+        _refused(resp, f"submit task {task_id}")
         if resp.status_code != 201:
             raise ConnectorError(f"submit task {task_id}: HTTP {resp.status_code} {resp.text[:200]}")
         return resp.json()

@@ -10,7 +10,7 @@ Experts are managed through annoflow's access extension in the server (``extensi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -71,6 +71,15 @@ class LSTask:
     overlap: int
     updated_at: datetime
     annotations: tuple[LSAnnotation, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ExpertActivity:
+    user_id: int
+    open_task: int | None        # the task the expert was served and has not submitted
+    open_since: datetime | None  # when it was served (the server's clock)
+    last_active: datetime | None  # the latest serving or submission
+    submitted: int
 
 
 def _dt(value: Any) -> datetime:
@@ -170,12 +179,30 @@ class LabelStudioClient:
                           what="read experts' last logins")
         return {int(r["id"]): _dt(r["last_login"]) if r["last_login"] else None for r in rows}
 
-    def set_access(self, *, project_id: int, members: list[int], probes: list[int],
-                   gold_rate: float) -> None:
-        """Who may work on the project, which tasks are hidden gold, and how often it comes."""
+    def set_access(self, *, project_id: int, members: list[int], probes: list[int] | None,
+                   gold_rate: float, removed: Sequence[int] | None = None,
+                   serving_ttl_s: float | None = None) -> None:
+        """Who may work on the project, who was removed from it for quality (their judgments
+        stop counting), which tasks are hidden gold, how often it comes, and how long a
+        served task stays its expert's (None: as set before). Members left out lose the
+        tasks they hold at once; ``removed`` is the whole removed set."""
+        body: dict = {"members": members, "probes": probes, "gold_rate": gold_rate}
+        if removed is not None:
+            body["removed"] = list(removed)
+        if serving_ttl_s is not None:
+            body["serving_ttl_s"] = serving_ttl_s
         self._http("PUT", f"api/annoflow/projects/{project_id}/access/",
-                   what=f"set access to project {project_id}",
-                   json_body={"members": members, "probes": probes, "gold_rate": gold_rate})
+                   what=f"set access to project {project_id}", json_body=body)
+
+    def expert_activity(self, *, project_id: int) -> dict[int, ExpertActivity]:
+        """What each expert ever served in the project holds and when they were last active."""
+        rows = self._http("GET", f"api/annoflow/projects/{project_id}/activity/",
+                          what=f"read expert activity in project {project_id}")
+        return {int(r["user"]): ExpertActivity(
+            user_id=int(r["user"]), open_task=r["open_task"],
+            open_since=_dt(r["open_since"]) if r["open_since"] else None,
+            last_active=_dt(r["last_active"]) if r["last_active"] else None,
+            submitted=int(r["submitted"])) for r in rows}
 
     def routes(self) -> dict[str, Any]:
         return self._http("GET", "api/annoflow/routes/", what="list routes")

@@ -9,11 +9,20 @@ mutable facts several processes share:
 * ``experts``: talent-pool id -> Label Studio user id, login alias and display handle, and
   the expert's outstanding one-time password, encrypted (never in clear);
 * ``campaign_specs``: the spec a campaign runs with, and each intended change to it;
-* ``rosters``: which experts work on which campaign.
+* ``rosters``: which experts work on which campaign, each one's status there (active,
+  removed, released) and the weekly hours booked for it;
+* ``audit_log``: every change of a campaign's stage and roster, who made it and why
+  (append-only).
+
+The schema belongs to the Alembic migrations in ``connectors/migrations``: opening a store
+brings its database to the newest revision (a database made before Alembic is recognised
+and upgraded in place).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 import json
 import secrets
 from dataclasses import dataclass
@@ -23,7 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from annoflow.errors import ConnectorError, SpecError
+from annoflow.errors import AnnoflowError, ConnectorError, SpecError
 from annoflow.identity import client_key
 
 META = sa.MetaData()
@@ -34,6 +43,11 @@ CAMPAIGNS = sa.Table(
     sa.Column("project_key", sa.String(64), nullable=False),
     sa.Column("ls_project_id", sa.Integer, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    #: scoped -> submitted -> producing -> delivered, or paused / cancelled / failed ...
+    sa.Column("stage", sa.String(20), nullable=False, default="scoped", server_default="scoped"),
+    sa.Column("stage_reason", sa.Text, nullable=True),
+    sa.Column("stage_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("result_json", sa.Text, nullable=True),
 )
 EXPERTS = sa.Table(
     "experts", META,
@@ -58,7 +72,28 @@ ROSTERS = sa.Table(
     "rosters", META,
     sa.Column("request_id", sa.String(200), primary_key=True),
     sa.Column("expert_id", sa.String(200), primary_key=True),
+    #: active | removed | released
+    sa.Column("status", sa.String(20), nullable=False, default="active", server_default="active"),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
+    #: the expert's weekly hours committed to this campaign (0 once removed or released)
+    sa.Column("booked_hours", sa.Float, nullable=False, default=0.0, server_default="0"),
 )
+#: append-only: what changed a campaign's stage or roster, when, by whom, why
+AUDIT_LOG = sa.Table(
+    "audit_log", META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(200), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("expert_id", sa.String(200), nullable=True),
+    sa.Column("detail_json", sa.Text, nullable=False),
+)
+
+ROSTER_STATUSES = ("active", "removed", "released")
+#: a campaign in one of these stages books no expert's hours any more
+FINISHED_STAGES = ("delivered", "cancelled", "failed", "qc_failed")
 
 
 @dataclass(frozen=True)
@@ -67,6 +102,19 @@ class CampaignRecord:
     client: str
     project_key: str
     ls_project_id: int | None
+    stage: str = "scoped"
+    stage_reason: str | None = None
+    stage_at: datetime | None = None
+    result_json: str | None = None
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    expert_id: str
+    status: str = "active"
+    reason: str | None = None
+    changed_at: datetime | None = None
+    booked_hours: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,17 +141,167 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """A datetime read back, UTC-aware (SQLite returns the naive UTC it stored)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _campaign_record(row: Any) -> CampaignRecord:
+    return CampaignRecord(row.request_id, row.client, row.project_key, row.ls_project_id,
+                          stage=row.stage, stage_reason=row.stage_reason,
+                          stage_at=_utc(row.stage_at), result_json=row.result_json)
+
+
+def _audit_row(*, request_id: str, action: str, actor: str, expert_id: str | None = None,
+               detail: dict | None = None) -> dict:
+    return {"request_id": request_id, "at": _now(), "actor": actor, "action": action,
+            "expert_id": expert_id,
+            "detail_json": json.dumps(detail or {}, sort_keys=True, default=str)}
+
+
+# -- schema migrations ---------------------------------------------------------------
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: the four tables ``create_all`` made before Alembic owned the schema (revision 0001)
+BASELINE_TABLES = ("campaigns", "experts", "campaign_specs", "rosters")
+BASELINE_REVISION = "0001"
+#: the head of ``connectors/migrations/versions``: move it with every new revision
+SCHEMA_HEAD = "0002"
+#: PostgreSQL advisory lock key serialising migrations of one database ("annoflow")
+_PG_MIGRATION_LOCK = 0x616E6E6F666C6F77
+
+
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+@functools.cache
+def _scripts() -> Any:
+    from alembic.script import ScriptDirectory
+    return ScriptDirectory(str(MIGRATIONS_DIR))
+
+
+def schema_head() -> str:
+    """The newest schema revision this code knows: ``SCHEMA_HEAD``, so that opening a store
+    at head neither imports Alembic nor reads the scripts (a unit test holds it to the
+    scripts' head)."""
+    return SCHEMA_HEAD
+
+
+def schema_revision(c: sa.Connection) -> str | None:
+    """The database's schema revision; None when Alembic never ran on it."""
+    if not sa.inspect(c).has_table("alembic_version"):
+        return None
+    versions = c.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions[0] if len(versions) == 1 else None
+
+
+def _upgrade(c: sa.Connection) -> None:
+    """Bring the database on ``c`` (in a transaction, holding the migration lock) to head."""
+    from alembic import command
+    current = schema_revision(c)
+    if current == schema_head():
+        return
+    if current is not None:
+        try:
+            _scripts().get_revision(current)
+        except Exception:
+            raise ConnectorError(
+                f"annoflow's state store is at schema revision {current!r}, which this "
+                f"annoflow does not know (it knows up to {schema_head()!r}): it was written by "
+                f"a newer annoflow; run that one, or upgrade this one") from None
+    cfg = _alembic_config(c)
+    if current is None:
+        have = [t for t in BASELINE_TABLES if sa.inspect(c).has_table(t)]
+        if len(have) == len(BASELINE_TABLES):  # made before Alembic: it is the baseline
+            command.stamp(cfg, BASELINE_REVISION)
+        # else empty, or older still (0001 creates only the tables that are missing)
+    command.upgrade(cfg, "head")
+
+
+def _sqlite_file(url: sa.engine.URL) -> str | None:
+    if url.get_backend_name() != "sqlite":
+        return None
+    db = url.database or ""
+    if db in ("", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    return db
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """Real transactions on SQLite: pysqlite's own handling begins one only before a write
+    (a read before it is outside) and runs DDL outside any. Here each begins with ``BEGIN``,
+    or ``BEGIN IMMEDIATE`` on connections with the ``annoflow_write`` option: SQLite's write
+    lock is then taken before anything is read, which is what ``with_for_update`` does on
+    PostgreSQL (a read-then-write is atomic; two processes migrating one new file do so one
+    after the other, the second finding it at head)."""
+
+    if engine.dialect.driver != "pysqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get("annoflow_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 class StateStore:
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        parsed = sa.engine.make_url(url)
         self.url = url
-        self.engine = sa.create_engine(url, future=True)
+        if (path := _sqlite_file(parsed)) is not None:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ConnectorError(f"annoflow's state store at {self.where} cannot be "
+                                     f"opened: {err}") from None
+        if parsed.get_backend_name() == "sqlite":
+            # wait for another process's write rather than fail at once (pysqlite: 5 s)
+            args = {} if "timeout" in parsed.query else {"connect_args": {"timeout": 30}}
+            self.engine = sa.create_engine(url, future=True, **args)
+            _sqlite_transactions(self.engine)
+        else:
+            self.engine = sa.create_engine(url, future=True)
+        #: the same engine; its transactions take SQLite's write lock first
+        self._writer = self.engine.execution_options(annoflow_write=True)
         try:
-            META.create_all(self.engine)
-        except sa.exc.OperationalError as err:
-            raise ConnectorError(f"annoflow's state store at {sa.engine.make_url(url).render_as_string()} "
+            self._migrate()
+        except sa.exc.DBAPIError as err:
+            raise ConnectorError(f"annoflow's state store at {self.where} "
                                  f"cannot be opened: {err.orig}") from None
+
+    def _begin(self) -> Any:
+        """A write transaction (``with self._begin() as c``): ``engine.begin()``, holding
+        SQLite's write lock from the start."""
+        return self._writer.begin()
+
+    def _migrate(self) -> None:
+        """Bring the schema to head; cheap (one look at ``alembic_version``) when it is."""
+        with self.engine.connect() as c:
+            if schema_revision(c) == schema_head():
+                return
+        try:
+            with self._begin() as c:
+                if c.dialect.name == "postgresql":  # one migrating process at a time
+                    c.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                              {"key": _PG_MIGRATION_LOCK})
+                _upgrade(c)  # looks at the revision again, now under the lock
+        except sa.exc.DBAPIError:
+            # another process may have migrated at the same time (a database without
+            # transactional DDL or a lock of its own): fine if the schema is at head now
+            with self.engine.connect() as c:
+                if schema_revision(c) != schema_head():
+                    raise
 
     @property
     def where(self) -> str:
@@ -114,7 +312,40 @@ class StateStore:
     def campaign(self, request_id: str) -> CampaignRecord | None:
         with self.engine.connect() as c:
             row = c.execute(sa.select(CAMPAIGNS).where(CAMPAIGNS.c.request_id == request_id)).first()
-        return CampaignRecord(row.request_id, row.client, row.project_key, row.ls_project_id) if row else None
+        return _campaign_record(row) if row else None
+
+    def campaigns(self) -> list[CampaignRecord]:
+        """Every campaign, by request id."""
+        with self.engine.connect() as c:
+            return [_campaign_record(r) for r in
+                    c.execute(sa.select(CAMPAIGNS).order_by(CAMPAIGNS.c.request_id))]
+
+    def set_stage(self, *, request_id: str, stage: str, reason: str | None = None,
+                  actor: str = "cli") -> bool:
+        """Move the campaign to ``stage`` and audit it, in one transaction; False (nothing
+        done) when it is in that stage already."""
+        with self._begin() as c:
+            row = c.execute(sa.select(CAMPAIGNS.c.stage).where(CAMPAIGNS.c.request_id == request_id)
+                            .with_for_update()).first()
+            if row is None:
+                raise AnnoflowError(f"no campaign {request_id!r} in annoflow's state store "
+                                    f"at {self.where}")
+            if row.stage == stage:
+                return False
+            c.execute(CAMPAIGNS.update().where(CAMPAIGNS.c.request_id == request_id)
+                      .values(stage=stage, stage_reason=reason, stage_at=_now()))
+            c.execute(AUDIT_LOG.insert().values(**_audit_row(
+                request_id=request_id, action="stage", actor=actor,
+                detail={"stage": stage, "reason": reason, "from": row.stage})))
+        return True
+
+    def save_result(self, *, request_id: str, result_json: str) -> None:
+        with self._begin() as c:
+            done = c.execute(CAMPAIGNS.update().where(CAMPAIGNS.c.request_id == request_id)
+                             .values(result_json=result_json))
+            if done.rowcount == 0:
+                raise AnnoflowError(f"no campaign {request_id!r} in annoflow's state store "
+                                    f"at {self.where}")
 
     @staticmethod
     def _ensure_campaign(c: sa.Connection, request_id: str, client: str) -> Any:
@@ -130,21 +361,24 @@ class StateStore:
 
     def begin_campaign(self, *, request_id: str, client: str) -> CampaignRecord:
         """The campaign's record, created on first use with a fresh project key."""
-        with self.engine.begin() as c:
+        with self._begin() as c:
             self._ensure_campaign(c, request_id, client)
         found = self.campaign(request_id)
         assert found is not None
         return found
 
     def bind_campaign(self, *, request_id: str, client: str, spec_json: str,
-                      change_reason: str | None = None) -> CampaignRecord:
+                      change_reason: str | None = None,
+                      normalize: Callable[[str], str] | None = None) -> CampaignRecord:
         """Tie the request id to its client and its spec, in one transaction.
 
         The first run records both. Later runs must come from the same client (compared as
         ``client_key``) with the same spec; a different spec is refused unless
-        ``change_reason`` says the change is intended, and then it is recorded."""
+        ``change_reason`` says the change is intended, and then it is recorded.
+        ``normalize`` rewrites a recorded spec as the current spec model would (fields
+        added since, with their defaults, are no change)."""
         digest = hashlib.sha256(spec_json.encode()).hexdigest()
-        with self.engine.begin() as c:
+        with self._begin() as c:
             row = self._ensure_campaign(c, request_id, client)
             if row is not None and client_key(row.client) != client_key(client):
                 raise SpecError(
@@ -154,7 +388,9 @@ class StateStore:
             last = c.execute(sa.select(CAMPAIGN_SPECS).where(
                 CAMPAIGN_SPECS.c.request_id == request_id)
                 .order_by(CAMPAIGN_SPECS.c.seq.desc()).limit(1)).first()
-            if last is not None and last.spec_sha256 != digest:
+            same = last is not None and (last.spec_sha256 == digest or (
+                normalize is not None and normalize(last.spec_json) == spec_json))
+            if last is not None and not same:
                 changed = _changed_fields(json.loads(last.spec_json), json.loads(spec_json))
                 if not change_reason:
                     raise SpecError(
@@ -163,7 +399,7 @@ class StateStore:
                         f"was changed. If the change is intended, run again with "
                         f"--spec-change \"why\": it is then recorded with the campaign. Otherwise "
                         f"give a new request a request_id of its own.")
-            if last is None or last.spec_sha256 != digest:
+            if last is None or not same:
                 c.execute(CAMPAIGN_SPECS.insert().values(
                     request_id=request_id, seq=(last.seq + 1) if last else 1, spec_sha256=digest,
                     spec_json=spec_json, recorded_at=_now(),
@@ -175,12 +411,12 @@ class StateStore:
     def spec_history(self, request_id: str) -> list[dict]:
         with self.engine.connect() as c:
             return [{"seq": r.seq, "spec_sha256": r.spec_sha256, "reason": r.reason,
-                     "recorded_at": r.recorded_at} for r in c.execute(
+                     "recorded_at": _utc(r.recorded_at)} for r in c.execute(
                 sa.select(CAMPAIGN_SPECS).where(CAMPAIGN_SPECS.c.request_id == request_id)
                 .order_by(CAMPAIGN_SPECS.c.seq))]
 
     def set_project(self, *, request_id: str, project_id: int) -> None:
-        with self.engine.begin() as c:
+        with self._begin() as c:
             c.execute(CAMPAIGNS.update().where(CAMPAIGNS.c.request_id == request_id)
                       .values(ls_project_id=project_id))
 
@@ -190,10 +426,12 @@ class StateStore:
         if expert_ids is not None:
             q = q.where(EXPERTS.c.expert_id.in_(expert_ids))
         with self.engine.connect() as c:
-            return {r.expert_id: ExpertRecord(**r._mapping) for r in c.execute(q)}
+            return {r.expert_id: ExpertRecord(**{**r._mapping, "password_issued_at":
+                                                 _utc(r.password_issued_at)})
+                    for r in c.execute(q)}
 
     def save_expert(self, rec: ExpertRecord) -> None:
-        with self.engine.begin() as c:
+        with self._begin() as c:
             c.execute(EXPERTS.delete().where(EXPERTS.c.expert_id == rec.expert_id))
             c.execute(EXPERTS.insert().values(**rec.__dict__))
 
@@ -203,19 +441,112 @@ class StateStore:
         values: dict = {"password_enc": password_enc}
         if not keep_issued:
             values["password_issued_at"] = _now() if password_enc else None
-        with self.engine.begin() as c:
+        with self._begin() as c:
             c.execute(EXPERTS.update().where(EXPERTS.c.expert_id == expert_id).values(**values))
 
     # -- rosters ---------------------------------------------------------------------
-    def set_roster(self, *, request_id: str, expert_ids: list[str]) -> None:
-        with self.engine.begin() as c:
+    def set_roster(self, *, request_id: str, expert_ids: list[str],
+                   booked_hours: dict[str, float] | None = None, actor: str = "cli") -> list[str]:
+        """Add the experts not on the campaign's roster yet (active, with their booked weekly
+        hours, 0 when not given) and audit each, in one transaction; the ids added. Experts
+        on it already are left as they are, whatever their status."""
+        booked_hours = booked_hours or {}
+        with self._begin() as c:
+            # the campaign's row (when there is one) serialises rosterings of one campaign
+            c.execute(sa.select(CAMPAIGNS.c.request_id).where(CAMPAIGNS.c.request_id == request_id)
+                      .with_for_update()).first()
             have = {r.expert_id for r in c.execute(
                 sa.select(ROSTERS.c.expert_id).where(ROSTERS.c.request_id == request_id))}
-            new = [{"request_id": request_id, "expert_id": e} for e in expert_ids if e not in have]
-            if new:
-                c.execute(ROSTERS.insert(), new)
+            added = [e for e in dict.fromkeys(expert_ids) if e not in have]
+            if added:
+                now = _now()
+                c.execute(ROSTERS.insert(), [
+                    {"request_id": request_id, "expert_id": e, "status": "active", "reason": None,
+                     "changed_at": now, "booked_hours": float(booked_hours.get(e, 0.0))}
+                    for e in added])
+                c.execute(AUDIT_LOG.insert(), [_audit_row(
+                    request_id=request_id, action="roster_add", actor=actor, expert_id=e,
+                    detail={"booked_hours": float(booked_hours.get(e, 0.0))}) for e in added])
+        return added
 
-    def roster(self, request_id: str) -> list[str]:
+    def roster(self, request_id: str, *, status: str | None = None) -> list[str]:
+        """The campaign's experts (with that status, or all), sorted."""
+        q = sa.select(ROSTERS.c.expert_id).where(ROSTERS.c.request_id == request_id)
+        if status is not None:
+            q = q.where(ROSTERS.c.status == status)
         with self.engine.connect() as c:
-            return sorted(r.expert_id for r in c.execute(
-                sa.select(ROSTERS.c.expert_id).where(ROSTERS.c.request_id == request_id)))
+            return sorted(r.expert_id for r in c.execute(q))
+
+    def roster_entries(self, request_id: str) -> list[RosterEntry]:
+        with self.engine.connect() as c:
+            return [RosterEntry(r.expert_id, r.status, r.reason, _utc(r.changed_at),
+                                float(r.booked_hours)) for r in c.execute(
+                sa.select(ROSTERS).where(ROSTERS.c.request_id == request_id)
+                .order_by(ROSTERS.c.expert_id))]
+
+    def change_roster(self, *, request_id: str, expert_id: str, status: str, reason: str,
+                      actor: str, detail: dict | None = None) -> bool:
+        """Set a rostered expert's status and audit it (action = the new status), in one
+        transaction. Removing or releasing an expert frees their booked hours (0). False
+        (nothing done) when the status is that already."""
+        if status not in ROSTER_STATUSES:
+            raise ValueError(f"roster status {status!r} is not one of {ROSTER_STATUSES}")
+        where = sa.and_(ROSTERS.c.request_id == request_id, ROSTERS.c.expert_id == expert_id)
+        with self._begin() as c:
+            row = c.execute(sa.select(ROSTERS).where(where).with_for_update()).first()
+            if row is None:
+                raise AnnoflowError(f"expert {expert_id!r} is not on the roster of campaign "
+                                    f"{request_id!r}")
+            if row.status == status:
+                return False
+            values: dict[str, Any] = {"status": status, "reason": reason, "changed_at": _now()}
+            freed = 0.0
+            if status in ("removed", "released"):
+                freed, values["booked_hours"] = float(row.booked_hours), 0.0
+            c.execute(ROSTERS.update().where(where).values(**values))
+            c.execute(AUDIT_LOG.insert().values(**_audit_row(
+                request_id=request_id, action=status, actor=actor, expert_id=expert_id,
+                detail={**(detail or {}), "reason": reason, "from": row.status,
+                        "freed_hours": freed})))
+        return True
+
+    def booked_hours(self, expert_ids: list[str] | None = None, *,
+                     exclude_request_id: str | None = None) -> dict[str, float]:
+        """Each expert's weekly hours booked by campaigns still running (active roster rows
+        of campaigns not in FINISHED_STAGES; a roster whose campaign has no row counts),
+        leaving out ``exclude_request_id``. With ``expert_ids``, every one of them is a key
+        (0 when not booked)."""
+        q = (sa.select(ROSTERS.c.expert_id, sa.func.sum(ROSTERS.c.booked_hours).label("hours"))
+             .select_from(ROSTERS.outerjoin(CAMPAIGNS,
+                                            CAMPAIGNS.c.request_id == ROSTERS.c.request_id))
+             .where(ROSTERS.c.status == "active",
+                    sa.or_(CAMPAIGNS.c.stage.is_(None), CAMPAIGNS.c.stage.notin_(FINISHED_STAGES)))
+             .group_by(ROSTERS.c.expert_id))
+        if expert_ids is not None:
+            q = q.where(ROSTERS.c.expert_id.in_(expert_ids))
+        if exclude_request_id is not None:
+            q = q.where(ROSTERS.c.request_id != exclude_request_id)
+        with self.engine.connect() as c:
+            found = {r.expert_id: float(r.hours or 0.0) for r in c.execute(q)}
+        if expert_ids is not None:
+            return {e: found.get(e, 0.0) for e in expert_ids}
+        return found
+
+    # -- audit -----------------------------------------------------------------------
+    def audit(self, *, request_id: str, action: str, actor: str, expert_id: str | None = None,
+              detail: dict | None = None) -> None:
+        """Append one row to the audit log (which is never updated nor deleted from)."""
+        with self._begin() as c:
+            c.execute(AUDIT_LOG.insert().values(**_audit_row(
+                request_id=request_id, action=action, actor=actor, expert_id=expert_id,
+                detail=detail)))
+
+    def audit_log(self, request_id: str, *, since_id: int = 0) -> list[dict]:
+        """The campaign's audit rows after ``since_id``, oldest first."""
+        with self.engine.connect() as c:
+            return [{"id": r.id, "at": _utc(r.at).isoformat(), "actor": r.actor,
+                     "action": r.action, "expert_id": r.expert_id,
+                     "detail": json.loads(r.detail_json)} for r in c.execute(
+                sa.select(AUDIT_LOG).where(AUDIT_LOG.c.request_id == request_id,
+                                           AUDIT_LOG.c.id > since_id)
+                .order_by(AUDIT_LOG.c.id))]

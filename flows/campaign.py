@@ -1,45 +1,100 @@
-"""The campaign flow: scope -> source -> produce -> qc -> deliver, keyed by request_id.
+"""A campaign's flows. ``annoflow run`` scopes and submits a campaign; from then on it
+advances in short, idempotent ticks that a Prefect worker runs on the campaign's schedule
+(``operations.tick_seconds``), with no process alive between them:
 
-Every stage is idempotent: rerunning the flow on the same spec finds the project, tasks,
-users and objects it already made and carries on from there.
+    tick: [set up, the first time] -> sync the changes -> live QC, act -> record progress
+          [-> QC, deliver, when every item has its judgments]
+
+Every tick holds the campaign's lock; a tick that finds it taken (the previous tick still
+running, or a delivery manager's command) does nothing and leaves the work to the next.
 """
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timedelta, timezone
 
 from prefect import flow
+from prefect.runtime import flow_run
 
+from annoflow.errors import CampaignBusy, QCGateFailed
+from annoflow.results import CampaignResult, ExcludedExpert, TickResult
+from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
+from connectors.label_studio import LabelStudioClient
 from tasks.delivery import deliver
 from tasks.locks import campaign_lock
-from tasks.production import collect_annotations, setup_project
+from tasks.operations import (STOPPED, Campaign, act_on_quality, load_campaign,
+                              record_progress)
+from tasks.production import RECONCILE_EVERY_S, setup_project, sync_annotations
 from tasks.quality import quality_control
-from tasks.scoping import scope_campaign
 from tasks.sourcing import onboard_experts
+from tasks.submission import submit_campaign
+from tasks.stages import last_progress, set_stage, stop_schedules
 
 
-@flow(name="campaign", flow_run_name="{spec.request_id}", validate_parameters=False)
-def campaign(spec: RequestSpec, wait_timeout_s: float = 86_400, poll_interval_s: float = 10.0,
-             spec_change: str | None = None) -> dict[str, Any]:
-    with campaign_lock(spec.request_id):  # one run of a campaign at a time
-        scoped = scope_campaign(spec, spec_change)
-        roster = onboard_experts(spec, scoped.roster)
-        project = setup_project(spec, scoped.items, roster)
-        synced = collect_annotations(spec, project, scoped.items, roster, wait_timeout_s,
-                                     poll_interval_s)
-        qc = quality_control(spec, scoped.items, synced)
-        delivery = deliver(spec, scoped.items, synced, qc)
-    return {
-        "request_id": spec.request_id,
-        "status": "delivered",
-        "delivery_uri": delivery.uri,
-        "manifest_uri": delivery.manifest_uri,
-        "items": delivery.rows,
-        "annotations": delivery.annotations,
-        "reused_delivery": delivery.reused,
-        "label_studio_project_url": project.url,
-        "qc": delivery.manifest["qc"],
-        "excluded_experts": [{"expert_id": w, "reason": r}
-                             for w, r in qc.excluded_workers["exclusion_reason"].items()],
-        "plan": scoped.plan.model_dump(mode="json"),
-    }
+def _reconcile_due(progress: dict | None) -> bool:
+    at = ((progress or {}).get("reconciliation") or {}).get("at")
+    return at is None or datetime.now(timezone.utc) - datetime.fromisoformat(at) > \
+        timedelta(seconds=RECONCILE_EVERY_S)
+
+
+def _set_up(camp: Campaign) -> Campaign:
+    """Onboard the roster and make the project (the first tick; idempotent)."""
+    roster = onboard_experts(camp.spec, camp.roster)
+    setup_project(camp.spec, camp.items, roster)
+    set_stage(camp.request_id, "producing", actor="tick")
+    return load_campaign(camp.request_id)
+
+
+def _finish(camp: Campaign, synced) -> CampaignResult:
+    """QC and the final delivery; the campaign's schedule stops."""
+    try:
+        qc = quality_control(camp.spec, camp.items, synced, camp.removed)
+    except QCGateFailed as e:
+        set_stage(camp.request_id, "qc_failed", reason=str(e), actor="tick")
+        stop_schedules(camp.request_id)
+        raise
+    delivery = deliver(camp.spec, camp.items, synced, qc)
+    settings = get_settings()
+    result = CampaignResult(
+        request_id=camp.request_id, delivery_uri=delivery.uri,
+        manifest_uri=delivery.manifest_uri, items=delivery.rows,
+        annotations=delivery.annotations, reused_delivery=delivery.reused,
+        label_studio_project_url=LabelStudioClient(settings).project_url(camp.project_id),
+        qc=delivery.manifest["qc"],
+        excluded_experts=[ExcludedExpert(expert_id=w, reason=r) for w, r in
+                          qc.excluded_workers["exclusion_reason"].items()],
+        prefect_flow_run_url=f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}")
+    set_stage(camp.request_id, "delivered", actor="tick", result=result)
+    stop_schedules(camp.request_id)
+    return result
+
+
+@flow(name="campaign-tick", flow_run_name="{request_id}", validate_parameters=False)
+def campaign_tick(request_id: str) -> TickResult:
+    """One step of a campaign: sync -> live QC -> act -> progress (-> deliver at the end)."""
+    try:
+        with campaign_lock(request_id):
+            camp = load_campaign(request_id)
+            if camp.stage in STOPPED:
+                return TickResult(request_id=request_id, stage=camp.stage, skipped="stopped")
+            if camp.project_id is None or camp.stage in ("scoped", "submitted"):
+                camp = _set_up(camp)
+            previous = last_progress(request_id)
+            sync = sync_annotations(camp.spec, camp.project_id, camp.items, camp.roster,
+                                    full=_reconcile_due(previous))
+            camp, actions = act_on_quality(camp, sync.synced)
+            progress = record_progress(camp, sync.synced, sync.reconciled)
+            result = None
+            if progress["tasks_complete"] >= progress["tasks"]:
+                result = _finish(camp, sync.synced)
+            return TickResult(request_id=request_id, stage="delivered" if result else camp.stage,
+                              synced=sync.fresh, actions=actions,
+                              tasks_complete=progress["tasks_complete"], tasks=progress["tasks"])
+    except CampaignBusy:
+        return TickResult(request_id=request_id, stage="busy", skipped="the campaign's lock is held")
+
+
+@flow(name="campaign-submit", flow_run_name="{spec.request_id}-submit", validate_parameters=False)
+def submit(spec: RequestSpec, spec_change: str | None = None) -> None:
+    """Scope the campaign and record what its ticks read back (`annoflow run`)."""
+    submit_campaign(spec, spec_change)

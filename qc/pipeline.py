@@ -153,15 +153,22 @@ def _mark(data: pd.DataFrame, workers: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
-def _finish_workers(workers: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+def _finish_workers(workers: pd.DataFrame, reasons: pd.Series,
+                    removed: dict[str, str] | None = None) -> pd.DataFrame:
+    """Mark the excluded workers: those removed while the campaign ran (``removed``: worker ->
+    why; that reason alone), then those the end-of-campaign rules exclude."""
+    removed = removed or {}
+    reasons = pd.Series([f"removed during the campaign: {removed[w]}" if w in removed else r
+                         for w, r in reasons.items()], index=reasons.index, dtype=object)
     workers["excluded"] = reasons.ne("")
     workers["exclusion_reason"] = reasons.where(workers["excluded"], None)
     return workers
 
 
 def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
-               cfg: QCConfig) -> QCResult:
-    """QC for voted work. ``gold``: (task, [field,] label) answers of the gold tasks."""
+               cfg: QCConfig, removed: dict[str, str] | None = None) -> QCResult:
+    """QC for voted work. ``gold``: (task, [field,] label) answers of the gold tasks;
+    ``removed``: workers removed while the campaign ran (worker -> why), excluded."""
     if missing := [c for c in ("task", "worker", "label") if c not in annotations.columns]:
         raise ValueError(f"annotations are missing column(s) {missing} (see qc.contract)")
     data = _units(annotations)
@@ -177,7 +184,7 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     gold_reasons = _reasons(workers, low,
                             lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
                                       f"({int(r.n_correct)}/{int(r.n_gold)})")
-    workers = _finish_workers(workers, _join(gold_reasons, _speed_reasons(workers, cfg)))
+    workers = _finish_workers(workers, _join(gold_reasons, _speed_reasons(workers, cfg)), removed)
     checks.append(_speed_check(workers, cfg))
     thin = workers.index[workers["n_gold"] < cfg.min_gold_judgments]
     checks.append(CheckResult(
@@ -239,7 +246,7 @@ def _coverage(outcome: pd.DataFrame, all_tasks) -> CheckResult:
 
 
 def run_text_layers(annotations: pd.DataFrame, prompts: pd.Series, cfg: QCConfig,
-                    check=None) -> QCResult:
+                    check=None, removed: dict[str, str] | None = None) -> QCResult:
     """QC for free-text work: ``annotations`` has task, worker, label (the text) and
     lead_time_s; ``prompts`` maps task -> prompt; ``check(text)`` adds a type's own test."""
     data = check_annotations(annotations).copy()
@@ -255,7 +262,7 @@ def run_text_layers(annotations: pd.DataFrame, prompts: pd.Series, cfg: QCConfig
     reasons = _reasons(workers, many,
                        lambda r: f"{int(r.n_flagged)} of {int(r.n_judgments)} texts failed "
                                  f"automatic checks")
-    workers = _finish_workers(workers, _join(reasons, _speed_reasons(workers, cfg)))
+    workers = _finish_workers(workers, _join(reasons, _speed_reasons(workers, cfg)), removed)
     for col in ("n_gold", "n_correct", "accuracy"):
         workers[col] = np.nan
     data = _mark(data, workers)

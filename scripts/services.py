@@ -59,6 +59,10 @@ class Service:
 LABEL_STUDIO = Service("label-studio", f"http://127.0.0.1:{LS_PORT}/health", 180)
 S3 = Service("s3", f"http://127.0.0.1:{S3_PORT}/", 60)
 PREFECT = Service("prefect", f"http://127.0.0.1:{PREFECT_PORT}/api/health", 90)
+WORKER_PORT = 4201
+#: the Prefect worker that runs campaigns' ticks (work pool "annoflow"); more workers on
+#: other machines pointed at the same Prefect API scale it out (prefect.yaml, README)
+WORKER = Service("worker", f"http://127.0.0.1:{WORKER_PORT}/health", 60)
 SERVICES = (S3, PREFECT, LABEL_STUDIO)
 
 
@@ -126,8 +130,21 @@ def command(svc: Service) -> tuple[list[str], dict[str, str]]:
         env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                    PREFECT_UI_ENABLED="true")
         env.pop("PREFECT_API_URL", None)
+        # campaigns tick every few seconds in the demo: schedule their runs promptly, and
+        # free a killed run's deployment slot in 30 s (the minimum) rather than 5 minutes
+        env.update(PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+                   PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION="30")
         return [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                 "--port", str(PREFECT_PORT)], env
+    if svc is WORKER:
+        env.update(PREFECT_API_URL=f"http://127.0.0.1:{PREFECT_PORT}/api",
+                   PREFECT_WORKER_WEBSERVER_HOST="127.0.0.1",
+                   PREFECT_WORKER_WEBSERVER_PORT=str(WORKER_PORT),
+                   PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   PREFECT_LOGGING_EXTRA_LOGGERS="annoflow")
+        return [str(VENV_BIN / "prefect"), "worker", "start", "--pool", "annoflow", "--type",
+                "process", "--limit", "12", "--with-healthcheck", "--name",
+                f"annoflow-{os.uname().nodename}"], env
     raise ValueError(svc.name)
 
 
@@ -143,7 +160,7 @@ def start(svc: Service) -> None:
     if not Path(cmd[0]).exists():
         sys.exit(f"error: {cmd[0]} is missing; run `make venv` first.")
     log = svc.logfile.open("ab")
-    proc = subprocess.Popen(cmd, env=env, cwd=LOCAL, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT if svc is WORKER else LOCAL, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     svc.pidfile.write_text(str(proc.pid))
     print(f"  {svc.name:<13} starting     (log: {svc.logfile.relative_to(ROOT)})", flush=True)
@@ -225,13 +242,15 @@ def main(argv: list[str]) -> None:
             start(svc)
         for svc in SERVICES:
             wait(svc)
+        start(WORKER)  # it needs the Prefect API up
+        wait(WORKER)
         _client_buckets()
         print(f"  Label Studio login: {LS_ADMIN_EMAIL} / {LS_ADMIN_PASSWORD}")
     elif action == "stop":
-        for svc in SERVICES:
+        for svc in (WORKER, *SERVICES):
             stop(svc)
     elif action == "status":
-        for svc in SERVICES:
+        for svc in (*SERVICES, WORKER):
             print(f"  {svc.name:<13} {'up' if healthy(svc) else 'down':<6} {svc.url}")
     else:
         sys.exit(f"usage: {argv[0]} start|stop|status")

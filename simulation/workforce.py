@@ -29,7 +29,7 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from connectors.datafiles import read_table
 from annoflow.errors import ConnectorError
-from connectors.annotator import ExpertSession, TaskTaken
+from connectors.annotator import AccessRevoked, ExpertSession, TaskTaken
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from simulation.answers import answer
@@ -57,6 +57,18 @@ class SpammerBehaviour(BaseModel):
     lead_time_s: LeadTime = LeadTime(median=4, sigma=0.3)
 
 
+class GroupBehaviour(BaseModel):
+    """Further kinds of expert on the roster, e.g. a random clicker who takes normal time,
+    or an expert who vanishes after a few tasks (holding the next one)."""
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    count: int = Field(1, ge=0)
+    accuracy: float = Field(0.9, ge=0, le=1)
+    random: bool = False                 # answers at random, like a spammer
+    lead_time_s: LeadTime = LeadTime(median=75)
+    quits_after: int | None = Field(None, ge=0)
+
+
 class SimulationProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
@@ -65,6 +77,7 @@ class SimulationProfile(BaseModel):
     time_scale: float = Field(0.005, gt=0, le=1)
     experts: ExpertBehaviour = ExpertBehaviour()
     spammers: SpammerBehaviour = SpammerBehaviour()
+    groups: list[GroupBehaviour] = []
 
 
 def load_profile(path: str | Path) -> SimulationProfile:
@@ -90,6 +103,8 @@ class SimExpert:
     lead_sigma: float
     spammer: bool
     style: int
+    quits_after: int | None = None
+    kind: str = "expert"
 
 
 def _rng(*parts: object) -> random.Random:
@@ -100,13 +115,22 @@ def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[
     """Deterministic per (seed, expert): who is a spammer and how accurate each expert is."""
     ids = sorted(roster["expert_id"])
     spam = set(_rng(profile.seed, "spammers").sample(ids, min(profile.spammers.count, len(ids))))
+    groups: dict[str, GroupBehaviour] = {}
+    for g in profile.groups:
+        left = [e for e in ids if e not in spam and e not in groups]
+        for e in _rng(profile.seed, "group", g.name).sample(left, min(g.count, len(left))):
+            groups[e] = g
     users = dict(zip(roster["expert_id"], roster["ls_user_id"].astype(int)))
     out = []
     for i, e in enumerate(ids):
         if e in spam:
             b = profile.spammers
             out.append(SimExpert(e, users[e], b.accuracy, b.lead_time_s.median,
-                                 b.lead_time_s.sigma, True, i))
+                                 b.lead_time_s.sigma, True, i, kind="spammer"))
+        elif e in groups:
+            g = groups[e]
+            out.append(SimExpert(e, users[e], g.accuracy, g.lead_time_s.median,
+                                 g.lead_time_s.sigma, g.random, i, g.quits_after, g.name))
         else:
             lo, hi = profile.experts.accuracy
             acc = _rng(profile.seed, "accuracy", e).uniform(lo, hi)
@@ -138,6 +162,7 @@ class SimulatedWorkforce:
         self.settings = settings or get_settings()
         self.poll_interval_s = poll_interval_s
         self.submitted = 0
+        self._done_before: dict[str, int] = {}
         self.error: BaseException | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -146,6 +171,10 @@ class SimulatedWorkforce:
     def start(self) -> "SimulatedWorkforce":
         self._thread.start()
         return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
@@ -185,6 +214,11 @@ class SimulatedWorkforce:
             except ConnectorError:
                 ready = None  # not onboarded yet
         project_id, experts, items = ready
+        # what each simulated expert remembers having done in earlier bursts
+        from tasks.production import read_synced
+        synced = read_synced(S3Store(self.settings), RawZone(self.settings.raw_zone_uri,
+                                                             self.spec.request_id))
+        self._done_before = synced.groupby("expert_id").size().to_dict() if len(synced) else {}
         for e in experts:  # a login already used by an earlier run: the manager resets it
             if logins[e.expert_id].password is None:
                 logins.update({r.expert_id: r for r in expert_logins(
@@ -202,10 +236,22 @@ class SimulatedWorkforce:
 
     def _expert(self, e: SimExpert, login, project_id: int, tt, truth: dict,
                 by_content: dict[str, str]) -> None:
+        done = int(self._done_before.get(e.expert_id, 0))
         with ExpertSession(self.settings.expert_url) as session:
             session.login(email=login.login, password=login.password)
             while not self._stop.is_set():
-                task = session.next_task(project_id=project_id)
+                if e.quits_after is not None and done >= e.quits_after:
+                    try:  # takes one more task and is never seen again, holding it
+                        session.next_task(project_id=project_id)
+                    except AccessRevoked:
+                        pass
+                    log.info("simulated expert %s vanishes after %d tasks", e.expert_id, done)
+                    return
+                try:
+                    task = session.next_task(project_id=project_id)
+                except AccessRevoked:  # removed or released: a person would stop here too
+                    log.info("simulated expert %s has no access any more; stops", e.expert_id)
+                    return
                 if task is None:  # nothing for this expert now; others may still return work
                     self._stop.wait(self.poll_interval_s)
                     continue
@@ -224,5 +270,10 @@ class SimulatedWorkforce:
                 except TaskTaken as why:  # as a person would: read the message, go on
                     log.info("simulated expert %s: %s", e.expert_id, why)
                     continue
+                except AccessRevoked:
+                    log.info("simulated expert %s lost access while submitting; stops",
+                             e.expert_id)
+                    return
+                done += 1
                 with self._lock:
                     self.submitted += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import replace
 
 import pandas as pd
@@ -21,14 +22,13 @@ from annoflow.report import qc_report_html
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
-from connectors.s3 import ObjectExists, S3Store
+from connectors.s3 import ObjectExists, S3Store, parquet_bytes
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCResult
 from qc.schema import TableRules, validate_table
 from tasks import stage
 
 log = logging.getLogger("annoflow.deliver")
-VERSION = 1  # re-deliveries of a changed campaign (v2, …) come with the review layer
 
 
 class Delivery(BaseModel):
@@ -71,29 +71,69 @@ def check_client_bucket(settings: Settings, store: S3Store, spec: RequestSpec) -
             f"and give annoflow's S3 identity write access to the prefix, then run again.")
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def delivered_versions(store: S3Store, spec: RequestSpec) -> list[int]:
+    """The versions of the campaign's delivery that are complete (have a manifest)."""
+    base = DeliveryLayout(spec.delivery.uri, spec.request_id, 1).base.rsplit("/v1/", 1)[0] + "/"
+    found = {int(m.group(1)) for u in store.list_uris(prefix_uri=base)
+             if (m := re.search(r"/v(\d+)/manifest\.json$", u))}
+    return sorted(found)
+
+
+def changes_since(previous: pa.Table | None, current: pa.Table, previous_version: int | None,
+                  judgments: tuple[int, int]) -> dict:
+    """What a version changes in the primary view since the one before (by item_id)."""
+    if previous is None:
+        return {"previous_version": None, "items_added": current.num_rows, "items_changed": 0,
+                "items_removed": 0, "judgments_added": judgments[1]}
+    old = previous.to_pandas().set_index("item_id")
+    new = current.to_pandas().set_index("item_id")
+    both = old.index.intersection(new.index)
+    cols = [c for c in new.columns if c in old.columns]
+    changed = int((old.loc[both, cols].astype(str) != new.loc[both, cols].astype(str))
+                  .any(axis=1).sum())
+    return {"previous_version": previous_version,
+            "items_added": int(len(new.index.difference(old.index))),
+            "items_changed": changed,
+            "items_removed": int(len(old.index.difference(new.index))),
+            "judgments_added": judgments[1] - judgments[0]}
+
+
 @stage(name="deliver")
 def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
-            qc: QCResult) -> Delivery:
-    """Write the model-ready view, the judgments and the card, then the manifest."""
+            qc: QCResult, *, final: bool = True) -> Delivery:
+    """Write the next version: the model-ready views, the judgments, the report and the
+    card, then the manifest (last: a version is complete once it exists, and never changes
+    after). Content identical to the latest version's creates nothing."""
     settings = get_settings()
     settings.require_secret_key()
     store = S3Store(settings)
-    layout = DeliveryLayout(spec.delivery.uri, spec.request_id, VERSION)
     check_client_bucket(settings, store, spec)
-    existing = store.get_bytes(uri=layout.manifest)
-    if existing is not None:
-        m = json.loads(existing)
-        log.info("already delivered: %s (manifest exists; nothing rewritten)", layout.base)
-        return _delivery(layout, m, reused=True)
+    versions = delivered_versions(store, spec)
+    last = DeliveryLayout(spec.delivery.uri, spec.request_id, versions[-1]) if versions else None
+    last_m = json.loads(store.get_bytes(uri=last.manifest)) if last else None
 
     key = settings.pseudonym_key.get_secret_value().encode()
     views = model_views(spec, items, qc.outcome, key=key)
     judged = judgments_table(qc.judgments, counted(synced)[0], client=spec.client, key=key)
+    data = {DeliveryLayout.view_path(name, i == 0): parquet_bytes(t)
+            for i, (name, t) in enumerate(views)}
+    data[DeliveryLayout.ANNOTATIONS] = parquet_bytes(judged)
+    if last_m is not None and {f["path"]: f["sha256"] for f in last_m["files"]
+                               if f["path"] in data} == {p: _sha256(b) for p, b in data.items()} \
+            and (not final or last_m.get("final", True)):
+        log.info("already delivered: %s holds this content (nothing rewritten)", last.base)
+        return _delivery(last, last_m, reused=True)
+    version = (versions[-1] + 1) if versions else 1
+    layout = DeliveryLayout(spec.delivery.uri, spec.request_id, version)
     schema_checks = check_delivery(spec, views, judged)
     stats = qc.stats()
     gate(schema_checks, stats)  # L0: nothing is written unless the tables are sound
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
-    card = dataset_card(spec, VERSION, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
+    card = dataset_card(spec, version, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
     names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
     # what QC found, as the client may see it: annotators under their pseudonyms only
     checks = [replace(c, metrics=pseudonymized(c.metrics, names))
@@ -110,7 +150,8 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
             raise ConnectorError(f"{layout.base} was completed by another run while this one "
                                  f"was writing it; a version with a manifest is never changed")
         if isinstance(payload, pa.Table):
-            obj = store.put_parquet(uri=layout.file(rel), table=payload)
+            obj = store.put_bytes(uri=layout.file(rel), data=data[rel],
+                                  content_type="application/vnd.apache.parquet")
         else:
             kind = "text/html" if rel.endswith(".html") else "text/markdown"
             obj = store.put_bytes(uri=layout.file(rel), data=payload, content_type=kind)
@@ -119,9 +160,12 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),
                  "reason": r.exclusion_reason} for w, r in qc.excluded_workers.iterrows()]
     # (no raw-zone address nor Label Studio id: the client needs neither)
-    m = manifest(spec, version=VERSION, files=files, qc=stats, excluded=excluded, lineage={
+    previous = (store.get_parquet(uri=last.file(DeliveryLayout.DATA)) if last else None)
+    changes = changes_since(previous, paths[0][2], versions[-1] if versions else None,
+                            (last_m["qc"]["annotations"] if last_m else 0, stats["annotations"]))
+    m = manifest(spec, version=version, files=files, qc=stats, excluded=excluded, lineage={
         "spec_sha256": hashlib.sha256(spec.model_dump_json().encode()).hexdigest(),
-        "checks": [c.as_dict() for c in checks]})
+        "checks": [c.as_dict() for c in checks]}, final=final, changes=changes)
     body = json.dumps(m, indent=2, default=str).encode()
     try:
         store.put_bytes(uri=layout.manifest, data=body, if_none_match=True,
@@ -130,7 +174,7 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
         m = json.loads(store.get_bytes(uri=layout.manifest))
     create_markdown_artifact(
         key=f"{spec.request_id}-delivery",
-        markdown=f"# Delivered {spec.request_id} v{VERSION}\n\n`{layout.base}`\n\n"
+        markdown=f"# Delivered {spec.request_id} v{version}\n\n`{layout.base}`\n\n"
                  + "\n".join(f"- `{f['path']}`: {f['bytes']:,} bytes, rows {f['rows']}"
                              for f in m["files"]),
         description=f"Delivery of {spec.request_id}")

@@ -23,8 +23,8 @@ LEASE_S = 60
 WAIT_S = 3
 
 
-def lock_name(request_id: str) -> str:
-    return f"annoflow-campaign:{request_id}"
+def lock_name(request_id: str, kind: str = "campaign") -> str:
+    return f"annoflow-{kind}:{request_id}"
 
 
 def _ensure_limit(name: str) -> None:
@@ -40,9 +40,10 @@ def _ensure_limit(name: str) -> None:
 
 
 @contextmanager
-def campaign_lock(request_id: str) -> Iterator[None]:
-    """Hold the campaign's lock for the block; CampaignBusy if another run holds it."""
-    name = lock_name(request_id)
+def campaign_lock(request_id: str, kind: str = "campaign") -> Iterator[None]:
+    """Hold the campaign's lock (or another of its locks: ``kind``) for the block;
+    CampaignBusy if another process holds it."""
+    name = lock_name(request_id, kind)
     _ensure_limit(name)
     try:
         ctx = concurrency(name, occupy=1, timeout_seconds=WAIT_S, lease_duration=LEASE_S,
@@ -50,10 +51,10 @@ def campaign_lock(request_id: str) -> Iterator[None]:
         ctx.__enter__()
     except TimeoutError:
         raise CampaignBusy(
-            f"campaign {request_id!r} is being run by another process right now (it holds "
-            f"the campaign's lock, Prefect concurrency limit {name!r}). Nothing was done. "
-            f"Follow that run with `annoflow status {request_id}`; if its process died, the "
-            f"lock is freed within {LEASE_S} s.") from None
+            f"campaign {request_id!r} is being changed by another process right now (a tick "
+            f"or a command holds its lock, Prefect concurrency limit {name!r}). Nothing was "
+            f"done; try again in a moment. `annoflow status {request_id}` shows where it "
+            f"stands; if the holder died, the lock is freed within {LEASE_S} s.") from None
     try:
         yield
     finally:

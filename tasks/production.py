@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pyarrow as pa
 
-from annoflow.errors import CampaignTimeout, ConnectorError
+from annoflow.errors import ConnectorError
 from annoflow.judgments import counted, set_aside_summary
 from annoflow.layout import RawZone
 from annoflow.plan import gold_rate
@@ -63,16 +63,11 @@ def campaign_project(ls: LabelStudioClient, state: StateStore, spec: RequestSpec
 
 @stage(name="setup-project")
 def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame) -> LSProject:
-    """Create (or find) the project and import the items not imported yet, gold hidden among them."""
+    """Create (or find) the project and import the items not imported yet, gold hidden
+    among them; the roster's experts are its members."""
     settings = get_settings()
-    ls, store = LabelStudioClient(settings), S3Store(settings)
+    ls = LabelStudioClient(settings)
     tt = get_task_type(spec.task.type)
-    raw = RawZone(settings.raw_zone_uri, spec.request_id)
-    store.ensure_bucket(bucket=split_uri(raw.base)[0])
-    store.put_bytes(uri=raw.spec, data=spec.model_dump_json(indent=2).encode(),
-                    content_type="application/json")
-    store.put_parquet(uri=raw.items, table=pa.Table.from_pandas(items, preserve_index=False))
-
     project = campaign_project(ls, StateStore(settings.state_url), spec, tt.label_config(spec))
     existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
                                                             with_annotations=False)}
@@ -89,7 +84,8 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame) 
     # who may work here, and which tasks are the hidden gold probes served at the gold rate
     gold_refs = items.loc[items["is_gold"], "ref"]
     ls.set_access(project_id=project.id, members=[int(u) for u in roster["ls_user_id"]],
-                  probes=[existing[r].id for r in gold_refs], gold_rate=gold_rate(spec))
+                  probes=[existing[r].id for r in gold_refs], gold_rate=gold_rate(spec),
+                  serving_ttl_s=spec.operations.idle_release_hours * 3600)
     log.info("Label Studio project %d ready: %d tasks (%d imported now, %d hidden gold)",
              project.id, len(existing), len(new), len(gold_refs))
     return project
@@ -161,7 +157,7 @@ def _merge(synced: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return _latest(pd.concat([synced, fresh], ignore_index=True)), fresh
 
 
-#: a full listing of the project against the raw zone, at every start and this often
+#: a full listing of the project against the raw zone this often (and at a campaign's start)
 RECONCILE_EVERY_S = 300.0
 
 
@@ -211,12 +207,16 @@ def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
     return uri
 
 
-def _complete(synced: pd.DataFrame, need: pd.Series, items: pd.DataFrame) -> int:
+def complete_items(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
+                   removed: set[str] = frozenset()) -> int:
     """How many work items (not gold probes) have submissions by as many distinct experts as
-    they need: what Label Studio counts, so it serves such an item no more. A submission set
-    aside (``annoflow.judgments``) still counts here, or one unreadable result would hold the
-    campaign forever; QC reports it, and the item has one judgment fewer."""
+    they need, not counting experts removed for quality: what annoflow's scheduler counts,
+    so it serves such an item no more. A submission set aside (``annoflow.judgments``)
+    still counts here, or one unreadable result would hold the campaign forever; QC
+    reports it, and the item has one judgment fewer."""
+    need = _required_overlap(items, spec)
     live = _live(synced)
+    live = live[~live["expert_id"].isin(removed)]
     submitted = live[~live["was_cancelled"].astype(bool)]
     have = submitted.groupby("item_id")["expert_id"].nunique()
     work = items[~items["is_gold"].astype(bool)]
@@ -240,63 +240,45 @@ def _record_reconciliation(store: S3Store, raw: RawZone, events: list[dict]) -> 
     return summary
 
 
-@stage(name="collect-annotations")
-def collect_annotations(spec: RequestSpec, project: LSProject, items: pd.DataFrame,
-                        roster: pd.DataFrame, wait_timeout_s: float,
-                        poll_interval_s: float) -> pd.DataFrame:
-    """Poll Label Studio until every task has its judgments, syncing changes to the raw zone.
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync pass found: every synced annotation (latest version of each), how many
+    rows were new, and the full reconciliation's summary when one ran."""
+    synced: pd.DataFrame
+    fresh: int
+    reconciled: dict | None
 
-    Resumable: the raw zone's snapshots are read first, so a rerun syncs only what changed.
-    """
+
+@stage(name="sync")
+def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
+                     roster: pd.DataFrame, *, full: bool) -> SyncResult:
+    """One pass: the tasks Label Studio changed since the newest synced change (all of
+    them, and a reconciliation against the raw zone, when ``full``) -> new raw-zone rows.
+
+    Idempotent: what is synced is read back from the raw zone first, and a snapshot's key
+    is its content's digest, so a pass cut short and run again writes nothing twice."""
     settings = get_settings()
     ls, store = LabelStudioClient(settings), S3Store(settings)
     raw = RawZone(settings.raw_zone_uri, spec.request_id)
     refs = {r.ref: (r.item_id, bool(r.is_gold)) for r in items.itertuples()}
     experts = dict(zip(roster["ls_user_id"].astype(int), roster["expert_id"]))
-    need = _required_overlap(items, spec)
-    total = int((~items["is_gold"].astype(bool)).sum())  # gold probes never hold a campaign
     synced = read_synced(store, raw)
-    deadline = time.monotonic() + wait_timeout_s
-    last_report, next_full = None, time.monotonic()  # a full reconciliation first
-    reconciled: dict = {}
-    while True:
-        full = time.monotonic() >= next_full
-        live = _live(synced)
-        since = None if full or not len(live) else live["updated_at"].max() - SYNC_MARGIN
-        changed = list(ls.iter_tasks(project_id=project.id, updated_after=since))
-        rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec)
-        if outsiders and not full:
-            log.warning("%d annotation(s) by Label Studio users outside the roster were left out",
-                        outsiders)
-        if full:
-            gone, events = reconcile(synced, changed, rows)
-            rows = pd.concat([rows, gone], ignore_index=True) if len(gone) else rows
-            reconciled = _record_reconciliation(store, raw, events)
-            next_full = time.monotonic() + RECONCILE_EVERY_S
-        synced, fresh = _merge(synced, rows)
-        if len(fresh):
-            _write_snapshot(store, raw, fresh)
-            for r in fresh[fresh["quarantine"].notna()].itertuples():
-                log.warning("annotation %d on item %s quarantined (kept in the raw zone, not "
-                            "counted): %s", r.annotation_id, r.item_id, r.quarantine)
-        done = _complete(synced, need, items)
-        report = (done, len(synced))
-        if report != last_report:
-            log.info("progress: %d/%d items complete, %d judgments synced", done, total,
-                     len(synced))
-            store.put_bytes(uri=raw.progress, content_type="application/json", data=json.dumps({
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "tasks_complete": done, "tasks": total, "judgments": len(synced),
-                "experts_active": int(synced["expert_id"].nunique()) if len(synced) else 0,
-                "set_aside": set_aside_summary(counted(synced)[1])[1],
-                "reconciliation": reconciled,
-            }).encode())
-            last_report = report
-        if done >= total:
-            return synced
-        if time.monotonic() >= deadline:
-            raise CampaignTimeout(
-                f"annotators have finished {done} of {total} items after waiting "
-                f"{wait_timeout_s:.0f} s; everything so far is saved. Run the same command again "
-                f"to resume waiting.", done=done, total=total)
-        time.sleep(poll_interval_s)
+    live = _live(synced)
+    since = None if full or not len(live) else live["updated_at"].max() - SYNC_MARGIN
+    changed = list(ls.iter_tasks(project_id=project_id, updated_after=since))
+    rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec)
+    if outsiders and not full:
+        log.warning("%d annotation(s) by Label Studio users outside the roster were left out",
+                    outsiders)
+    reconciled = None
+    if full:
+        gone, events = reconcile(synced, changed, rows)
+        rows = pd.concat([rows, gone], ignore_index=True) if len(gone) else rows
+        reconciled = _record_reconciliation(store, raw, events)
+    synced, fresh = _merge(synced, rows)
+    if len(fresh):
+        _write_snapshot(store, raw, fresh)
+        for r in fresh[fresh["quarantine"].notna()].itertuples():
+            log.warning("annotation %d on item %s quarantined (kept in the raw zone, not "
+                        "counted): %s", r.annotation_id, r.item_id, r.quarantine)
+    return SyncResult(synced=synced, fresh=len(fresh), reconciled=reconciled)

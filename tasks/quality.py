@@ -63,17 +63,20 @@ def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
     return "\n".join(md)
 
 
-def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
-    """L1-L5 on the synced judgments, by the task type's kind of work (pure; no gate)."""
+def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
+           removed: dict[str, str] | None = None) -> QCResult:
+    """L1-L5 on the synced judgments, by the task type's kind of work (pure; no gate).
+    ``removed``: experts removed while the campaign ran (expert -> why), excluded."""
     tt = get_task_type(spec.task.type)
     judged, aside = counted(synced)
     contract = to_contract(judged)
     if tt.free_text:
         prompts = items.set_index("item_id")["prompt"]
         result = run_text_layers(contract, prompts, qc_config(spec),
-                                 check=lambda text: tt.check_text(spec.task, text))
+                                 check=lambda text: tt.check_text(spec.task, text),
+                                 removed=removed)
     else:
-        result = run_layers(contract, gold_answers(items), qc_config(spec))
+        result = run_layers(contract, gold_answers(items), qc_config(spec), removed=removed)
     summary, metrics = set_aside_summary(aside)
     return replace(result, checks=[CheckResult(
         "judgments_set_aside", "L0", passed=True, severity="warning" if len(aside) else "info",
@@ -81,9 +84,10 @@ def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCRe
 
 
 @stage(name="quality-control")
-def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame) -> QCResult:
+def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
+                    removed: dict[str, str] | None = None) -> QCResult:
     """Run L1-L5 on the judgments; raise QCGateFailed if a blocking check fails."""
-    result = assess(spec, items, synced)
+    result = assess(spec, items, synced, removed)
     create_markdown_artifact(key=f"{spec.request_id}-qc", markdown=qc_markdown(spec, result),
                              description=f"QC summary for {spec.request_id}")
     for w, r in result.excluded_workers.iterrows():

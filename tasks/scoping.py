@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from annoflow.errors import DataError, SettingsError
 from annoflow.plan import CampaignPlan, build_plan
-from annoflow.roster import rank_experts, select_roster
+from annoflow.roster import available, rank_experts, select_roster
 from annoflow.settings import Settings, get_settings
 from annoflow.layout import RawZone
 from annoflow.spec import RequestSpec
@@ -64,11 +64,21 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
     if prepared.n_items == 0:
         raise DataError(f"{spec.source.uri}: no items to annotate")
     pool = load_talent_pool(pool_uri, store=store)
-    ranked = rank_experts(pool, spec)
+    # what other campaigns running now have booked of each expert's week is not available
+    booked = StateStore(settings.state_url).booked_hours(exclude_request_id=spec.request_id)
+    ranked = rank_experts(available(pool, booked), spec)
     roster = select_roster(ranked, spec)
     plan = build_plan(spec, n_items=prepared.n_items, n_gold=prepared.n_gold, roster=roster,
                       eligible=len(ranked), quarantined=prepared.bad_rows)
     return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan)
+
+
+def _as_current_spec(spec_json: str) -> str:
+    """A recorded spec as the current spec model writes it (unreadable: as it is)."""
+    try:
+        return RequestSpec.model_validate_json(spec_json).model_dump_json()
+    except ValueError:
+        return spec_json
 
 
 @stage(name="scope")
@@ -90,7 +100,7 @@ def scope_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
             f"this request a request_id of its own. Nothing was changed.")
     state.bind_campaign(
         request_id=spec.request_id, client=spec.client, spec_json=spec.model_dump_json(),
-        change_reason=spec_change)
+        change_reason=spec_change, normalize=_as_current_spec)
     if spec_change:
         log.warning("spec change of %s recorded: %s", spec.request_id, spec_change)
     if len(result.prepared.problems):

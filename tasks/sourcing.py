@@ -41,21 +41,23 @@ def ensure_experts(expert_ids: list[str], *, ls: LabelStudioClient, state: State
     return known
 
 
+def write_roster(store: S3Store, raw: RawZone, roster: pd.DataFrame) -> None:
+    """The raw zone's copy of the roster: no names or emails."""
+    store.ensure_bucket(bucket=split_uri(raw.base)[0])
+    roster = roster.reindex(columns=[f.name for f in ROSTER_SCHEMA])
+    store.put_parquet(uri=raw.roster, table=pa.Table.from_pandas(
+        roster, schema=ROSTER_SCHEMA, preserve_index=False))
+
+
 @stage(name="onboard-experts")
 def onboard_experts(spec: RequestSpec, roster: pd.DataFrame) -> pd.DataFrame:
-    """Create (or find) a Label Studio user per roster expert; record the roster."""
+    """Create (or find) a Label Studio user per roster expert (the roster recorded at
+    submission); the raw zone's roster gets their user ids."""
     settings = get_settings()
     ls, state = LabelStudioClient(settings), StateStore(settings.state_url)
     experts = ensure_experts(list(roster["expert_id"]), ls=ls, state=state, settings=settings)
-    state.set_roster(request_id=spec.request_id, expert_ids=list(roster["expert_id"]))
     onboarded = roster.assign(ls_user_id=[experts[e].ls_user_id for e in roster["expert_id"]])
-    # the raw zone keeps the roster without names or emails
-    store = S3Store(settings)
-    raw = RawZone(settings.raw_zone_uri, spec.request_id)
-    store.ensure_bucket(bucket=split_uri(raw.base)[0])
-    table = pa.Table.from_pandas(onboarded[[f.name for f in ROSTER_SCHEMA]], schema=ROSTER_SCHEMA,
-                                 preserve_index=False)
-    store.put_parquet(uri=raw.roster, table=table)
+    write_roster(S3Store(settings), RawZone(settings.raw_zone_uri, spec.request_id), onboarded)
     log.info("onboarded %d experts in Label Studio (logins: `annoflow experts %s`)",
              len(onboarded), spec.request_id)
     return onboarded

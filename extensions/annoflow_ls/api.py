@@ -3,25 +3,36 @@
     POST /api/annoflow/experts/                  {login, handle} -> {id, login, handle}
     POST /api/annoflow/experts/<id>/password/    {password}      -> 204
     GET  /api/annoflow/experts/?ids=1,2                           -> [{id, last_login}]
-    PUT  /api/annoflow/projects/<id>/access/     {members, probes, gold_rate} -> 204
+    PUT  /api/annoflow/projects/<id>/access/     {members, probes, gold_rate,
+                                                  removed?, serving_ttl_s?}   -> 204
+    GET  /api/annoflow/projects/<id>/activity/                    -> [{user, open_task, open_since,
+                                                                       last_active, submitted}]
     GET  /api/annoflow/routes/                                    -> every URL route and what experts may do
 
 An expert's user is created once per login (idempotent: a retried create finds it); it
 carries only a login alias and a display handle, never a real name or email.
+
+A project's access is its whole desired state: the enabled members are ``members`` less
+``removed`` (experts removed for quality: their judgments stop counting and their tasks
+are served again until enough others judge them); anyone else loses their open servings
+at once, so the tasks they held go to others. ``probes``, ``removed`` and
+``serving_ttl_s`` are kept as they are when the body leaves them out (or ``probes`` is null).
 """
 from __future__ import annotations
 
 import re
 
 from django.db import transaction
+from django.db.models import Count, Max, Q
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annoflow_ls.middleware import RULES, STATIC_PREFIXES
-from annoflow_ls.models import Campaign, Probe
+from annoflow_ls.models import Campaign, Probe, Removal, Serving
 
 
 class ExpertsAPI(APIView):
@@ -81,28 +92,75 @@ class ProjectAccessAPI(APIView):
     def put(self, request, pk: int):
         from projects.models import Project, ProjectMember
         from tasks.models import Task
+        from users.models import User
         project = Project.objects.filter(id=pk).first()
         if project is None:
             return Response({"detail": "no such project"}, status=status.HTTP_404_NOT_FOUND)
         members = {int(i) for i in request.data.get("members", [])}
-        probes = {int(i) for i in request.data.get("probes", [])}
+        probes = ({int(i) for i in request.data["probes"]} if request.data.get("probes") is not None
+                  else set(Probe.objects.filter(project=project).values_list("task_id", flat=True)))
         rate = float(request.data.get("gold_rate", 0.0))
         if not 0 <= rate <= 1:
             return Response({"detail": "gold_rate must be in [0, 1]"}, status=status.HTTP_400_BAD_REQUEST)
+        removed = ({int(i) for i in request.data["removed"]} if "removed" in request.data
+                   else set(Removal.objects.filter(project=project).values_list("user_id", flat=True)))
+        unknown = removed - set(User.objects.filter(id__in=removed).values_list("id", flat=True))
+        if unknown:
+            return Response({"detail": f"users {sorted(unknown)[:5]} do not exist"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        fields = {"gold_rate": rate}
+        if "serving_ttl_s" in request.data:
+            fields["serving_ttl_s"] = float(request.data["serving_ttl_s"])
+            if not fields["serving_ttl_s"] > 0:
+                return Response({"detail": "serving_ttl_s must be positive"},
+                                status=status.HTTP_400_BAD_REQUEST)
         foreign = probes - set(Task.objects.filter(project=project, id__in=probes).values_list("id", flat=True))
         if foreign:
             return Response({"detail": f"tasks {sorted(foreign)[:5]} are not in project {pk}"},
                             status=status.HTTP_400_BAD_REQUEST)
+        enabled = members - removed
         with transaction.atomic():
-            Campaign.objects.update_or_create(project=project, defaults={"gold_rate": rate})
-            for uid in members:
+            # the scheduler's lock: no expert is served while the roster changes
+            Project.objects.select_for_update().filter(id=project.id).first()
+            Campaign.objects.update_or_create(project=project, defaults=fields)
+            Removal.objects.filter(project=project).exclude(user_id__in=removed).delete()
+            have = set(Removal.objects.filter(project=project).values_list("user_id", flat=True))
+            Removal.objects.bulk_create([Removal(project=project, user_id=u, at=timezone.now())
+                                         for u in removed - have], ignore_conflicts=True)
+            for uid in enabled:
                 ProjectMember.objects.update_or_create(project=project, user_id=uid,
                                                        defaults={"enabled": True})
-            ProjectMember.objects.filter(project=project).exclude(user_id__in=members).update(enabled=False)
+            ProjectMember.objects.filter(project=project).exclude(user_id__in=enabled).update(enabled=False)
+            # removed or released: the tasks they held go to others now
+            Serving.objects.filter(project=project, submitted_at__isnull=True).exclude(
+                user_id__in=enabled).delete()
             Probe.objects.filter(project=project).exclude(task_id__in=probes).delete()
             have = set(Probe.objects.filter(project=project).values_list("task_id", flat=True))
             Probe.objects.bulk_create([Probe(project=project, task_id=t) for t in probes - have])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectActivityAPI(APIView):
+    """When each expert ever served in the project was last active and what they hold."""
+    permission_classes = [IsAdminUser]
+
+    def get(self, request, pk: int):
+        from projects.models import Project
+        if not Project.objects.filter(id=pk).exists():
+            return Response({"detail": "no such project"}, status=status.HTTP_404_NOT_FOUND)
+        servings = Serving.objects.filter(project_id=pk)
+        held = {s.user_id: s for s in servings.filter(submitted_at__isnull=True).order_by("served_at")}
+        rows = (servings.values("user_id").order_by("user_id")
+                .annotate(served=Max("served_at"), sub=Max("submitted_at"),
+                          n=Count("id", filter=Q(submitted_at__isnull=False))))
+        out = []
+        for r in rows:
+            open_ = held.get(r["user_id"])
+            last = max(t for t in (r["served"], r["sub"]) if t is not None)
+            out.append({"user": r["user_id"], "open_task": open_.task_id if open_ else None,
+                        "open_since": open_.served_at.isoformat() if open_ else None,
+                        "last_active": last.isoformat(), "submitted": r["n"]})
+        return Response(out)
 
 
 def _walk(patterns, prefix=""):

@@ -263,7 +263,8 @@ class ExpertAccessMiddleware:
 
     def annotation_detail(self, request, user, pk, **_):
         from tasks.models import Annotation
-        if not Annotation.objects.filter(id=pk, completed_by=user).exists():
+        if not Annotation.objects.filter(id=pk, completed_by=user, project__members__user=user,
+                                         project__members__enabled=True).exists():
             return deny("not your annotation")
         if request.method in ("PATCH", "PUT"):
             body = _body(request)
@@ -292,14 +293,17 @@ class ExpertAccessMiddleware:
 
     def annotation_drafts(self, request, user, pk, annotation_id, **_):
         from tasks.models import Annotation
-        if not Annotation.objects.filter(id=annotation_id, task_id=pk, completed_by=user).exists():
+        if not Annotation.objects.filter(id=annotation_id, task_id=pk, completed_by=user,
+                                         project__members__user=user,
+                                         project__members__enabled=True).exists():
             return deny("not your annotation")
         refused = _keep_only(request, DRAFT_KEYS)
         return refused or _scrubbed(self.get_response(request), scrub.draft, ok=201)
 
     def draft_detail(self, request, user, pk, **_):
         from tasks.models import AnnotationDraft
-        if not AnnotationDraft.objects.filter(id=pk, user=user).exists():
+        if not AnnotationDraft.objects.filter(id=pk, user=user, task__project__members__user=user,
+                                              task__project__members__enabled=True).exists():
             return deny("not your draft")
         if request.method in ("PATCH", "PUT") and (refused := _keep_only(request, DRAFT_KEYS)):
             return refused

@@ -3,11 +3,29 @@ from django.conf import settings
 from django.db import models
 
 
+#: how long an open serving locks its task for its expert, unless the campaign says
+SERVING_TTL_S = 7200.0
+
+
 class Campaign(models.Model):
-    """annoflow's settings for one project: how often hidden gold probes come."""
+    """annoflow's settings for one project: how often hidden gold probes come, and how long
+    a served task stays its expert's."""
     project = models.OneToOneField("projects.Project", on_delete=models.CASCADE,
                                    related_name="annoflow_campaign")
     gold_rate = models.FloatField(default=0.0)
+    serving_ttl_s = models.FloatField(default=SERVING_TTL_S)
+
+
+class Removal(models.Model):
+    """An expert removed from a project for quality: their judgments there no longer count."""
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE,
+                                related_name="annoflow_removals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="annoflow_removals")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_removal_per_project_user")]
 
 
 class Probe(models.Model):

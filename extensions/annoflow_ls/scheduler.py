@@ -2,7 +2,8 @@
 mixed into each expert's stream at the campaign's gold rate.
 
 Rules, in order:
-1. an open serving (served, not submitted, within ``SERVING_TTL``) comes back as is;
+1. an open serving (served, not submitted, within the campaign's ``serving_ttl_s``) comes
+   back as is;
 2. nothing is served when no work is left for this expert (gold never holds a campaign);
 3. a probe is due when the expert's probes so far are fewer than
    ``floor((n + 1) * rate + phase)``, ``n`` being the tasks served to them so far and
@@ -10,7 +11,8 @@ Rules, in order:
    different positions for different experts, and late arrivals are treated alike;
 4. otherwise the work task with the most judgments already (to finish items), then the
    lowest id, among those the expert has not seen whose judgments plus open servings by
-   others are under the task's overlap.
+   others are under the task's overlap. Judgments (and submitted servings) of experts
+   removed from the project for quality do not count: their tasks are served again.
 
 Choosing is serialized: a row lock on the project (PostgreSQL: per project), an immediate
 transaction (SQLite: the whole database, see ``settings``) and a lock per process. Label Studio's own queue is
@@ -22,16 +24,15 @@ import hashlib
 import math
 import random
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annoflow_ls.models import Campaign, Probe, Serving
+from annoflow_ls.models import SERVING_TTL_S, Campaign, Probe, Removal, Serving
 
-SERVING_TTL = timedelta(hours=2)
 _choose = threading.Lock()
 
 
@@ -40,27 +41,39 @@ def _phase(user_id: int, project_id: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2 ** 64
 
 
-def _open(user, project):
-    cut = timezone.now() - SERVING_TTL
+def _cut(campaign: Campaign | None) -> datetime:
+    """Open servings from before this time no longer lock their task."""
+    ttl = campaign.serving_ttl_s if campaign is not None else SERVING_TTL_S
+    return timezone.now() - timedelta(seconds=ttl)
+
+
+def removed_ids(project_id: int) -> list[int]:
+    """The experts removed from the project for quality."""
+    return list(Removal.objects.filter(project_id=project_id).values_list("user_id", flat=True))
+
+
+def _open(user, project, cut):
     return (Serving.objects.filter(user=user, project=project, submitted_at__isnull=True,
                                    served_at__gt=cut).select_related("task").first())
 
 
-def _work(user, project):
+def _work(user, project, cut):
     from tasks.models import Annotation, Task
 
-    cut = timezone.now() - SERVING_TTL
+    done = Q(annotations__was_cancelled=False)
+    sub = Q(annoflow_servings__submitted_at__isnull=False)
+    removed = removed_ids(project.id)
+    if removed:
+        done &= ~Q(annotations__completed_by__in=removed)
+        sub &= ~Q(annoflow_servings__user__in=removed)
     mine = Serving.objects.filter(user=user, project=project).values("task_id")
     judged = Annotation.objects.filter(project=project, completed_by=user).values("task_id")
     probes = Probe.objects.filter(project=project).values("task_id")
     return (Task.objects.filter(project=project)
             .exclude(id__in=probes).exclude(id__in=mine).exclude(id__in=judged)
-            .annotate(n_done=Count("annotations__completed_by",
-                                   filter=Q(annotations__was_cancelled=False), distinct=True),
+            .annotate(n_done=Count("annotations__completed_by", filter=done, distinct=True),
                       # claimed submissions whose annotation may not be committed yet
-                      n_sub=Count("annoflow_servings",
-                                  filter=Q(annoflow_servings__submitted_at__isnull=False),
-                                  distinct=True),
+                      n_sub=Count("annoflow_servings", filter=sub, distinct=True),
                       n_open=Count("annoflow_servings",
                                    filter=Q(annoflow_servings__submitted_at__isnull=True,
                                             annoflow_servings__served_at__gt=cut), distinct=True))
@@ -82,22 +95,26 @@ def _probe(user, project, n_served: int):
 
 def next_task(user, project):
     """The task to serve ``user`` next in ``project`` (recorded as served), or None."""
-    from projects.models import Project
+    from projects.models import Project, ProjectMember
 
     with _choose, transaction.atomic():
         Project.objects.select_for_update().filter(id=project.id).first()
-        current = _open(user, project)
+        if not ProjectMember.objects.filter(user=user, project=project, enabled=True).exists():
+            return None  # removed or released since the request was let in
+        campaign = Campaign.objects.filter(project=project).first()
+        cut = _cut(campaign)
+        current = _open(user, project, cut)
         if current is not None and not _answered(user, current.task_id):
             return current.task
         if current is not None:  # stored, though Label Studio answered with an error
             Serving.objects.filter(id=current.id).update(submitted_at=timezone.now())
         Serving.objects.filter(user=user, project=project, submitted_at__isnull=True).delete()
-        work = _work(user, project)
+        work = _work(user, project, cut)
         if work is None:
             return None
         mine = Serving.objects.filter(user=user, project=project)
         n, g = mine.count(), mine.filter(probe=True).count()
-        rate = getattr(Campaign.objects.filter(project=project).first(), "gold_rate", 0.0)
+        rate = campaign.gold_rate if campaign is not None else 0.0
         chosen, is_probe = work, False
         if rate > 0 and g < math.floor((n + 1) * rate + _phase(user.id, project.id)):
             probe = _probe(user, project, n)
@@ -114,7 +131,10 @@ def _answered(user, task_id: int) -> bool:
 
 
 def served(user, task_id: int) -> Serving | None:
-    return Serving.objects.filter(user=user, task_id=task_id).select_related("task__project").first()
+    """The expert's serving of the task, while they are an enabled member of its project."""
+    return (Serving.objects.filter(user=user, task_id=task_id, project__members__user=user,
+                                   project__members__enabled=True)
+            .select_related("task__project").first())
 
 
 def claim_submission(serving: Serving) -> float | None:
@@ -135,9 +155,11 @@ def release_submission(serving: Serving) -> None:
 
 
 def task_full(task, user) -> bool:
-    """Whether others have already given ``task`` all its judgments (a serving that outlived
-    ``SERVING_TTL`` may have been served again meanwhile)."""
+    """Whether others (not removed for quality) have already given ``task`` all its judgments
+    (a serving that outlived the campaign's ``serving_ttl_s`` may have been served again
+    meanwhile)."""
     from tasks.models import Annotation
     others = (Annotation.objects.filter(task=task, was_cancelled=False).exclude(completed_by=user)
+              .exclude(completed_by__in=removed_ids(task.project_id))
               .values("completed_by").distinct().count())
     return others >= task.overlap

@@ -20,7 +20,7 @@ from annoflow.tasktypes import TASK_TYPES, UnreadableResult, get_task_type
 from connectors.label_studio import LSAnnotation, LSTask
 from qc.checks import gate
 from simulation.workforce import load_profile
-from tasks.production import _complete, _required_overlap, annotation_rows
+from tasks.production import annotation_rows, complete_items
 from tasks.quality import assess
 from tasks.scoping import scope
 from tests.unit.test_good_campaigns import T0, _good_judgments
@@ -154,16 +154,17 @@ def test_any_stored_result_is_read_or_quarantined(task_type: str, result) -> Non
 
 def test_progress_counts_experts_not_annotations(repo) -> None:
     spec, sc, synced = _campaign("classification", repo)
-    need = _required_overlap(sc.items, spec)
-    done = _complete(synced, need, sc.items)
+    done = complete_items(synced, sc.items, spec)
     assert done == int((~sc.items["is_gold"]).sum())
     # a resubmission does not count twice toward an item's overlap ...
     row = synced[~synced["is_gold"]].iloc[0]
-    assert _complete(_resubmit(synced, row, row["answer_json"], minutes=1), need, sc.items) == done
+    assert complete_items(_resubmit(synced, row, row["answer_json"], minutes=1), sc.items, spec) == done
     # ... and an unreadable submission still counts, as Label Studio counts it (it serves the
     # item no more): the campaign cannot wait for a judgment nobody will be served
     bad = synced.astype({"quarantine": object})
     bad.loc[row.name, ["answer_json", "quarantine"]] = [None, "rating: 'x' is not a whole number"]
-    assert _complete(bad, need, sc.items) == done
+    assert complete_items(bad, sc.items, spec) == done
     gone = synced.drop(index=row.name)
-    assert _complete(gone, need, sc.items) == done - 1
+    assert complete_items(gone, sc.items, spec) == done - 1
+    # an expert removed for quality counts for nothing: their items are served again
+    assert complete_items(synced, sc.items, spec, removed={row["expert_id"]}) < done

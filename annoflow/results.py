@@ -1,0 +1,38 @@
+"""What crosses from a campaign's flows to the people who follow it: the result of a
+delivered campaign and of one tick (typed; stored as JSON in the state store)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ExcludedExpert(BaseModel):
+    expert_id: str
+    reason: str
+
+
+class CampaignResult(BaseModel):
+    """A delivered campaign, as `annoflow run` prints it and `--json` returns it."""
+    request_id: str
+    status: str = "delivered"
+    delivery_uri: str
+    manifest_uri: str
+    items: int
+    annotations: int
+    reused_delivery: bool
+    label_studio_project_url: str | None
+    qc: dict[str, Any]
+    excluded_experts: list[ExcludedExpert]
+    prefect_flow_run_url: str | None = None
+
+
+class TickResult(BaseModel):
+    """What one tick did."""
+    request_id: str
+    stage: str
+    skipped: str | None = None       # why the tick did nothing
+    synced: int = 0                  # new raw-zone rows
+    actions: list[dict[str, Any]] = []
+    tasks_complete: int = 0
+    tasks: int = 0

@@ -1,0 +1,72 @@
+"""Live QC: which experts to remove while a campaign runs, on the judgments synced so far
+(pure; the tick acts on the answer).
+
+Removal while work goes on costs an expert their place, so it asks for confident evidence,
+not a point estimate:
+
+* **gold**: the upper bound of the 95 % Wilson interval on the expert's gold accuracy is
+  under ``min_gold_accuracy`` (a 50 % clicker's upper bound drops under 0.70 at about 22
+  gold judgments; an honest expert at 80 % essentially never gets there);
+* **speed**: with at least ``min_judgments_for_speed`` judgments, the expert's median time
+  per judgment (measured by the server, from serving to submission) is under
+  ``min_speed_ratio`` of the median of the other experts' medians (at least two others
+  with three judgments each, so one fast expert cannot set the bar alone).
+
+The end-of-campaign exclusion rules (``qc.pipeline``) still apply to whoever remains.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from qc.gold import gold_accuracy
+
+#: judgments another expert needs before their pace counts in the crowd's
+CROWD_MIN_JUDGMENTS = 3
+
+
+@dataclass(frozen=True)
+class LiveRules:
+    min_gold_accuracy: float
+    min_speed_ratio: float
+    min_judgments_for_speed: int
+    gold_tolerance: float = 0
+
+
+REMOVAL_COLUMNS = ["rule", "reason"]
+
+
+def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) -> pd.DataFrame:
+    """Experts to remove now, indexed by worker, with the ``rule`` ("gold" or "speed") and a
+    ``reason`` a delivery manager can read. ``annotations`` is the long QC contract (one row
+    per field; ``lead_time_s`` per judgment); ``gold`` is (task, field, label)."""
+    out: dict[str, tuple[str, str]] = {}
+    if not len(annotations):
+        return pd.DataFrame(columns=REMOVAL_COLUMNS)
+    judgments = annotations.drop_duplicates(["task", "worker"])
+    pace = judgments.groupby("worker")["lead_time_s"].agg(["median", "size"])
+    if rules.min_speed_ratio > 0:
+        settled = pace[pace["size"] >= CROWD_MIN_JUDGMENTS]
+        for w, r in pace[pace["size"] >= rules.min_judgments_for_speed].iterrows():
+            others = settled.drop(index=w, errors="ignore")["median"].dropna()
+            if len(others) < 2 or pd.isna(r["median"]):
+                continue
+            crowd = float(others.median())
+            if crowd > 0 and r["median"] < rules.min_speed_ratio * crowd:
+                out[w] = ("speed", f"median {r['median']:.1f} s per judgment over "
+                                   f"{int(r['size'])} judgments, {r['median'] / crowd:.0%} of "
+                                   f"the other experts' {crowd:.1f} s (bar: "
+                                   f"{rules.min_speed_ratio:.0%})")
+    if len(gold):
+        acc = gold_accuracy(annotations, gold, tolerance=rules.gold_tolerance)
+        low = acc[(acc["n_gold"] > 0) & (acc["accuracy_ci_high"] < rules.min_gold_accuracy)]
+        for w, r in low.iterrows():
+            if w not in out:
+                out[w] = ("gold", f"gold accuracy {r['accuracy']:.0%} ({int(r['n_correct'])}/"
+                                  f"{int(r['n_gold'])}), 95% interval up to "
+                                  f"{r['accuracy_ci_high']:.0%} < {rules.min_gold_accuracy:.0%}")
+    df = pd.DataFrame.from_dict(out, orient="index", columns=REMOVAL_COLUMNS)
+    df.index.name = "worker"
+    return df.sort_index()
+

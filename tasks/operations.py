@@ -1,0 +1,259 @@
+"""What a campaign's tick does besides syncing: read the campaign back, act on live QC
+(remove, requeue, release), and record where it stands.
+
+Everything a tick needs is read back from where it was recorded, never recomputed: the
+spec and the items from the raw zone, the roster and each expert's state from the state
+store. A tick that dies halfway is simply run again: each step finds what it already did.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from prefect.artifacts import create_markdown_artifact
+
+from annoflow.errors import AnnoflowError
+from annoflow.judgments import counted, set_aside_summary
+from annoflow.layout import RawZone
+from annoflow.plan import gold_rate
+from annoflow.spec import RequestSpec
+from annoflow.settings import get_settings
+from connectors.label_studio import LabelStudioClient
+from connectors.s3 import S3Store
+from connectors.state import RosterEntry, StateStore
+from qc.live import LiveRules, removals
+from tasks import stage
+from tasks.production import _live, complete_items, _required_overlap
+from tasks.quality import gold_answers, qc_config, to_contract
+
+log = logging.getLogger("annoflow.operations")
+
+#: stages in which ticks do nothing
+STOPPED = ("paused", "cancelled", "delivered", "qc_failed")
+#: no new judgment for this many ticks (and at least this long) is a stalled campaign
+STALL_TICKS, STALL_MIN = 20, timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign as a tick reads it back."""
+    spec: RequestSpec
+    items: pd.DataFrame
+    roster: pd.DataFrame                 # raw-zone roster: expert_id, ls_user_id, rates, hours
+    entries: dict[str, RosterEntry]      # each rostered expert's state (state store)
+    project_id: int | None
+    stage: str
+
+    @property
+    def request_id(self) -> str:
+        return self.spec.request_id
+
+    def with_status(self, status: str) -> list[str]:
+        return sorted(e for e, r in self.entries.items() if r.status == status)
+
+    @property
+    def removed(self) -> dict[str, str]:
+        return {e: r.reason or "" for e, r in self.entries.items() if r.status == "removed"}
+
+
+def load_campaign(request_id: str) -> Campaign:
+    """The campaign as recorded at submission and onboarding."""
+    settings = get_settings()
+    store, state = S3Store(settings), StateStore(settings.state_url)
+    raw = RawZone(settings.raw_zone_uri, request_id)
+    camp = state.campaign(request_id)
+    spec_bytes, items, roster = (store.get_bytes(uri=raw.spec), store.get_parquet(uri=raw.items),
+                                 store.get_parquet(uri=raw.roster))
+    if camp is None or spec_bytes is None or items is None or roster is None:
+        raise AnnoflowError(f"campaign {request_id!r} was never submitted here (no record in "
+                            f"{state.where} or nothing in {raw.base}/): run `annoflow run SPEC`")
+    return Campaign(spec=RequestSpec.model_validate_json(spec_bytes), items=items.to_pandas(),
+                    roster=roster.to_pandas(),
+                    entries={r.expert_id: r for r in state.roster_entries(request_id)},
+                    project_id=camp.ls_project_id, stage=camp.stage)
+
+
+def apply_access(ls: LabelStudioClient, camp: Campaign, probes: list[int] | None = None) -> None:
+    """Label Studio's view of the roster: active experts are members; removed ones are
+    out and their work no longer counts (their tasks are served to others); released ones
+    are out, their held tasks freed, their work still counting."""
+    users = dict(zip(camp.roster["expert_id"], camp.roster["ls_user_id"]))
+    ids = lambda status: [int(users[e]) for e in camp.with_status(status)  # noqa: E731
+                          if e in users and pd.notna(users[e])]
+    ls.set_access(project_id=camp.project_id, members=ids("active"), probes=probes,
+                  gold_rate=gold_rate(camp.spec), removed=ids("removed"),
+                  serving_ttl_s=camp.spec.operations.idle_release_hours * 3600)
+
+
+def _record_actions(store: S3Store, raw: RawZone, actions: list[dict]) -> None:
+    """An append-only copy of the tick's actions in the raw zone (lineage)."""
+    if not actions:
+        return
+    body = json.dumps(actions, indent=2, default=str).encode()
+    at = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    store.put_bytes(uri=raw.audit(at, hashlib.sha256(body).hexdigest()[:12]), data=body,
+                    content_type="application/json")
+
+
+def quality_removals(camp: Campaign, synced: pd.DataFrame) -> pd.DataFrame:
+    """The active experts the live rules remove now (pure): see ``qc.live``."""
+    judged, _ = counted(synced)
+    judged = judged[judged["expert_id"].isin(camp.with_status("active"))]
+    if not len(judged):
+        return pd.DataFrame(columns=["rule", "reason"])
+    cfg, spec = qc_config(camp.spec), camp.spec
+    rules = LiveRules(min_gold_accuracy=spec.qc.min_gold_accuracy,
+                      min_speed_ratio=spec.qc.min_speed_ratio,
+                      min_judgments_for_speed=spec.qc.min_judgments_for_speed,
+                      gold_tolerance=cfg.gold_tolerance)
+    gold = gold_answers(camp.items) if camp.spec.gold is not None else \
+        pd.DataFrame(columns=["task", "field", "label"])
+    return removals(to_contract(judged), gold, rules)
+
+
+def idle_experts(camp: Campaign, activity: dict, now: datetime) -> dict[str, str]:
+    """Active experts holding a task unsubmitted past ``operations.idle_release_hours``."""
+    limit = timedelta(hours=camp.spec.operations.idle_release_hours)
+    users = dict(zip(camp.roster["ls_user_id"], camp.roster["expert_id"]))
+    out = {}
+    for uid, a in activity.items():
+        e = users.get(uid)
+        if e in camp.entries and camp.entries[e].status == "active" and a.open_since is not None \
+                and now - a.open_since > limit:
+            out[e] = (f"held task {a.open_task} for {(now - a.open_since).total_seconds():.0f} s "
+                      f"without submitting (operations.idle_release_hours "
+                      f"{camp.spec.operations.idle_release_hours:g})")
+    return out
+
+
+@stage(name="live-qc")
+def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list[dict]]:
+    """Remove the experts live QC is confident about, release idle ones; their access and
+    Label Studio's counting change at once (the items they touched are requeued)."""
+    settings = get_settings()
+    ls, state, store = LabelStudioClient(settings), StateStore(settings.state_url), S3Store(settings)
+    actions: list[dict] = []
+    for e, r in quality_removals(camp, synced).iterrows():
+        if state.change_roster(request_id=camp.request_id, expert_id=e, status="removed",
+                               reason=r["reason"], actor="tick", detail={"rule": r["rule"]}):
+            actions.append({"action": "removed", "expert_id": e, "rule": r["rule"],
+                            "reason": r["reason"]})
+            log.warning("removed expert %s from %s: %s", e, camp.request_id, r["reason"])
+    now = datetime.now(timezone.utc)
+    for e, why in idle_experts(camp, ls.expert_activity(project_id=camp.project_id), now).items():
+        if e in {a["expert_id"] for a in actions}:
+            continue
+        if state.change_roster(request_id=camp.request_id, expert_id=e, status="released",
+                               reason=why, actor="tick"):
+            actions.append({"action": "released", "expert_id": e, "reason": why})
+            log.warning("released expert %s from %s: %s", e, camp.request_id, why)
+    if actions:
+        camp = replace(camp, entries={r.expert_id: r for r in state.roster_entries(camp.request_id)})
+        apply_access(ls, camp)
+        _record_actions(store, RawZone(settings.raw_zone_uri, camp.request_id),
+                        [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
+    return camp, actions
+
+
+# -- progress -------------------------------------------------------------------------
+def _rate(synced: pd.DataFrame, now: datetime, window: timedelta) -> float:
+    """Judgments per hour submitted in the last ``window``."""
+    if not len(synced):
+        return 0.0
+    recent = synced["created_at"] >= pd.Timestamp(now - window)
+    return float(recent.sum()) / (window.total_seconds() / 3600)
+
+
+def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
+                      previous: dict | None, reconciled: dict | None) -> dict:
+    """Where the campaign stands (pure): progress, throughput, ETA, cost, experts, alerts."""
+    spec = camp.spec
+    removed = set(camp.removed)
+    live = _live(synced)
+    work = camp.items[~camp.items["is_gold"].astype(bool)]
+    done = complete_items(synced, camp.items, spec, removed)
+    trusted = live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
+    have = trusted.groupby("item_id")["expert_id"].nunique()
+    need = _required_overlap(camp.items, spec).reindex(work["ref"].to_numpy()).to_numpy()
+    remaining = int((need - have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy())
+                    .clip(min=0).sum())
+    per_hour, per_day = _rate(live, now, timedelta(hours=1)), _rate(live, now, timedelta(days=1))
+    rate = per_hour or per_day / 24
+    eta = (now + timedelta(hours=remaining / rate)) if rate and remaining else None
+    rates = dict(zip(camp.roster["expert_id"], camp.roster["hourly_rate_usd"]))
+    hours = live.groupby("expert_id")["lead_time_s"].sum() / 3600
+    cost = float(sum(h * float(rates.get(e, 0) or 0) for e, h in hours.items()))
+    last_seen = live.groupby("expert_id")["created_at"].max()
+    experts = []
+    for e, r in sorted(camp.entries.items()):
+        seen = last_seen.get(e)
+        state = r.status if r.status != "active" else (
+            "active" if seen is not None and now - seen.to_pydatetime() < timedelta(hours=1)
+            else "idle")
+        experts.append({"expert_id": e, "state": state, "reason": r.reason,
+                        "since": r.changed_at.isoformat(timespec="seconds") if r.changed_at else None,
+                        "judgments": int((live["expert_id"] == e).sum())})
+    alerts = []
+    if spec.deadline and eta is not None and eta.date() > spec.deadline:
+        alerts.append(f"deadline at risk: at the last hour's pace the work ends {eta:%Y-%m-%d}, "
+                      f"after the {spec.deadline} deadline")
+    alerts += [f"expert removed: {e}: {why}" for e, why in sorted(camp.removed.items())]
+    prev_judgments = (previous or {}).get("judgments")
+    quiet_since = (previous or {}).get("quiet_since")
+    if prev_judgments is not None and prev_judgments == len(synced) and done < len(work):
+        quiet_since = quiet_since or (previous or {}).get("at")
+    else:
+        quiet_since = None
+    if quiet_since and now - datetime.fromisoformat(quiet_since) > max(
+            STALL_MIN, timedelta(seconds=STALL_TICKS * spec.operations.tick_seconds)):
+        alerts.append(f"campaign stalled: no new judgment since {quiet_since}")
+    return {
+        "at": now.isoformat(timespec="seconds"), "stage": camp.stage,
+        "tasks_complete": done, "tasks": int(len(work)), "judgments": int(len(synced)),
+        "judgments_remaining": remaining,
+        "throughput_per_hour": {"last_hour": round(per_hour, 1),
+                                "last_day": round(per_day / 24, 1)},
+        "eta": eta.isoformat(timespec="seconds") if eta else None,
+        "cost_usd": round(cost, 2), "budget_usd": spec.budget_usd,
+        "experts_active": int(sum(x["state"] == "active" for x in experts)),
+        "experts": experts, "alerts": alerts, "quiet_since": quiet_since,
+        "set_aside": set_aside_summary(counted(synced)[1])[1],
+        "reconciliation": reconciled or (previous or {}).get("reconciliation") or {},
+    }
+
+
+def status_markdown(request_id: str, p: dict) -> str:
+    md = [f"# {request_id}: {p['stage']}", "",
+          f"**{p['tasks_complete']}/{p['tasks']}** items complete · {p['judgments']} judgments · "
+          f"{p['throughput_per_hour']['last_hour']}/h in the last hour · ETA {p['eta'] or 'n/a'} · "
+          f"cost ${p['cost_usd']:,.2f}" + (f" of ${p['budget_usd']:,.0f}" if p["budget_usd"] else ""),
+          "", "| expert | state | judgments | reason |", "|---|---|---|---|"]
+    md += [f"| {x['expert_id']} | {x['state']} | {x['judgments']} | {x['reason'] or ''} |"
+           for x in p["experts"]]
+    md += ["", *[f"- ⚠ {a}" for a in p["alerts"]]]
+    return "\n".join(md)
+
+
+@stage(name="record-progress")
+def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | None) -> dict:
+    """Write the progress snapshot (raw zone; what `annoflow status` reads) and the
+    campaign's status artifact in Prefect."""
+    settings = get_settings()
+    store = S3Store(settings)
+    raw = RawZone(settings.raw_zone_uri, camp.request_id)
+    previous = store.get_bytes(uri=raw.progress)
+    snap = progress_snapshot(camp, synced, now=datetime.now(timezone.utc),
+                             previous=json.loads(previous) if previous else None,
+                             reconciled=reconciled)
+    store.put_bytes(uri=raw.progress, data=json.dumps(snap).encode(),
+                    content_type="application/json")
+    create_markdown_artifact(key=f"{camp.request_id}-status",
+                             markdown=status_markdown(camp.request_id, snap),
+                             description=f"Status of campaign {camp.request_id}")
+    log.info("progress: %d/%d items complete, %d judgments synced", snap["tasks_complete"],
+             snap["tasks"], snap["judgments"])
+    return snap

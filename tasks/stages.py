@@ -1,0 +1,146 @@
+"""A campaign's stage and its schedules: the state store holds the stage (scoped ->
+submitted -> producing -> delivered, or paused / cancelled / qc_failed), Prefect holds the
+deployments that run its ticks (and a simulated workforce's bursts)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from annoflow.layout import RawZone
+from annoflow.results import CampaignResult
+from annoflow.settings import get_settings
+from connectors.s3 import S3Store
+from connectors.state import StateStore
+
+log = logging.getLogger("annoflow.stages")
+
+ROOT = Path(__file__).resolve().parent.parent
+#: the work pool whose workers run campaigns (``make services`` starts one worker)
+WORK_POOL = "annoflow"
+TICK_FLOW, SIMULATION_FLOW = "campaign-tick", "simulated-workforce"
+#: settings a campaign's runs take from the environment of the `annoflow run` that submitted
+#: it: where things are, never a secret (secrets come from the worker's own environment)
+SUBMITTED_SETTINGS = ("ANNOFLOW_LABEL_STUDIO_URL", "ANNOFLOW_S3_ENDPOINT_URL",
+                      "ANNOFLOW_RAW_ZONE_URI", "ANNOFLOW_STATE_URL", "ANNOFLOW_CLIENT_BUCKETS",
+                      "ANNOFLOW_ANNOTATOR_URL", "ANNOFLOW_RETRY_BUDGET_S",
+                      "ANNOFLOW_HTTP_TIMEOUT_S", "ANNOFLOW_TALENT_POOL_URI")
+
+
+def set_stage(request_id: str, stage: str, *, reason: str | None = None, actor: str = "cli",
+              result: CampaignResult | None = None) -> bool:
+    state = StateStore(get_settings().state_url)
+    if result is not None:
+        state.save_result(request_id=request_id, result_json=result.model_dump_json())
+    return state.set_stage(request_id=request_id, stage=stage, reason=reason, actor=actor)
+
+
+def last_progress(request_id: str) -> dict | None:
+    settings = get_settings()
+    data = S3Store(settings).get_bytes(uri=RawZone(settings.raw_zone_uri, request_id).progress)
+    return json.loads(data) if data else None
+
+
+def _job_env() -> dict[str, str]:
+    env = {k: os.environ[k] for k in SUBMITTED_SETTINGS if k in os.environ}
+    url = env.get("ANNOFLOW_STATE_URL")
+    if url and sa.engine.make_url(url).password:
+        env.pop("ANNOFLOW_STATE_URL")  # a password stays in the worker's environment
+    return env
+
+
+def deploy(request_id: str, *, flow_name: str, entrypoint: str, interval_s: float,
+           parameters: dict[str, Any]) -> str:
+    """Create or update the deployment ``flow_name/request_id`` on the work pool, on an
+    interval schedule; returns its id. One run at a time: a run due while the last one
+    still runs is cancelled by the server, not queued."""
+    from prefect import flow as prefect_flow
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    fl = prefect_flow.from_source(source=str(ROOT), entrypoint=entrypoint)
+    with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints a table and advice
+        dep_id = fl.deploy(
+            name=request_id, work_pool_name=WORK_POOL, interval=interval_s,
+            parameters=parameters, job_variables={"env": _job_env()}, build=False, push=False,
+            print_next_steps=False, ignore_warnings=True,
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+            description=f"annoflow campaign {request_id}: {flow_name}")
+    return str(dep_id)
+
+
+def _deployment(client: Any, flow_name: str, request_id: str) -> Any | None:
+    from prefect.exceptions import ObjectNotFound
+    try:
+        return client.read_deployment_by_name(f"{flow_name}/{request_id}")
+    except ObjectNotFound:
+        return None
+
+
+def run_now(request_id: str, flow_name: str = TICK_FLOW) -> None:
+    """Start a run of the campaign's deployment now (the schedule brings the next ones)."""
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        dep = _deployment(client, flow_name, request_id)
+        if dep is not None:
+            client.create_flow_run_from_deployment(dep.id)
+
+
+def stop_schedules(request_id: str) -> None:
+    """Pause the campaign's schedules (its tick and any simulated workforce)."""
+    _set_paused(request_id, True)
+
+
+def start_schedules(request_id: str) -> None:
+    _set_paused(request_id, False)
+
+
+def _set_paused(request_id: str, paused: bool) -> None:
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        for name in (TICK_FLOW, SIMULATION_FLOW):
+            dep = _deployment(client, name, request_id)
+            if dep is not None:
+                (client.pause_deployment if paused else client.resume_deployment)(dep.id)
+
+
+def change_stage(request_id: str, action: str) -> str:
+    """pause | resume | cancel, under the campaign's lock; returns the stage now."""
+    from annoflow.errors import AnnoflowError
+    from tasks.locks import campaign_lock
+
+    state = StateStore(get_settings().state_url)
+    with campaign_lock(request_id):
+        camp = state.campaign(request_id)
+        if camp is None:
+            raise AnnoflowError(f"no campaign {request_id!r} in {state.where}")
+        if camp.stage in ("delivered", "cancelled"):
+            raise AnnoflowError(f"campaign {request_id} is {camp.stage}; it cannot be "
+                                f"{action}d")
+        if action == "pause":
+            state.set_stage(request_id=request_id, stage="paused", reason="paused by the "
+                            "delivery manager", actor="cli")
+            stop_schedules(request_id)
+        elif action == "resume":
+            if camp.stage != "paused":
+                raise AnnoflowError(f"campaign {request_id} is {camp.stage}, not paused")
+            state.set_stage(request_id=request_id, stage="producing" if camp.ls_project_id
+                            else "submitted", actor="cli")
+            start_schedules(request_id)
+        elif action == "cancel":
+            state.set_stage(request_id=request_id, stage="cancelled",
+                            reason="cancelled by the delivery manager", actor="cli")
+            stop_schedules(request_id)
+            if camp.ls_project_id is not None:  # nobody works on it any more
+                from connectors.label_studio import LabelStudioClient
+                LabelStudioClient(get_settings()).set_access(
+                    project_id=camp.ls_project_id, members=[], probes=None, gold_rate=0.0)
+        else:
+            raise ValueError(action)
+        return state.campaign(request_id).stage

@@ -1,0 +1,49 @@
+"""Submitting a campaign: scope it, fix its roster once, and record what its ticks read
+back (the spec and the items in the raw zone, the roster and its bookings in the state
+store). Runs in the `annoflow run` process, under the campaign's lock."""
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+
+from annoflow.errors import AnnoflowError
+from annoflow.layout import RawZone
+from annoflow.roster import bookings
+from annoflow.settings import get_settings
+from annoflow.spec import RequestSpec
+from connectors.s3 import S3Store, split_uri
+from connectors.state import StateStore
+from tasks.scoping import Scope, scope_campaign
+from tasks.sourcing import write_roster
+
+log = logging.getLogger("annoflow.submit")
+
+
+def submit_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
+    """Scope the campaign and record it for its ticks. The roster is chosen the first
+    time only (with the weekly hours other campaigns left) and booked in the same
+    transaction; later submissions keep it as recorded."""
+    settings = get_settings()
+    store, state = S3Store(settings), StateStore(settings.state_url)
+    camp = state.campaign(spec.request_id)
+    if camp is not None and camp.stage == "cancelled":
+        raise AnnoflowError(f"campaign {spec.request_id!r} was cancelled ({camp.stage_reason}); "
+                            f"a cancelled campaign does not start again: give a new request a "
+                            f"request_id of its own")
+    scoped = scope_campaign(spec, spec_change)
+    raw = RawZone(settings.raw_zone_uri, spec.request_id)
+    store.ensure_bucket(bucket=split_uri(raw.base)[0])
+    store.put_bytes(uri=raw.spec, data=spec.model_dump_json(indent=2).encode(),
+                    content_type="application/json")
+    store.put_parquet(uri=raw.items, table=pa.Table.from_pandas(scoped.items, preserve_index=False))
+    if not state.roster(spec.request_id):
+        booked = bookings(scoped.roster, scoped.plan.expert_hours)
+        state.set_roster(request_id=spec.request_id, expert_ids=list(scoped.roster["expert_id"]),
+                         booked_hours=booked, actor="cli")
+        write_roster(store, raw, scoped.roster)
+        log.info("roster of %d experts recorded, %.1f h/week booked", len(booked),
+                 sum(booked.values()))
+    if state.campaign(spec.request_id).stage == "scoped":
+        state.set_stage(request_id=spec.request_id, stage="submitted", actor="cli")
+    return scoped

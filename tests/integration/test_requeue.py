@@ -1,0 +1,125 @@
+"""Live quality control while a campaign runs: an expert removed for quality is refused
+everything and their judgments stop counting (their tasks are served again, nothing is
+deleted); an idle expert's lock on a task lapses after the campaign's serving TTL, or at
+once when they are released from the roster; the activity report shows who holds what."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from tests.integration.access_kit import answer, make_campaign
+
+
+def _refused(resp) -> None:
+    assert resp.status_code == 403, (resp.request.method, str(resp.request.url),
+                                     resp.status_code, resp.text[:300])
+
+
+def test_removed_experts_judgments_stop_counting_and_their_tasks_are_served_again(
+        ls, settings) -> None:
+    camp = make_campaign(ls, n_work=2, n_gold=0, n_experts=3, overlap=2, gold_rate=0.0,
+                         tag="it-requeue")
+    a, b, c = camp.experts
+    t1, t2 = camp.work
+    sa, sb, sc = (e.session(settings.expert_url) for e in camp.experts)
+    try:
+        assert sa.next_task(project_id=camp.project_id).id == t1
+        ann = sa.submit(task_id=t1, result=answer("yes"))
+        assert sb.next_task(project_id=camp.project_id).id == t1
+        sb.submit(task_id=t1, result=answer("no"))
+        assert sc.next_task(project_id=camp.project_id).id == t2  # t1 has its two judgments
+        sc.submit(task_id=t2, result=answer("yes"))
+        assert sa.next_task(project_id=camp.project_id).id == t2  # A now holds t2
+        assert sc.next_task(project_id=camp.project_id) is None  # C is not served t1
+
+        # removed wins over members: A stays out though listed
+        ls.set_access(project_id=camp.project_id, members=[a.user_id, b.user_id, c.user_id],
+                      probes=[], gold_rate=0.0, removed=[a.user_id])
+        assert sc.next_task(project_id=camp.project_id).id == t1  # only B's judgment counts
+        sc.submit(task_id=t1, result=answer("yes"))
+        assert sb.next_task(project_id=camp.project_id).id == t2  # A's hold on t2 is gone
+
+        _refused(sa.request("GET", f"/api/projects/{camp.project_id}/next/"))
+        _refused(sa.request("POST", f"/api/dm/actions/?id=next_task&project={camp.project_id}",
+                            json={}))
+        for tid in (t1, t2):
+            _refused(sa.request("POST", f"/api/tasks/{tid}/annotations/", json={"result": answer()}))
+            _refused(sa.request("GET", f"/api/tasks/{tid}/"))
+        _refused(sa.request("PATCH", f"/api/annotations/{ann['id']}/", json={"result": answer("no")}))
+
+        # nothing is deleted: A's judgment stays in Label Studio
+        tasks = {t.id: t for t in ls.iter_tasks(project_id=camp.project_id)}
+        assert sorted(x.completed_by for x in tasks[t1].annotations) == sorted(
+            [a.user_id, b.user_id, c.user_id])
+        assert [x.result for x in tasks[t1].annotations if x.id == ann["id"]] == [answer("yes")]
+
+        # the same PUT again changes nothing (idempotent); dropping A from removed restores A
+        ls.set_access(project_id=camp.project_id, members=[a.user_id, b.user_id, c.user_id],
+                      probes=[], gold_rate=0.0, removed=[a.user_id])
+        _refused(sa.request("GET", f"/api/projects/{camp.project_id}/next/"))
+        ls.set_access(project_id=camp.project_id, members=[a.user_id, b.user_id, c.user_id],
+                      probes=[], gold_rate=0.0, removed=[])
+        assert sa.request("GET", f"/api/annotations/{ann['id']}/").status_code == 200
+    finally:
+        for s in (sa, sb, sc):
+            s.close()
+
+
+def test_an_idle_experts_lock_lapses_after_the_serving_ttl(ls, settings) -> None:
+    camp = make_campaign(ls, n_work=1, n_gold=0, n_experts=2, overlap=1, gold_rate=0.0,
+                         tag="it-ttl")
+    a, b = camp.experts
+    ls.set_access(project_id=camp.project_id, members=[a.user_id, b.user_id], probes=[],
+                  gold_rate=0.0, serving_ttl_s=2)
+    with a.session(settings.expert_url) as sa, b.session(settings.expert_url) as sb:
+        (task,) = camp.work
+        assert sa.next_task(project_id=camp.project_id).id == task  # A sits on it
+        assert sb.next_task(project_id=camp.project_id) is None
+        time.sleep(2.2)
+        assert sb.next_task(project_id=camp.project_id).id == task
+        sb.submit(task_id=task, result=answer())
+        assert sa.next_task(project_id=camp.project_id) is None  # done: A is not served it again
+
+
+def test_a_released_expert_frees_their_task_at_once_and_their_judgments_count(
+        ls, settings) -> None:
+    camp = make_campaign(ls, n_work=2, n_gold=0, n_experts=2, overlap=1, gold_rate=0.0,
+                         tag="it-release")
+    b, c = camp.experts
+    t1, t2 = camp.work
+    with b.session(settings.expert_url) as sb, c.session(settings.expert_url) as sc:
+        assert sb.next_task(project_id=camp.project_id).id == t1
+        sb.submit(task_id=t1, result=answer())
+        assert sb.next_task(project_id=camp.project_id).id == t2  # B holds t2
+        assert sc.next_task(project_id=camp.project_id) is None
+        ls.set_access(project_id=camp.project_id, members=[c.user_id], probes=[], gold_rate=0.0)
+        _refused(sb.request("GET", f"/api/projects/{camp.project_id}/next/"))
+        _refused(sb.request("POST", f"/api/tasks/{t2}/annotations/", json={"result": answer()}))
+        assert sc.next_task(project_id=camp.project_id).id == t2  # no wait for the TTL
+        sc.submit(task_id=t2, result=answer())
+        assert sc.next_task(project_id=camp.project_id) is None  # B's judgment of t1 counts
+    tasks = {t.id: t for t in ls.iter_tasks(project_id=camp.project_id)}
+    assert [x.completed_by for x in tasks[t1].annotations] == [b.user_id]
+
+
+def test_activity_shows_the_open_task_and_the_last_activity(ls, settings) -> None:
+    camp = make_campaign(ls, n_work=3, n_gold=0, n_experts=2, overlap=1, gold_rate=0.0,
+                         tag="it-activity")
+    a, idle = camp.experts
+    start = datetime.now(timezone.utc)
+    with a.session(settings.expert_url) as sa:
+        first = sa.next_task(project_id=camp.project_id)
+        sa.submit(task_id=first.id, result=answer())
+        second = sa.next_task(project_id=camp.project_id)
+        _refused(sa.request("GET", f"/api/annoflow/projects/{camp.project_id}/activity/"))
+    rows = ls.expert_activity(project_id=camp.project_id)
+    assert set(rows) == {a.user_id}  # never served: not listed
+    row = rows[a.user_id]
+    assert row.open_task == second.id and row.submitted == 1
+    assert row.open_since is not None and row.last_active is not None
+    assert row.last_active >= row.open_since
+    # the server's clock and this one agree to within a few seconds on one machine
+    assert abs((row.open_since - start).total_seconds()) < 30
+    ls.set_access(project_id=camp.project_id, members=[idle.user_id], probes=[], gold_rate=0.0)
+    row = ls.expert_activity(project_id=camp.project_id)[a.user_id]
+    assert row.open_task is None and row.open_since is None and row.submitted == 1

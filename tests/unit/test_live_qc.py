@@ -1,0 +1,59 @@
+"""Live removal rules (qc.live): confident evidence only."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qc.gold import wilson_interval
+from qc.live import LiveRules, removals
+
+RULES = LiveRules(min_gold_accuracy=0.7, min_speed_ratio=0.25, min_judgments_for_speed=10)
+
+
+def _judgments(worker: str, n: int, *, correct: int, lead: float, gold: bool = True,
+               start: int = 0) -> list[dict]:
+    return [{"task": f"g{start + i}" if gold else f"t{start + i}", "worker": worker,
+             "field": "", "label": "a" if i < correct else "b", "lead_time_s": lead,
+             "is_gold": gold} for i in range(n)]
+
+
+def _gold(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"task": [f"g{i}" for i in range(n)], "field": "", "label": "a"})
+
+
+def test_a_coin_flipper_is_removed_once_the_interval_is_under_the_bar() -> None:
+    # 11 of 22 right: the 95% Wilson upper bound is under 0.70
+    assert wilson_interval(np.array([11]), np.array([22]))[1][0] < 0.7
+    rows = _judgments("flip", 22, correct=11, lead=60) + _judgments("good", 22, correct=20, lead=60)
+    out = removals(pd.DataFrame(rows), _gold(22), RULES)
+    assert list(out.index) == ["flip"] and out.loc["flip", "rule"] == "gold"
+    assert "11/22" in out.loc["flip", "reason"]
+
+
+def test_a_point_estimate_under_the_bar_is_not_enough() -> None:
+    # 3 of 5 (60%): under 0.70, but the interval reaches far above it
+    rows = _judgments("thin", 5, correct=3, lead=60) + _judgments("good", 5, correct=5, lead=60)
+    assert removals(pd.DataFrame(rows), _gold(5), RULES).empty
+
+
+def test_only_good_experts_means_no_removal() -> None:
+    rows = [r for w in ("a", "b", "c", "d") for r in _judgments(w, 30, correct=27, lead=50)]
+    assert removals(pd.DataFrame(rows), _gold(30), RULES).empty
+
+
+def test_a_fast_expert_is_removed_by_speed_after_enough_judgments() -> None:
+    rows = (_judgments("fast", 10, correct=10, lead=2, gold=False)
+            + _judgments("b", 10, correct=10, lead=60, gold=False)
+            + _judgments("c", 10, correct=10, lead=70, gold=False))
+    out = removals(pd.DataFrame(rows), _gold(0), RULES)
+    assert list(out.index) == ["fast"] and out.loc["fast", "rule"] == "speed"
+    # nine judgments are not enough yet
+    early = pd.DataFrame(rows)
+    early = early[~((early["worker"] == "fast") & (early["task"] == "t9"))]
+    assert removals(early, _gold(0), RULES).empty
+
+
+def test_speed_needs_a_crowd_of_at_least_two_others() -> None:
+    rows = _judgments("fast", 12, correct=12, lead=2, gold=False) + \
+        _judgments("b", 12, correct=12, lead=60, gold=False)
+    assert removals(pd.DataFrame(rows), _gold(0), RULES).empty
