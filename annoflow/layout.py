@@ -5,6 +5,7 @@ Raw zone (internal, append-only annotation snapshots)::
     <raw>/<request_id>/spec.json          the spec the campaign ran with
     <raw>/<request_id>/roster.parquet     experts on the campaign (no contact details)
     <raw>/<request_id>/items.parquet      items as imported (ref, item_id, gold answers)
+    <raw>/<request_id>/plan.json          the campaign plan made when it was (last) submitted
     <raw>/<request_id>/reconciliation/<at>-<digest>.json  what a full reconciliation found
     <raw>/<request_id>/audit/<at>-<digest>.json           actions on the campaign (removals, …)
     <raw>/<request_id>/quarantine.csv     bad source/gold rows left out (file, row, field, problem)
@@ -43,6 +44,10 @@ class RawZone:
     @property
     def roster(self) -> str:
         return join_uri(self.base, "roster.parquet")
+
+    @property
+    def plan(self) -> str:
+        return join_uri(self.base, "plan.json")
 
     @property
     def items(self) -> str:

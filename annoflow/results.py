@@ -24,6 +24,7 @@ class CampaignResult(BaseModel):
     label_studio_project_url: str | None
     qc: dict[str, Any]
     excluded_experts: list[ExcludedExpert]
+    plan: dict[str, Any] | None = None     # the campaign plan (annoflow.plan.CampaignPlan)
     prefect_flow_run_url: str | None = None
 
 

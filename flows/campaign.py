@@ -21,14 +21,14 @@ from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
 from tasks.delivery import deliver
-from tasks.locks import campaign_lock
+from tasks.locks import TICK_WAIT_S, campaign_lock
 from tasks.operations import (STOPPED, Campaign, act_on_quality, load_campaign,
                               record_progress)
 from tasks.production import RECONCILE_EVERY_S, setup_project, sync_annotations
 from tasks.quality import quality_control
 from tasks.sourcing import onboard_experts
 from tasks.submission import submit_campaign
-from tasks.stages import last_progress, set_stage, stop_schedules
+from tasks.stages import last_plan, last_progress, set_stage, stop_schedules
 
 
 def _reconcile_due(progress: dict | None) -> bool:
@@ -63,6 +63,7 @@ def _finish(camp: Campaign, synced) -> CampaignResult:
         qc=delivery.manifest["qc"],
         excluded_experts=[ExcludedExpert(expert_id=w, reason=r) for w, r in
                           qc.excluded_workers["exclusion_reason"].items()],
+        plan=last_plan(camp.request_id),
         prefect_flow_run_url=f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}")
     set_stage(camp.request_id, "delivered", actor="tick", result=result)
     stop_schedules(camp.request_id)
@@ -73,7 +74,7 @@ def _finish(camp: Campaign, synced) -> CampaignResult:
 def campaign_tick(request_id: str) -> TickResult:
     """One step of a campaign: sync -> live QC -> act -> progress (-> deliver at the end)."""
     try:
-        with campaign_lock(request_id):
+        with campaign_lock(request_id, wait_s=TICK_WAIT_S):
             camp = load_campaign(request_id)
             if camp.stage in STOPPED:
                 return TickResult(request_id=request_id, stage=camp.stage, skipped="stopped")

@@ -9,7 +9,7 @@ import time
 from prefect import flow
 
 from annoflow.errors import CampaignBusy
-from tasks.locks import campaign_lock
+from tasks.locks import TICK_WAIT_S, campaign_lock
 from tasks.operations import STOPPED, load_campaign
 from simulation.workforce import SimulatedWorkforce, SimulationProfile
 
@@ -18,7 +18,7 @@ from simulation.workforce import SimulatedWorkforce, SimulationProfile
 def simulated_workforce(request_id: str, profile: dict, burst_s: float = 30.0) -> dict:
     """One burst of simulated expert work on the campaign."""
     try:
-        with campaign_lock(request_id, kind="simulation"):
+        with campaign_lock(request_id, kind="simulation", wait_s=TICK_WAIT_S):
             camp = load_campaign(request_id)
             if camp.stage in STOPPED:
                 return {"request_id": request_id, "submitted": 0, "skipped": camp.stage}

@@ -3,8 +3,9 @@
 Every run of a campaign holds it from start to end, so two runs at once cannot make two
 projects, sync twice or write into one delivery version. The slot is a lease that the
 holder renews while it runs; a holder that dies stops renewing, and the slot is freed when
-the lease runs out. A second run does not queue behind the first: it stops at once and says
-why (a delivery manager who typed the command twice wants to know, not to wait).
+the lease runs out. A tick that finds the lock taken does nothing (the next tick comes soon); a
+delivery manager's command waits for a running tick to end (seconds), and stops with
+CampaignBusy if the lock stays taken.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from annoflow.errors import CampaignBusy
 
 #: how long a dead holder keeps the campaign (the lease; renewed while the holder lives)
 LEASE_S = 60
-WAIT_S = 3
+#: how long a tick waits for the lock (the next tick will try again) and how long a
+#: delivery manager's command waits (ticks hold it for seconds)
+TICK_WAIT_S, COMMAND_WAIT_S = 3, 45
 
 
 def lock_name(request_id: str, kind: str = "campaign") -> str:
@@ -40,20 +43,21 @@ def _ensure_limit(name: str) -> None:
 
 
 @contextmanager
-def campaign_lock(request_id: str, kind: str = "campaign") -> Iterator[None]:
+def campaign_lock(request_id: str, kind: str = "campaign",
+                  wait_s: float = COMMAND_WAIT_S) -> Iterator[None]:
     """Hold the campaign's lock (or another of its locks: ``kind``) for the block;
-    CampaignBusy if another process holds it."""
+    CampaignBusy if another process holds it for longer than ``wait_s``."""
     name = lock_name(request_id, kind)
     _ensure_limit(name)
     try:
-        ctx = concurrency(name, occupy=1, timeout_seconds=WAIT_S, lease_duration=LEASE_S,
+        ctx = concurrency(name, occupy=1, timeout_seconds=wait_s, lease_duration=LEASE_S,
                           strict=True)
         ctx.__enter__()
     except TimeoutError:
         raise CampaignBusy(
             f"campaign {request_id!r} is being changed by another process right now (a tick "
             f"or a command holds its lock, Prefect concurrency limit {name!r}). Nothing was "
-            f"done; try again in a moment. `annoflow status {request_id}` shows where it "
+            f"done; try again later. `annoflow status {request_id}` shows where it "
             f"stands; if the holder died, the lock is freed within {LEASE_S} s.") from None
     try:
         yield

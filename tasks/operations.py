@@ -161,11 +161,14 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
 
 # -- progress -------------------------------------------------------------------------
 def _rate(synced: pd.DataFrame, now: datetime, window: timedelta) -> float:
-    """Judgments per hour submitted in the last ``window``."""
+    """Judgments per hour submitted in the last ``window`` (or since the first judgment,
+    when the campaign is younger than that)."""
     if not len(synced):
         return 0.0
     recent = synced["created_at"] >= pd.Timestamp(now - window)
-    return float(recent.sum()) / (window.total_seconds() / 3600)
+    span = min(window, now - synced["created_at"].min().to_pydatetime())
+    hours = max(span.total_seconds(), 60.0) / 3600
+    return float(recent.sum()) / hours
 
 
 def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
@@ -182,7 +185,7 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
     remaining = int((need - have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy())
                     .clip(min=0).sum())
     per_hour, per_day = _rate(live, now, timedelta(hours=1)), _rate(live, now, timedelta(days=1))
-    rate = per_hour or per_day / 24
+    rate = per_hour or per_day
     eta = (now + timedelta(hours=remaining / rate)) if rate and remaining else None
     rates = dict(zip(camp.roster["expert_id"], camp.roster["hourly_rate_usd"]))
     hours = live.groupby("expert_id")["lead_time_s"].sum() / 3600
@@ -215,8 +218,7 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
         "at": now.isoformat(timespec="seconds"), "stage": camp.stage,
         "tasks_complete": done, "tasks": int(len(work)), "judgments": int(len(synced)),
         "judgments_remaining": remaining,
-        "throughput_per_hour": {"last_hour": round(per_hour, 1),
-                                "last_day": round(per_day / 24, 1)},
+        "throughput_per_hour": {"last_hour": round(per_hour, 1), "last_day": round(per_day, 1)},
         "eta": eta.isoformat(timespec="seconds") if eta else None,
         "cost_usd": round(cost, 2), "budget_usd": spec.budget_usd,
         "experts_active": int(sum(x["state"] == "active" for x in experts)),

@@ -41,10 +41,21 @@ def set_stage(request_id: str, stage: str, *, reason: str | None = None, actor: 
     return state.set_stage(request_id=request_id, stage=stage, reason=reason, actor=actor)
 
 
-def last_progress(request_id: str) -> dict | None:
+def _raw_json(request_id: str, what: str) -> dict | None:
     settings = get_settings()
-    data = S3Store(settings).get_bytes(uri=RawZone(settings.raw_zone_uri, request_id).progress)
+    raw = RawZone(settings.raw_zone_uri, request_id)
+    data = S3Store(settings).get_bytes(uri=getattr(raw, what))
     return json.loads(data) if data else None
+
+
+def last_progress(request_id: str) -> dict | None:
+    """The progress snapshot the campaign's last tick wrote."""
+    return _raw_json(request_id, "progress")
+
+
+def last_plan(request_id: str) -> dict | None:
+    """The plan made when the campaign was last submitted."""
+    return _raw_json(request_id, "plan")
 
 
 def _job_env() -> dict[str, str]:

@@ -3,6 +3,7 @@ back (the spec and the items in the raw zone, the roster and its bookings in the
 store). Runs in the `annoflow run` process, under the campaign's lock."""
 from __future__ import annotations
 
+import json
 import logging
 
 import pyarrow as pa
@@ -36,6 +37,8 @@ def submit_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
     store.ensure_bucket(bucket=split_uri(raw.base)[0])
     store.put_bytes(uri=raw.spec, data=spec.model_dump_json(indent=2).encode(),
                     content_type="application/json")
+    store.put_bytes(uri=raw.plan, data=scoped.plan.model_dump_json(indent=2).encode(),
+                    content_type="application/json")
     store.put_parquet(uri=raw.items, table=pa.Table.from_pandas(scoped.items, preserve_index=False))
     if not state.roster(spec.request_id):
         booked = bookings(scoped.roster, scoped.plan.expert_hours)
@@ -44,6 +47,10 @@ def submit_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
         write_roster(store, raw, scoped.roster)
         log.info("roster of %d experts recorded, %.1f h/week booked", len(booked),
                  sum(booked.values()))
+    progress = store.get_bytes(uri=raw.progress)
+    if progress is not None:  # typed again: the next tick reconciles in full
+        store.put_bytes(uri=raw.progress, content_type="application/json",
+                        data=json.dumps({**json.loads(progress), "reconciliation": {}}).encode())
     if state.campaign(spec.request_id).stage == "scoped":
         state.set_stage(request_id=spec.request_id, stage="submitted", actor="cli")
     return scoped

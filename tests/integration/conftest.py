@@ -37,6 +37,33 @@ def services() -> None:
                    stdout=subprocess.DEVNULL)
 
 
+@pytest.fixture(autouse=True)
+def campaigns_end_with_their_test(request):
+    """A campaign outlives the command that started it (it ticks on the worker until it is
+    delivered): the campaigns a test leaves running are cancelled when it ends, so that
+    they do not tick on through the rest of the suite. Module-scoped campaigns (fixtures
+    shared by a module's tests) are cancelled when the module ends."""
+    state = StateStore(Settings().state_url)
+    before = {c.request_id for c in state.campaigns()}
+    yield
+    _cancel_new(state, before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_campaigns_end_with_their_module():
+    state = StateStore(Settings().state_url)
+    before = {c.request_id for c in state.campaigns()}
+    yield
+    _cancel_new(state, before)
+
+
+def _cancel_new(state: StateStore, before: set[str]) -> None:
+    from tasks.stages import change_stage
+    for c in state.campaigns():
+        if c.request_id not in before and c.stage in ("submitted", "producing", "paused"):
+            change_stage(c.request_id, "cancel")
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings()
@@ -71,6 +98,20 @@ def campaign_project(ls: LabelStudioClient, settings: Settings, rid: str):
     if camp is None or camp.ls_project_id is None:
         return None
     return ls.get_project(project_id=camp.ls_project_id)
+
+
+def wait_for(what: str, check, timeout_s: float = 120, every_s: float = 1.0):
+    """Poll ``check()`` until it returns something truthy (returned); fail after the timeout.
+    Campaigns move on the worker's ticks, not in the command that started them."""
+    import time
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(every_s)
 
 
 def nothing_created(ls: LabelStudioClient, s3: S3Store, settings: Settings, rid: str) -> None:

@@ -75,7 +75,7 @@ def test_unreachable_label_studio_is_a_clear_error(tmp_path: Path) -> None:
 def test_status_of_unknown_campaign() -> None:
     proc = annoflow("status", "no-such-campaign-xyz", "--json")
     assert proc.returncode == 2
-    assert "no campaign 'no-such-campaign-xyz' found" in proc.stderr
+    assert "no campaign 'no-such-campaign-xyz' in annoflow's state store" in proc.stderr
     assert last_json(proc)["status"] == "failed"
 
 

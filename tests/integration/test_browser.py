@@ -22,14 +22,13 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
 
-from annoflow.errors import CampaignTimeout
 from annoflow.layout import RawZone
 from annoflow.spec import RequestSpec, load_spec
 from connectors.datafiles import read_table
 from connectors.label_studio import LabelStudioClient, LSProject
 from connectors.s3 import S3Store
 from qc.inputs import prepare_items
-from tasks.production import collect_annotations, read_synced, setup_project
+from tasks.production import read_synced, setup_project, sync_annotations
 from tests.integration.access_kit import Expert, make_expert
 from tests.integration.conftest import REPO, unique_id, write_spec
 from tests.support import DELETE
@@ -224,13 +223,10 @@ def test_annotations_made_in_the_browser_are_the_experts_own(ls, camp, first) ->
 
 def test_annotations_reach_the_raw_zone_attributed_to_the_expert(ls, s3: S3Store, settings,
                                                                   camp, first) -> None:
-    """annoflow's own sync (the produce stage's ``collect_annotations``) writes them to the
-    raw zone under the expert's roster id. The campaign needs more judgments than two, so
-    the wait ends at once (``wait_timeout_s=0``) with everything synced so far kept, as
-    ``annoflow run --wait-timeout`` does."""
-    with pytest.raises(CampaignTimeout):
-        collect_annotations.fn(camp.spec, camp.project, camp.items, camp.roster,
-                               wait_timeout_s=0, poll_interval_s=0)
+    """annoflow's own sync (the pass every tick makes, ``sync_annotations``) writes them to
+    the raw zone under the expert's roster id."""
+    sync = sync_annotations.fn(camp.spec, camp.project.id, camp.items, camp.roster, full=True)
+    assert sync.fresh == 2
     raw = RawZone(settings.raw_zone_uri, camp.spec.request_id)
     assert [u for u in s3.list_uris(prefix_uri=raw.annotations_prefix) if u.endswith(".parquet")]
     synced = read_synced(s3, raw)

@@ -1,6 +1,7 @@
 """Label Studio changed behind the sync's back (issue 9, item 17): a full reconciliation,
-at every start of a sync and every few minutes, records each difference (deleted, edited,
-reassigned) in the raw zone and in the status, and nothing that was synced is lost."""
+at a campaign's first tick, every few minutes, and at the next tick after `annoflow run`
+is typed again, records each difference (deleted, edited, reassigned) in the raw zone and
+in the status, and nothing that was synced is lost."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ from annoflow.layout import RawZone
 from annoflow.spec import load_spec
 from annoflow.tasktypes import get_task_type
 from tasks.production import read_synced
-from tests.integration.conftest import annoflow, campaign_project, last_json, unique_id, write_spec
+from tests.integration.conftest import (annoflow, campaign_project, last_json, unique_id,
+                                        wait_for, write_spec)
 
 
 def test_deleted_edited_and_reassigned_annotations_are_recorded(tmp_path, ls, s3, settings) -> None:
@@ -18,9 +20,10 @@ def test_deleted_edited_and_reassigned_annotations_are_recorded(tmp_path, ls, s3
     spec_path = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
                            delivery__uri="s3://annoflow-it/recon/")
     wait = ("--wait-timeout", "1", "--poll-interval", "1", "--json")
-    assert annoflow("run", str(spec_path), *wait).returncode == 4  # set up; nobody worked yet
-    project = campaign_project(ls, settings, rid)
+    assert annoflow("run", str(spec_path), *wait).returncode == 4  # submitted
     raw = RawZone(settings.raw_zone_uri, rid)
+    wait_for("the first tick", lambda: s3.exists(uri=raw.progress))  # set up; nobody worked yet
+    project = campaign_project(ls, settings, rid)
     roster = s3.get_parquet(uri=raw.roster).to_pandas()
     u1, u2, u3 = (int(u) for u in roster["ls_user_id"].iloc[:3])
     spec = load_spec(spec_path)
@@ -29,9 +32,8 @@ def test_deleted_edited_and_reassigned_annotations_are_recorded(tmp_path, ls, s3
     tasks = list(ls.iter_tasks(project_id=project.id, with_annotations=False))[:4]
     made = [ls.create_annotation(task_id=t.id, user_id=u1, result=tt.make_result(
         spec.task, {"label": labels[0]}), lead_time=20.0) for t in tasks]
-    assert annoflow("run", str(spec_path), *wait).returncode == 4  # synced
+    wait_for("a tick to sync them", lambda: set(made) <= set(read_synced(s3, raw)["annotation_id"]))
     before = read_synced(s3, raw).set_index("annotation_id")
-    assert set(made) <= set(before.index)
 
     # behind the sync's back: one deleted, one edited, one given to another roster expert,
     # one given to a user outside the roster (the admin)
@@ -42,19 +44,21 @@ def test_deleted_edited_and_reassigned_annotations_are_recorded(tmp_path, ls, s3
     admin = ls._sdk.users.whoami().id
     ls._sdk.annotations.update(id=outside, completed_by=admin)
 
-    proc = annoflow("run", str(spec_path), *wait)
+    proc = annoflow("run", str(spec_path), *wait)  # the next tick reconciles in full
     assert proc.returncode == 4, proc.stderr[-2000:]
-    assert f"reconciliation: annotation {deleted} on item" in proc.stderr
 
     # the differences, in the raw zone (append-only) and in the status
-    logs = [json.loads(s3.get_bytes(uri=u)) for u in
-            s3.list_uris(prefix_uri=raw.base + "/reconciliation/")]
-    events = {e["annotation_id"]: e["change"] for log in logs for e in log["events"]}
+    def found() -> dict:
+        logs = [json.loads(s3.get_bytes(uri=u)) for u in
+                s3.list_uris(prefix_uri=raw.base + "/reconciliation/")]
+        return {e["annotation_id"]: e["change"] for log in logs for e in log["events"]}
+    events = wait_for("the reconciliation", lambda: len(found()) == 4 and found())
     assert events == {deleted: "deleted in Label Studio", edited: "edited in Label Studio",
                       moved: "reassigned in Label Studio to another roster expert",
                       outside: "reassigned in Label Studio to a user outside the roster"}
-    st = last_json(annoflow("status", rid, "--json"))
-    assert st["last_sync"]["set_aside"]["withdrawn"] == 2
+    st = wait_for("the status to show it", lambda: (lambda st: st["progress"]["set_aside"].get(
+        "withdrawn") == 2 and st)(last_json(annoflow("status", rid, "--json"))))
+    assert st["progress"]["reconciliation"]["differences"] == 4
 
     # nothing synced was lost: every earlier version is still in the raw zone's snapshots
     versions = {}
@@ -73,7 +77,7 @@ def test_deleted_edited_and_reassigned_annotations_are_recorded(tmp_path, ls, s3
                                                "annotation_id"])
     assert {edited, moved} <= set(judged["annotation_id"])
 
-    # a rerun with nothing changed writes nothing new
+    # a rerun with nothing changed, and the ticks after it, write nothing new
     n = len(s3.list_uris(prefix_uri=raw.base + "/"))
-    assert annoflow("run", str(spec_path), *wait).returncode == 4
+    assert annoflow("run", str(spec_path), "--wait-timeout", "12", "--json").returncode == 4
     assert len(s3.list_uris(prefix_uri=raw.base + "/")) == n
