@@ -17,7 +17,8 @@ from connectors.state import StateStore
 def _last_tick(request_id: str) -> tuple[str | None, str | None]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterName,
-                                                FlowRunFilter, FlowRunFilterStateType)
+                                                FlowRunFilter, FlowRunFilterState,
+                                                FlowRunFilterStateType)
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
@@ -25,8 +26,9 @@ def _last_tick(request_id: str) -> tuple[str | None, str | None]:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[request_id])),
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterStateType(any_=[
-                    StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.RUNNING])),
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                    any_=[StateType.COMPLETED, StateType.FAILED, StateType.CRASHED,
+                          StateType.RUNNING]))),
                 sort=FlowRunSort.START_TIME_DESC, limit=5)
     except Exception:  # status stays useful without Prefect
         return None, None

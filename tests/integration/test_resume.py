@@ -1,5 +1,5 @@
-"""Waiting for annotators: a timeout keeps everything, status shows where the campaign
-stands, and the same command resumes it without duplicating anything."""
+"""Following a campaign: a timeout stops following, not the campaign; status shows where
+it stands; the same command follows it again, and nothing is duplicated."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,8 @@ import pytest
 
 from annoflow.layout import RawZone
 from connectors.annotator import ExpertSession, LoginFailed
-from tests.integration.conftest import REPO, annoflow, campaign_project, last_json, unique_id, write_spec
+from tests.integration.conftest import (REPO, annoflow, campaign_project, last_json, unique_id,
+                                        wait_for, write_spec)
 
 
 def _log_offsets() -> dict[Path, int]:
@@ -54,19 +55,22 @@ def test_timeout_then_status_then_resume(tmp_path, ls, s3, settings) -> None:
     rid = unique_id("it-resume")
     spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
                       delivery__uri="s3://annoflow-it/resume/")
-    # no workforce: nobody annotates, so the wait times out
+    # no workforce: nobody annotates, so following times out; the campaign goes on
     proc = annoflow("run", str(spec), "--wait-timeout", "2", "--poll-interval", "1", "--json")
     outputs.append(proc)
     assert proc.returncode == 4, proc.stderr[-2000:]
-    assert "annotators have finished 0 of 40 items after waiting 2 s" in proc.stderr
-    assert "Run the same command again to resume waiting" in proc.stderr
+    assert "stopped following after 2 s" in proc.stderr
+    assert "The campaign goes on by itself" in proc.stderr
     failed = last_json(proc)
-    assert failed["status"] == "failed" and failed["tasks_total"] == 40
+    assert failed["status"] == "failed" and failed["error"] == "CampaignTimeout"
     assert "Traceback" not in proc.stdout + proc.stderr
 
-    st = last_json(annoflow("status", rid, "--json"))
-    assert st["status"] == "in_production" and st["items"] == 48 and st["annotations"] == 0
-    assert st["last_sync"]["tasks_complete"] == 0 and st["last_run_state"] == "Failed"
+    st = wait_for("a tick", lambda: (lambda st: st["progress"] and st)(
+        last_json(annoflow("status", rid, "--json"))))
+    assert st["stage"] == "producing" and st["progress"]["tasks"] == 40
+    assert st["progress"]["judgments"] == 0 and st["progress"]["tasks_complete"] == 0
+    assert st["last_tick_state"] in ("Completed", "Running")
+    assert all(x["state"] == "idle" for x in st["progress"]["experts"])
     project = campaign_project(ls, settings, rid)
 
     # the delivery manager hands out the logins before anyone has worked (an expert who
@@ -95,7 +99,8 @@ def test_timeout_then_status_then_resume(tmp_path, ls, s3, settings) -> None:
     assert campaign_project(ls, settings, rid).id == project.id
     assert len(list(ls.iter_tasks(project_id=project.id, with_annotations=False))) == 48
     st = last_json(annoflow("status", rid, "--json"))
-    assert st["status"] == "delivered" and st["last_sync"]["tasks_complete"] == 40
+    assert st["stage"] == "delivered" and st["progress"]["tasks_complete"] == 40
+    assert st["delivery_uri"] == done["delivery_uri"]
     assert s3.exists(uri=RawZone(settings.raw_zone_uri, rid).progress)
 
     # the simulated experts signed in with those passwords: none is shown any more ...
