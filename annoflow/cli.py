@@ -107,7 +107,8 @@ def validate(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request
         out.print(plan.to_text())
 
 
-def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
+def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float,
+             what: str = "delivered") -> None:
     s = get_settings()
     qc = r["qc"]
     alpha = qc.get("krippendorff_alpha")
@@ -115,7 +116,7 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float) -> None:
     verdict = ("reliable" if alpha is not None and alpha >= 0.8 else
                "tentative" if alpha is not None and alpha >= 0.667 else "low")
     out.print()
-    out.print(f"[bold green]Campaign {r['request_id']} delivered[/] in {elapsed:.0f} s"
+    out.print(f"[bold green]Campaign {r['request_id']} {what}[/] in {elapsed:.0f} s"
               + (" (this version was already delivered; nothing was rewritten)"
                  if r.get("reused_delivery") else "") + ".", markup=True)
     out.print(f"  Dataset      {r['delivery_uri']}")
@@ -368,6 +369,28 @@ def _change_stage(request_id: str, action: str, as_json: bool) -> None:
 
 
 @app.command()
+def deliver(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
+            as_json: bool = typer.Option(False, "--json",
+                                         help="end with one JSON object describing the version")
+            ) -> None:
+    """Cut an interim version of what has passed QC so far (the items with all their
+    judgments); the campaign goes on. Identical content creates no new version."""
+    _prepare_prefect_env()
+    _setup_logging(quiet=True)
+    from flows.campaign import deliver_interim
+    started = time.monotonic()
+    try:
+        get_settings().require_secret_key()
+        result = deliver_interim(request_id=request_id)
+    except AnnoflowError as e:
+        _fail(e, as_json, request_id)
+    _summary(result.model_dump(mode="json"), result.prefect_flow_run_url or "",
+             time.monotonic() - started, what="interim version")
+    if as_json:
+        print(result.model_dump_json())
+
+
+@app.command()
 def pause(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Stop a campaign's ticks (and its simulated workforce) until `annoflow resume`."""
@@ -394,12 +417,35 @@ def experts(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
             reset_password: Optional[str] = typer.Option(
                 None, "--reset-password", metavar="EXPERT_ID",
                 help="issue a new one-time password to this expert (the old one stops working)"),
+            add: int = typer.Option(0, "--add", metavar="N", min=0,
+                                    help="source N more experts from the pool for this campaign"),
+            remove: Optional[str] = typer.Option(
+                None, "--remove", metavar="EXPERT_ID",
+                help="take this expert off the campaign (their judgments stop counting)"),
+            reason: Optional[str] = typer.Option(None, "--reason", metavar="TEXT",
+                                                 help="why (required with --remove)"),
             as_json: bool = typer.Option(False, "--json", help="print the rows as one JSON object")
             ) -> None:
-    """How each rostered expert signs in: login, annotator URL, one-time password."""
+    """How each rostered expert signs in: login, annotator URL, one-time password; and
+    explicit, audited roster changes (--add N, --remove EXPERT_ID --reason TEXT)."""
+    _prepare_prefect_env()
     from tasks.sourcing import expert_logins
 
     try:
+        if remove is not None or add:
+            from tasks.locks import campaign_lock
+            from tasks.operations import add_experts, remove_expert
+            if remove is not None and not (reason or "").strip():
+                raise AnnoflowError("--remove needs --reason TEXT: every roster change is "
+                                    "recorded with why")
+            with campaign_lock(request_id):
+                if remove is not None:
+                    changed = remove_expert(request_id, remove, reason.strip())
+                    err.print(f"{remove} removed from {request_id}" if changed else
+                              f"{remove} was already removed from {request_id}")
+                if add:
+                    added = add_experts(request_id, add)
+                    err.print(f"added to {request_id}: {', '.join(added)}")
         rows = expert_logins(request_id, reset=reset_password)
     except AnnoflowError as e:
         _fail(e, as_json, request_id)

@@ -10,22 +10,26 @@ running, or a delivery manager's command) does nothing and leaves the work to th
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from prefect import flow
 from prefect.runtime import flow_run
 
-from annoflow.errors import CampaignBusy, QCGateFailed
+from annoflow.errors import AnnoflowError, CampaignBusy, QCGateFailed
+from annoflow.layout import RawZone
 from annoflow.results import CampaignResult, ExcludedExpert, TickResult
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
+from connectors.s3 import S3Store
 from tasks.delivery import deliver
 from tasks.locks import TICK_WAIT_S, campaign_lock
 from tasks.operations import (STOPPED, Campaign, act_on_quality, load_campaign,
                               record_progress)
-from tasks.production import RECONCILE_EVERY_S, setup_project, sync_annotations
-from tasks.quality import quality_control
+from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced, setup_project,
+                              sync_annotations)
+from tasks.quality import assess, quality_control
 from tasks.sourcing import onboard_experts
 from tasks.submission import submit_campaign
 from tasks.stages import last_plan, last_progress, set_stage, stop_schedules
@@ -54,8 +58,15 @@ def _finish(camp: Campaign, synced) -> CampaignResult:
         stop_schedules(camp.request_id)
         raise
     delivery = deliver(camp.spec, camp.items, synced, qc)
+    result = _result(camp, delivery, qc)
+    set_stage(camp.request_id, "delivered", actor="tick", result=result)
+    stop_schedules(camp.request_id)
+    return result
+
+
+def _result(camp: Campaign, delivery, qc) -> CampaignResult:
     settings = get_settings()
-    result = CampaignResult(
+    return CampaignResult(
         request_id=camp.request_id, delivery_uri=delivery.uri,
         manifest_uri=delivery.manifest_uri, items=delivery.rows,
         annotations=delivery.annotations, reused_delivery=delivery.reused,
@@ -65,9 +76,6 @@ def _finish(camp: Campaign, synced) -> CampaignResult:
                           qc.excluded_workers["exclusion_reason"].items()],
         plan=last_plan(camp.request_id),
         prefect_flow_run_url=f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}")
-    set_stage(camp.request_id, "delivered", actor="tick", result=result)
-    stop_schedules(camp.request_id)
-    return result
 
 
 @flow(name="campaign-tick", flow_run_name="{request_id}", validate_parameters=False)
@@ -99,3 +107,24 @@ def campaign_tick(request_id: str) -> TickResult:
 def submit(spec: RequestSpec, spec_change: str | None = None) -> None:
     """Scope the campaign and record what its ticks read back (`annoflow run`)."""
     submit_campaign(spec, spec_change)
+
+
+@flow(name="campaign-deliver", flow_run_name="{request_id}-deliver", validate_parameters=False)
+def deliver_interim(request_id: str) -> CampaignResult:
+    """An interim version of what has passed QC so far (`annoflow deliver`): the items with
+    all their trusted judgments, aggregated as the final delivery would."""
+    with campaign_lock(request_id):
+        camp = load_campaign(request_id)
+        if camp.project_id is None:
+            raise AnnoflowError(f"campaign {request_id} has not started production yet: "
+                                f"nothing to deliver")
+        synced = read_synced(S3Store(get_settings()), RawZone(get_settings().raw_zone_uri,
+                                                             request_id))
+        qc = assess(camp.spec, camp.items, synced, camp.removed)
+        done = set(complete_item_ids(synced, camp.items, camp.spec, set(camp.removed)))
+        if not done:
+            raise AnnoflowError(f"campaign {request_id}: no item has all its judgments yet; "
+                                f"nothing to deliver")
+        qc = replace(qc, outcome=qc.outcome[qc.outcome["task"].isin(done)].reset_index(drop=True))
+        delivery = deliver(camp.spec, camp.items, synced, qc, final=False)
+        return _result(camp, delivery, qc)

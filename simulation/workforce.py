@@ -219,6 +219,7 @@ class SimulatedWorkforce:
         synced = read_synced(S3Store(self.settings), RawZone(self.settings.raw_zone_uri,
                                                              self.spec.request_id))
         self._done_before = synced.groupby("expert_id").size().to_dict() if len(synced) else {}
+        experts = [e for e in experts if e.expert_id in logins]  # active ones only
         for e in experts:  # a login already used by an earlier run: the manager resets it
             if logins[e.expert_id].password is None:
                 logins.update({r.expert_id: r for r in expert_logins(

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import pyarrow as pa
@@ -102,6 +102,58 @@ def changes_since(previous: pa.Table | None, current: pa.Table, previous_version
             "judgments_added": judgments[1] - judgments[0]}
 
 
+@dataclass(frozen=True)
+class Built:
+    """A delivery version as it will be written: every file's bytes, then the manifest."""
+    layout: DeliveryLayout
+    files: list[tuple[str, bytes, str]]   # (path in the version, bytes, content type)
+    manifest: dict
+    data: dict[str, str]                  # data files (views, judgments): path -> sha256
+    checks: list[CheckResult]             # L0 on the tables (the gate acts on them)
+
+
+def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QCResult,
+                   *, version: int, previous: tuple[int, pa.Table, dict] | None = None,
+                   final: bool = True, key: bytes) -> Built:
+    """Everything a version holds, in memory (pure but for the clock in the manifest's
+    ``created_at``): the same raw zone gives the same bytes. ``previous``: the version
+    before (number, primary view, manifest), for what changed since."""
+    layout = DeliveryLayout(spec.delivery.uri, spec.request_id, version)
+    views = model_views(spec, items, qc.outcome, key=key)
+    judged = judgments_table(qc.judgments, counted(synced)[0], client=spec.client, key=key)
+    schema_checks = check_delivery(spec, views, judged)
+    stats = qc.stats()
+    paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
+    card = dataset_card(spec, version, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
+    names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
+    # what QC found, as the client may see it: annotators under their pseudonyms only
+    checks = [replace(c, metrics=pseudonymized(c.metrics, names))
+              for c in [*schema_checks, *qc.checks]]
+    report = qc_report_html(title=spec.title, request_id=spec.request_id, result=qc, stats=stats,
+                            names=names, min_gold_accuracy=spec.qc.min_gold_accuracy,
+                            checks=checks).encode()
+    parquet = "application/vnd.apache.parquet"
+    tables = [(p, t) for _, p, t in paths] + [(layout.ANNOTATIONS, judged)]
+    files = [(p, parquet_bytes(t), parquet) for p, t in tables]
+    files += [(layout.QC_REPORT, report, "text/html"), (layout.README, card, "text/markdown")]
+    rows = {p: t.num_rows for p, t in tables}
+    entries = [{"path": p, "bytes": len(b), "sha256": _sha256(b), "rows": rows.get(p),
+                "view": next((n for n, q, _ in paths if q == p), None)} for p, b, _ in files]
+    excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),
+                 "reason": r.exclusion_reason} for w, r in qc.excluded_workers.iterrows()]
+    changes = changes_since(previous[1] if previous else None, paths[0][2],
+                            previous[0] if previous else None,
+                            (previous[2]["qc"]["annotations"] if previous else 0,
+                             stats["annotations"]))
+    # (no raw-zone address nor Label Studio id: the client needs neither)
+    m = manifest(spec, version=version, files=entries, qc=stats, excluded=excluded, lineage={
+        "spec_sha256": hashlib.sha256(spec.model_dump_json().encode()).hexdigest(),
+        "checks": [c.as_dict() for c in checks]}, final=final, changes=changes)
+    return Built(layout=layout, files=files, manifest=m,
+                 data={e["path"]: e["sha256"] for e in entries if e["rows"] is not None},
+                 checks=schema_checks)
+
+
 @stage(name="deliver")
 def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
             qc: QCResult, *, final: bool = True) -> Delivery:
@@ -115,57 +167,24 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     versions = delivered_versions(store, spec)
     last = DeliveryLayout(spec.delivery.uri, spec.request_id, versions[-1]) if versions else None
     last_m = json.loads(store.get_bytes(uri=last.manifest)) if last else None
-
+    previous = ((versions[-1], store.get_parquet(uri=last.file(DeliveryLayout.DATA)), last_m)
+                if last else None)
     key = settings.pseudonym_key.get_secret_value().encode()
-    views = model_views(spec, items, qc.outcome, key=key)
-    judged = judgments_table(qc.judgments, counted(synced)[0], client=spec.client, key=key)
-    data = {DeliveryLayout.view_path(name, i == 0): parquet_bytes(t)
-            for i, (name, t) in enumerate(views)}
-    data[DeliveryLayout.ANNOTATIONS] = parquet_bytes(judged)
-    if last_m is not None and {f["path"]: f["sha256"] for f in last_m["files"]
-                               if f["path"] in data} == {p: _sha256(b) for p, b in data.items()} \
+    built = build_delivery(spec, items, synced, qc, version=(versions[-1] + 1) if versions else 1,
+                           previous=previous, final=final, key=key)
+    if last_m is not None and built.data == {f["path"]: f["sha256"] for f in last_m["files"]
+                                             if f["rows"] is not None} \
             and (not final or last_m.get("final", True)):
         log.info("already delivered: %s holds this content (nothing rewritten)", last.base)
         return _delivery(last, last_m, reused=True)
-    version = (versions[-1] + 1) if versions else 1
-    layout = DeliveryLayout(spec.delivery.uri, spec.request_id, version)
-    schema_checks = check_delivery(spec, views, judged)
-    stats = qc.stats()
-    gate(schema_checks, stats)  # L0: nothing is written unless the tables are sound
-    paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
-    card = dataset_card(spec, version, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
-    names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
-    # what QC found, as the client may see it: annotators under their pseudonyms only
-    checks = [replace(c, metrics=pseudonymized(c.metrics, names))
-              for c in [*schema_checks, *qc.checks]]
-    report = qc_report_html(title=spec.title, request_id=spec.request_id, result=qc, stats=stats,
-                            names=names, min_gold_accuracy=spec.qc.min_gold_accuracy,
-                            checks=checks).encode()
-    files = []
-    for rel, payload, rows in ([(p, t, t.num_rows) for _, p, t in paths]
-                               + [(layout.ANNOTATIONS, judged, judged.num_rows),
-                                  (layout.QC_REPORT, report, None),
-                                  (layout.README, card, None)]):
+    gate(built.checks, qc.stats())  # L0: nothing is written unless the tables are sound
+    layout = built.layout
+    for rel, payload, kind in built.files:
         if store.exists(uri=layout.manifest):  # (the campaign lock makes this never happen)
             raise ConnectorError(f"{layout.base} was completed by another run while this one "
                                  f"was writing it; a version with a manifest is never changed")
-        if isinstance(payload, pa.Table):
-            obj = store.put_bytes(uri=layout.file(rel), data=data[rel],
-                                  content_type="application/vnd.apache.parquet")
-        else:
-            kind = "text/html" if rel.endswith(".html") else "text/markdown"
-            obj = store.put_bytes(uri=layout.file(rel), data=payload, content_type=kind)
-        files.append({"path": rel, "bytes": obj.size, "sha256": obj.sha256, "rows": rows,
-                      "view": next((n for n, p, _ in paths if p == rel), None)})
-    excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),
-                 "reason": r.exclusion_reason} for w, r in qc.excluded_workers.iterrows()]
-    # (no raw-zone address nor Label Studio id: the client needs neither)
-    previous = (store.get_parquet(uri=last.file(DeliveryLayout.DATA)) if last else None)
-    changes = changes_since(previous, paths[0][2], versions[-1] if versions else None,
-                            (last_m["qc"]["annotations"] if last_m else 0, stats["annotations"]))
-    m = manifest(spec, version=version, files=files, qc=stats, excluded=excluded, lineage={
-        "spec_sha256": hashlib.sha256(spec.model_dump_json().encode()).hexdigest(),
-        "checks": [c.as_dict() for c in checks]}, final=final, changes=changes)
+        store.put_bytes(uri=layout.file(rel), data=payload, content_type=kind)
+    m = built.manifest
     body = json.dumps(m, indent=2, default=str).encode()
     try:
         store.put_bytes(uri=layout.manifest, data=body, if_none_match=True,
@@ -174,11 +193,12 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
         m = json.loads(store.get_bytes(uri=layout.manifest))
     create_markdown_artifact(
         key=f"{spec.request_id}-delivery",
-        markdown=f"# Delivered {spec.request_id} v{version}\n\n`{layout.base}`\n\n"
+        markdown=f"# Delivered {spec.request_id} v{layout.version}\n\n`{layout.base}`\n\n"
                  + "\n".join(f"- `{f['path']}`: {f['bytes']:,} bytes, rows {f['rows']}"
                              for f in m["files"]),
         description=f"Delivery of {spec.request_id}")
-    log.info("delivered %d rows to %s", paths[0][2].num_rows, layout.base)
+    log.info("delivered v%d to %s (%s)", layout.version, layout.base,
+             "final" if final else "interim")
     return _delivery(layout, m, reused=False)
 
 

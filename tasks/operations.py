@@ -259,3 +259,63 @@ def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | Non
     log.info("progress: %d/%d items complete, %d judgments synced", snap["tasks_complete"],
              snap["tasks"], snap["judgments"])
     return snap
+
+
+# -- explicit roster changes (annoflow experts --add / --remove) ------------------------
+def add_experts(request_id: str, n: int) -> list[str]:
+    """Source ``n`` more experts from the pool for a running campaign (after removals, say):
+    the best eligible ones not on the roster yet, with the weekly hours other campaigns
+    left them; booked, onboarded and given access in one go. Returns their ids."""
+    from annoflow.roster import available, bookings, rank_experts
+    from connectors.talent_pool import load_talent_pool
+    from tasks.sourcing import ensure_experts, write_roster
+
+    settings = get_settings()
+    store, state, ls = S3Store(settings), StateStore(settings.state_url), LabelStudioClient(settings)
+    camp = load_campaign(request_id)
+    if camp.stage in ("delivered", "cancelled"):
+        raise AnnoflowError(f"campaign {request_id} is {camp.stage}: its roster is closed")
+    uri = camp.spec.workforce.talent_pool or settings.talent_pool_uri
+    pool = load_talent_pool(uri, store=store if uri.startswith("s3://") else None)
+    booked = state.booked_hours(exclude_request_id=request_id)
+    ranked = rank_experts(available(pool, booked), camp.spec)
+    fresh = ranked[~ranked["expert_id"].isin(list(camp.entries))].head(n)
+    if len(fresh) < n:
+        raise AnnoflowError(f"only {len(fresh)} more eligible expert(s) in the pool for "
+                            f"{request_id} (domain {camp.spec.domain}, languages, vetting "
+                            f"score, weekly hours left); nothing was changed")
+    hours = camp.spec.seconds_per_judgment * len(camp.items) / 3600  # a share's upper bound
+    added = state.set_roster(request_id=request_id, expert_ids=list(fresh["expert_id"]),
+                             booked_hours=bookings(fresh, hours), actor="cli")
+    made = ensure_experts(added, ls=ls, state=state, settings=settings)
+    fresh = fresh.assign(ls_user_id=fresh["expert_id"].map(lambda e: made[e].ls_user_id))
+    roster = pd.concat([camp.roster, fresh[camp.roster.columns.intersection(fresh.columns)]],
+                       ignore_index=True)
+    write_roster(store, RawZone(settings.raw_zone_uri, request_id), roster)
+    camp = load_campaign(request_id)
+    if camp.project_id is not None:
+        apply_access(ls, camp)
+    _record_actions(store, RawZone(settings.raw_zone_uri, request_id),
+                    [{"action": "added", "expert_id": e, "actor": "cli",
+                      "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                     for e in added])
+    return added
+
+
+def remove_expert(request_id: str, expert_id: str, reason: str) -> bool:
+    """Take an expert off a campaign by hand: their access ends at once, their judgments
+    stop counting (their items are served to others), their hours are freed."""
+    settings = get_settings()
+    state, store = StateStore(settings.state_url), S3Store(settings)
+    camp = load_campaign(request_id)
+    if expert_id not in camp.entries:
+        raise AnnoflowError(f"{expert_id!r} is not on the roster of {request_id}")
+    changed = state.change_roster(request_id=request_id, expert_id=expert_id, status="removed",
+                                  reason=reason, actor="cli", detail={"rule": "manual"})
+    if changed and camp.project_id is not None:
+        apply_access(LabelStudioClient(settings), load_campaign(request_id))
+    if changed:
+        _record_actions(store, RawZone(settings.raw_zone_uri, request_id), [{
+            "action": "removed", "expert_id": expert_id, "rule": "manual", "reason": reason,
+            "actor": "cli", "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}])
+    return changed

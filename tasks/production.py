@@ -207,9 +207,9 @@ def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
     return uri
 
 
-def complete_items(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
-                   removed: set[str] = frozenset()) -> int:
-    """How many work items (not gold probes) have submissions by as many distinct experts as
+def complete_item_ids(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
+                      removed: set[str] = frozenset()) -> list[str]:
+    """The work items (not gold probes) with submissions by as many distinct experts as
     they need, not counting experts removed for quality: what annoflow's scheduler counts,
     so it serves such an item no more. A submission set aside (``annoflow.judgments``)
     still counts here, or one unreadable result would hold the campaign forever; QC
@@ -221,7 +221,14 @@ def complete_items(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
     have = submitted.groupby("item_id")["expert_id"].nunique()
     work = items[~items["is_gold"].astype(bool)]
     have = have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy()
-    return int((have >= need.reindex(work["ref"].to_numpy()).to_numpy()).sum())
+    done = have >= need.reindex(work["ref"].to_numpy()).to_numpy()
+    return list(work["item_id"].to_numpy()[done])
+
+
+def complete_items(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
+                   removed: set[str] = frozenset()) -> int:
+    """How many work items have all their judgments (``complete_item_ids``)."""
+    return len(complete_item_ids(synced, items, spec, removed))
 
 
 def _record_reconciliation(store: S3Store, raw: RawZone, events: list[dict]) -> dict:

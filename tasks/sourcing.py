@@ -81,7 +81,7 @@ def expert_logins(request_id: str, *, reset: str | None = None,
     settings = settings or get_settings()
     state, ls = StateStore(settings.state_url), LabelStudioClient(settings)
     camp = state.campaign(request_id)
-    ids = state.roster(request_id)
+    ids = state.roster(request_id, status="active")  # removed and released ones: no access
     if camp is None or not ids:
         raise AnnoflowError(f"campaign {request_id!r} has no onboarded experts yet: run it "
                             f"(`annoflow run SPEC`) first")

@@ -64,14 +64,16 @@ def _worker_pid() -> int:
 
 
 def _running_tick(rids: list[str]) -> bool:
+    """Whether one of the campaigns' ticks is running now."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterStateType
+    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterName,
+                                                FlowRunFilterState, FlowRunFilterStateType)
     from prefect.client.schemas.objects import StateType
     with get_client(sync_client=True) as c:
         runs = c.read_flow_runs(flow_run_filter=FlowRunFilter(
             name=FlowRunFilterName(any_=rids),
-            state=FlowRunFilterStateType(any_=[StateType.RUNNING])))
-    return any(r.flow_name == "campaign-tick" or True for r in runs)
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))))
+    return bool(runs)
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +158,6 @@ def test_removal_is_early_and_final(campaigns, ls, settings, s3) -> None:
         users = s3.get_parquet(uri=RawZone(settings.raw_zone_uri, run["rid"]).roster).to_pandas()
         uid = dict(zip(users["expert_id"], users["ls_user_id"]))
         anns = [(a, t) for t in ls.iter_tasks(project_id=project.id) for a in t.annotations]
-        gold_refs = set(json.loads(s3.get_bytes(uri=RawZone(settings.raw_zone_uri, run["rid"]).spec)
-                                   )["request_id"] and [])
         synced = read_synced(s3, RawZone(settings.raw_zone_uri, run["rid"]))
         for e, kind in kinds.items():
             if kind not in ("spammer", "slow-clicker"):
@@ -208,3 +208,48 @@ def test_an_expert_who_vanishes_is_released_and_the_campaign_completes(campaigns
     entry = run["roster"][quitter]
     assert entry.status == "released" and "without submitting" in entry.reason
     assert run["result"]["status"] == "delivered"
+
+
+def test_nothing_is_duplicated_after_the_kill(campaigns, ls, s3, settings) -> None:
+    from tasks.delivery import delivered_versions
+    from tasks.production import VERSION_KEY
+    for run in campaigns["runs"]:
+        rid = run["rid"]
+        assert [p.id for p in ls._sdk.projects.list() if (p.title or "").startswith(rid)] == \
+            [campaign_project(ls, settings, rid).id]
+        project = campaign_project(ls, settings, rid)
+        tasks = list(ls.iter_tasks(project_id=project.id))
+        refs = [t.meta["ref"] for t in tasks]
+        assert len(refs) == len(set(refs)) == len(s3.get_parquet(
+            uri=RawZone(settings.raw_zone_uri, rid).items))
+        anns = [(t.id, a.completed_by, a.id) for t in tasks for a in t.annotations]
+        assert len({(t, u) for t, u, _ in anns}) == len(anns)  # one per expert and task
+        raw = RawZone(settings.raw_zone_uri, rid)
+        rows = pd.concat([s3.get_parquet(uri=u).to_pandas() for u in
+                          s3.list_uris(prefix_uri=raw.annotations_prefix)], ignore_index=True)
+        versions = rows.reindex(columns=VERSION_KEY).astype(str)
+        assert not versions.duplicated().any()  # each version of an annotation once
+        assert set(rows["annotation_id"]) >= {a for _, _, a in anns}  # every one synced
+        latest = read_synced(s3, raw)
+        assert latest["annotation_id"].is_unique
+        assert delivered_versions(s3, load_spec(run["spec"])) == [1]
+        ids = s3.get_parquet(uri=raw.roster).to_pandas()["ls_user_id"]
+        assert ids.is_unique and ids.notna().all()
+
+
+def test_the_delivery_rebuilds_byte_identical_from_the_raw_zone(campaigns, s3, settings) -> None:
+    from tasks.delivery import build_delivery
+    from tasks.operations import load_campaign
+    from tasks.quality import assess
+    for run in campaigns["runs"]:
+        camp = load_campaign(run["rid"])
+        synced = read_synced(s3, RawZone(settings.raw_zone_uri, run["rid"]))
+        qc = assess(camp.spec, camp.items, synced, camp.removed)
+        built = build_delivery(camp.spec, camp.items, synced, qc, version=1,
+                               key=settings.pseudonym_key.get_secret_value().encode())
+        delivered = json.loads(s3.get_bytes(uri=run["result"]["manifest_uri"]))
+        for path, data, _ in built.files:
+            if path.endswith(".parquet"):
+                assert s3.get_bytes(uri=run["result"]["delivery_uri"] + path) == data, path
+        again = {k: v for k, v in built.manifest.items() if k != "created_at"}
+        assert again == {k: v for k, v in delivered.items() if k != "created_at"}
