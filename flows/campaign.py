@@ -41,6 +41,11 @@ def _reconcile_due(progress: dict | None) -> bool:
         timedelta(seconds=RECONCILE_EVERY_S)
 
 
+def _watermark(progress: dict | None) -> datetime | None:
+    at = (progress or {}).get("sync_watermark")
+    return datetime.fromisoformat(at) if at else None
+
+
 def _set_up(camp: Campaign) -> Campaign:
     """Onboard the roster and make the project (the first tick; idempotent)."""
     roster = onboard_experts(camp.spec, camp.roster)
@@ -89,10 +94,11 @@ def campaign_tick(request_id: str) -> TickResult:
             if camp.project_id is None or camp.stage in ("scoped", "submitted"):
                 camp = _set_up(camp)
             previous = last_progress(request_id)
+            full = _reconcile_due(previous)
             sync = sync_annotations(camp.spec, camp.project_id, camp.items, camp.roster,
-                                    full=_reconcile_due(previous))
+                                    full=full, watermark=None if full else _watermark(previous))
             camp, actions = act_on_quality(camp, sync.synced)
-            progress = record_progress(camp, sync.synced, sync.reconciled)
+            progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark)
             result = None
             if progress["tasks_complete"] >= progress["tasks"]:
                 result = _finish(camp, sync.synced)

@@ -241,7 +241,8 @@ def status_markdown(request_id: str, p: dict) -> str:
 
 
 @stage(name="record-progress")
-def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | None) -> dict:
+def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | None,
+                    watermark: datetime | None = None) -> dict:
     """Write the progress snapshot (raw zone; what `annoflow status` reads) and the
     campaign's status artifact in Prefect."""
     settings = get_settings()
@@ -251,6 +252,8 @@ def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | Non
     snap = progress_snapshot(camp, synced, now=datetime.now(timezone.utc),
                              previous=json.loads(previous) if previous else None,
                              reconciled=reconciled)
+    if watermark is not None:  # where the next tick's sync starts
+        snap["sync_watermark"] = watermark.isoformat()
     store.put_bytes(uri=raw.progress, data=json.dumps(snap).encode(),
                     content_type="application/json")
     create_markdown_artifact(key=f"{camp.request_id}-status",

@@ -254,13 +254,16 @@ class SyncResult:
     synced: pd.DataFrame
     fresh: int
     reconciled: dict | None
+    watermark: datetime          # where the next pass's listing starts (less SYNC_MARGIN)
 
 
 @stage(name="sync")
 def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
-                     roster: pd.DataFrame, *, full: bool) -> SyncResult:
-    """One pass: the tasks Label Studio changed since the newest synced change (all of
-    them, and a reconciliation against the raw zone, when ``full``) -> new raw-zone rows.
+                     roster: pd.DataFrame, *, full: bool,
+                     watermark: datetime | None = None) -> SyncResult:
+    """One pass: the tasks Label Studio changed since ``watermark`` (when the last pass
+    began listing, less a safety margin; else the newest synced annotation's), or all of
+    them and a reconciliation against the raw zone when ``full`` -> new raw-zone rows.
 
     Idempotent: what is synced is read back from the raw zone first, and a snapshot's key
     is its content's digest, so a pass cut short and run again writes nothing twice."""
@@ -271,8 +274,13 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
     experts = dict(zip(roster["ls_user_id"].astype(int), roster["expert_id"]))
     synced = read_synced(store, raw)
     live = _live(synced)
-    since = None if full or not len(live) else live["updated_at"].max() - SYNC_MARGIN
+    mark = watermark or (live["updated_at"].max() if len(live) else None)
+    since = None if full or mark is None else mark - SYNC_MARGIN
+    started = datetime.now(timezone.utc)
     changed = list(ls.iter_tasks(project_id=project_id, updated_after=since))
+    # the next pass lists what changed after this listing began (less SYNC_MARGIN, which
+    # also covers a small clock difference with Label Studio's server)
+    watermark = max([started, *(t.updated_at for t in changed)])
     rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec)
     if outsiders and not full:
         log.warning("%d annotation(s) by Label Studio users outside the roster were left out",
@@ -288,4 +296,4 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
         for r in fresh[fresh["quarantine"].notna()].itertuples():
             log.warning("annotation %d on item %s quarantined (kept in the raw zone, not "
                         "counted): %s", r.annotation_id, r.item_id, r.quarantine)
-    return SyncResult(synced=synced, fresh=len(fresh), reconciled=reconciled)
+    return SyncResult(synced=synced, fresh=len(fresh), reconciled=reconciled, watermark=watermark)
