@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from qc.gold import gold_accuracy
+from qc.pipeline import SEP
 
 #: judgments another expert needs before their pace counts in the crowd's
 CROWD_MIN_JUDGMENTS = 3
@@ -35,6 +36,11 @@ class LiveRules:
 
 
 REMOVAL_COLUMNS = ["rule", "reason"]
+
+
+def _unit(df: pd.DataFrame) -> pd.Series:
+    field = df["field"].astype(str) if "field" in df.columns else ""
+    return df["task"].astype(str) + SEP + field
 
 
 def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) -> pd.DataFrame:
@@ -58,8 +64,10 @@ def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) ->
                                    f"{int(r['size'])} judgments, {r['median'] / crowd:.0%} of "
                                    f"the other experts' {crowd:.1f} s (bar: "
                                    f"{rules.min_speed_ratio:.0%})")
-    if len(gold):
-        acc = gold_accuracy(annotations, gold, tolerance=rules.gold_tolerance)
+    if len(gold):  # one unit per (task, field): a rubric's criteria are judged apart
+        units = annotations.assign(task=_unit(annotations))
+        truth = pd.Series(gold["label"].to_numpy(), index=_unit(gold).to_numpy())
+        acc = gold_accuracy(units, truth, tolerance=rules.gold_tolerance)
         low = acc[(acc["n_gold"] > 0) & (acc["accuracy_ci_high"] < rules.min_gold_accuracy)]
         for w, r in low.iterrows():
             if w not in out:

@@ -57,3 +57,14 @@ def test_speed_needs_a_crowd_of_at_least_two_others() -> None:
     rows = _judgments("fast", 12, correct=12, lead=2, gold=False) + \
         _judgments("b", 12, correct=12, lead=60, gold=False)
     assert removals(pd.DataFrame(rows), _gold(0), RULES).empty
+
+
+def test_several_fields_per_judgment_are_judged_apart() -> None:
+    """A rubric's criteria are fields of one judgment: gold per (task, field)."""
+    rows = [{"task": f"g{i}", "worker": w, "field": f, "label": "a" if w == "good" else "b",
+             "lead_time_s": 60.0, "is_gold": True}
+            for i in range(25) for w in ("good", "bad") for f in ("x", "y")]
+    gold = pd.DataFrame([{"task": f"g{i}", "field": f, "label": "a"}
+                         for i in range(25) for f in ("x", "y")])
+    out = removals(pd.DataFrame(rows), gold, RULES)
+    assert list(out.index) == ["bad"] and "0/50" in out.loc["bad", "reason"]

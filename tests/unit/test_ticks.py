@@ -6,11 +6,13 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
+import pytest
 
 from connectors.label_studio import ExpertActivity
 from connectors.state import RosterEntry
 from tasks.operations import Campaign, idle_experts, progress_snapshot, quality_removals
 from tests.unit.test_judgments import _campaign
+from tests.unit.test_task_types import SPECS
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -37,9 +39,13 @@ def _spam(synced: pd.DataFrame, expert: str, items: pd.DataFrame) -> pd.DataFram
     return out
 
 
-def test_a_good_campaign_removes_nobody(repo) -> None:
-    spec, sc, synced = _campaign("pairwise_preference", repo)
-    assert quality_removals(_camp(spec, sc), synced).empty
+@pytest.mark.parametrize("task_type", sorted(SPECS))
+def test_a_good_campaign_removes_nobody(task_type: str, repo) -> None:
+    spec, sc, synced = _campaign(task_type, repo)
+    camp = _camp(spec, sc)
+    assert quality_removals(camp, synced).empty
+    snap = progress_snapshot(camp, synced, now=NOW, previous=None, reconciled=None)
+    assert snap["tasks_complete"] == snap["tasks"]
 
 
 def test_an_expert_wrong_on_every_gold_item_is_removed_and_only_them(repo) -> None:
