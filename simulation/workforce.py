@@ -7,6 +7,7 @@ taking a log-normal time per judgment; spammers answer at random, fast.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -29,13 +30,16 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from connectors.datafiles import read_table
 from annoflow.errors import ConnectorError
-from connectors.annotator import AccessRevoked, ExpertSession, TaskTaken
+from connectors.annotator import AccessRevoked, ExpertSession, LoginFailed, TaskTaken
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from simulation.answers import answer
 from tasks.sourcing import expert_logins
 
 log = logging.getLogger("annoflow.simulation")
+#: the simulated experts' memory of their passwords (the simulator's own file, never read
+#: by annoflow)
+KEYRING = Path(__file__).resolve().parent.parent / ".local" / "simulation" / "keyring.json"
 
 
 class LeadTime(BaseModel):
@@ -220,10 +224,7 @@ class SimulatedWorkforce:
                                                              self.spec.request_id))
         self._done_before = synced.groupby("expert_id").size().to_dict() if len(synced) else {}
         experts = [e for e in experts if e.expert_id in logins]  # active ones only
-        for e in experts:  # a login already used by an earlier run: the manager resets it
-            if logins[e.expert_id].password is None:
-                logins.update({r.expert_id: r for r in expert_logins(
-                    self.spec.request_id, reset=e.expert_id, settings=self.settings)})
+        logins = self._remembered(logins, experts)
         tt = get_task_type(self.spec.task.type)
         truth = read_table(self.profile.truth).set_index("item_id").to_dict("index")
         by_content = {content_key(r, tt.inputs): r["item_id"] for r in items.to_dict("records")}
@@ -234,6 +235,39 @@ class SimulatedWorkforce:
             self._stop.set()  # one expert failing stops the others: the caller is told
             for f in done:
                 f.result()
+
+    def _remembered(self, logins: dict, experts: list[SimExpert]) -> dict:
+        """Each simulated expert's password as a person would have it: the one they were
+        handed, remembered (a keyring file of the simulator's own, shared by every burst and
+        campaign, as one person has one password); when it no longer works, they ask the
+        delivery manager for a reset."""
+        KEYRING.parent.mkdir(parents=True, exist_ok=True)
+        with open(KEYRING.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ring = json.loads(KEYRING.read_text()) if KEYRING.exists() else {}
+            for e in experts:
+                row = logins[e.expert_id]
+                if row.password:
+                    ring[e.expert_id] = row.password
+                elif not self._works(row.login, ring.get(e.expert_id)):
+                    fresh = {r.expert_id: r for r in expert_logins(
+                        self.spec.request_id, reset=e.expert_id, settings=self.settings)}
+                    ring[e.expert_id] = fresh[e.expert_id].password
+                logins[e.expert_id] = logins[e.expert_id].model_copy(
+                    update={"password": ring[e.expert_id]})
+            KEYRING.write_text(json.dumps(ring))
+            KEYRING.chmod(0o600)
+        return logins
+
+    def _works(self, login: str, password: str | None) -> bool:
+        if not password:
+            return False
+        try:
+            with ExpertSession(self.settings.expert_url) as s:
+                s.login(email=login, password=password)
+            return True
+        except LoginFailed:
+            return False
 
     def _expert(self, e: SimExpert, login, project_id: int, tt, truth: dict,
                 by_content: dict[str, str]) -> None:

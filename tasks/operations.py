@@ -269,9 +269,8 @@ def add_experts(request_id: str, n: int) -> list[str]:
     """Source ``n`` more experts from the pool for a running campaign (after removals, say):
     the best eligible ones not on the roster yet, with the weekly hours other campaigns
     left them; booked, onboarded and given access in one go. Returns their ids."""
-    from annoflow.roster import available, bookings, rank_experts
     from connectors.talent_pool import load_talent_pool
-    from tasks.sourcing import ensure_experts, write_roster
+    from tasks.locks import campaign_lock
 
     settings = get_settings()
     store, state, ls = S3Store(settings), StateStore(settings.state_url), LabelStudioClient(settings)
@@ -280,6 +279,16 @@ def add_experts(request_id: str, n: int) -> list[str]:
         raise AnnoflowError(f"campaign {request_id} is {camp.stage}: its roster is closed")
     uri = camp.spec.workforce.talent_pool or settings.talent_pool_uri
     pool = load_talent_pool(uri, store=store if uri.startswith("s3://") else None)
+    with campaign_lock("pool", kind="bookings"):  # read and book the pool's hours at once
+        return _add(camp, pool, n, state, store, ls, settings)
+
+
+def _add(camp: Campaign, pool: pd.DataFrame, n: int, state: StateStore, store: S3Store,
+         ls: LabelStudioClient, settings) -> list[str]:
+    from annoflow.roster import available, bookings, rank_experts
+    from tasks.sourcing import ensure_experts, write_roster
+
+    request_id = camp.request_id
     booked = state.booked_hours(exclude_request_id=request_id)
     ranked = rank_experts(available(pool, booked), camp.spec)
     fresh = ranked[~ranked["expert_id"].isin(list(camp.entries))].head(n)

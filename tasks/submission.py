@@ -15,6 +15,7 @@ from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from connectors.s3 import S3Store, split_uri
 from connectors.state import StateStore
+from tasks.locks import campaign_lock
 from tasks.scoping import Scope, scope_campaign
 from tasks.sourcing import write_roster
 
@@ -23,8 +24,8 @@ log = logging.getLogger("annoflow.submit")
 
 def submit_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
     """Scope the campaign and record it for its ticks. The roster is chosen the first
-    time only (with the weekly hours other campaigns left) and booked in the same
-    transaction; later submissions keep it as recorded."""
+    time only, with the weekly hours other campaigns left, and booked under the pool's
+    lock; later submissions keep it as recorded."""
     settings = get_settings()
     store, state = S3Store(settings), StateStore(settings.state_url)
     camp = state.campaign(spec.request_id)
@@ -32,7 +33,17 @@ def submit_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
         raise AnnoflowError(f"campaign {spec.request_id!r} was cancelled ({camp.stage_reason}); "
                             f"a cancelled campaign does not start again: give a new request a "
                             f"request_id of its own")
-    scoped = scope_campaign(spec, spec_change)
+    # the pool's weekly hours are read and booked under one lock for every campaign: two
+    # campaigns submitted at once cannot both book the same hours
+    with campaign_lock("pool", kind="bookings"):
+        scoped = scope_campaign(spec, spec_change)
+        _record(spec, scoped, store, state, settings)
+    return scoped
+
+
+def _record(spec: RequestSpec, scoped: Scope, store: S3Store, state: StateStore,
+            settings) -> None:
+    """The spec, plan and items in the raw zone; the roster and its bookings, once."""
     raw = RawZone(settings.raw_zone_uri, spec.request_id)
     store.ensure_bucket(bucket=split_uri(raw.base)[0])
     store.put_bytes(uri=raw.spec, data=spec.model_dump_json(indent=2).encode(),
@@ -53,4 +64,3 @@ def submit_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
                         data=json.dumps({**json.loads(progress), "reconciliation": {}}).encode())
     if state.campaign(spec.request_id).stage == "scoped":
         state.set_stage(request_id=spec.request_id, stage="submitted", actor="cli")
-    return scoped

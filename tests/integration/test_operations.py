@@ -253,3 +253,43 @@ def test_the_delivery_rebuilds_byte_identical_from_the_raw_zone(campaigns, s3, s
                 assert s3.get_bytes(uri=run["result"]["delivery_uri"] + path) == data, path
         again = {k: v for k, v in built.manifest.items() if k != "created_at"}
         assert again == {k: v for k, v in delivered.items() if k != "created_at"}
+
+
+def test_three_campaigns_at_once_each_to_its_own_bucket(tmp_path, s3, settings) -> None:
+    """Three clients, three task types, one worker, one pool: each campaign is delivered
+    correctly and only to its own client's bucket, and no expert is booked past their
+    weekly hours."""
+    clients = {"classification": ("acme-labs", "annoflow-it-acme"),
+               "likert_rating": ("globex", "annoflow-it-globex"),
+               "pairwise_graded": ("demo-lab", "annoflow-it")}
+    owners = {c: [f"s3://{b}/"] for c, b in clients.values()}
+    for _, bucket in clients.values():  # the clients' buckets (annoflow never makes one)
+        s3.ensure_bucket(bucket=bucket)
+    env = {"ANNOFLOW_CLIENT_BUCKETS": json.dumps(owners)}
+    runs = {}
+    for task_type, (client, bucket) in clients.items():
+        rid = unique_id(f"it-multi-{task_type[:5]}")
+        spec = write_spec(tmp_path, base=f"configs/requests/{task_type}.yaml", request_id=rid,
+                          client=client, delivery__uri=f"s3://{bucket}/multi/")
+        proc = annoflow("run", str(spec), "--simulate", f"configs/simulation/{task_type}.yaml",
+                        "--detach", "--json", env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[task_type] = (rid, spec, bucket)
+    for task_type, (rid, spec, bucket) in runs.items():
+        proc = annoflow("run", str(spec), "--simulate", f"configs/simulation/{task_type}.yaml",
+                        "--wait-timeout", "600", "--json", env=env, timeout=700)
+        assert proc.returncode == 0, (task_type, proc.stderr[-3000:])
+        done = last_json(proc)
+        assert done["delivery_uri"] == f"s3://{bucket}/multi/{rid}/v1/"
+        assert done["items"] == len(pd.read_json(REPO / load_spec(spec).source.uri, lines=True))
+    for task_type, (rid, _, bucket) in runs.items():  # nothing of a campaign in another bucket
+        for _, other in clients.values():
+            found = [u for u in s3.list_uris(prefix_uri=f"s3://{other}/multi/{rid}/")]
+            assert bool(found) == (other == bucket), (rid, other)
+    state = StateStore(settings.state_url)
+    pool = pd.read_csv(REPO / "data/talent_pool.csv").set_index("expert_id")["weekly_hours"]
+    booked: dict[str, float] = {}
+    for rid, _, _ in runs.values():
+        for e in state.roster_entries(rid):
+            booked[e.expert_id] = booked.get(e.expert_id, 0.0) + e.booked_hours
+    assert booked and all(h <= pool[e] + 1e-9 for e, h in booked.items()), booked
