@@ -36,7 +36,13 @@ class AccessRevoked(ConnectorError):
     """403: the expert is no longer on this campaign (removed or released)."""
 
 
+class SessionEnded(ConnectorError):
+    """401: the expert's session ended (their password was reset meanwhile)."""
+
+
 def _refused(resp: httpx.Response, what: str) -> None:
+    if resp.status_code == 401:
+        raise SessionEnded(f"{what}: HTTP 401, the session has ended; sign in again")
     if resp.status_code == 403:
         raise AccessRevoked(f"{what}: HTTP 403, no access to this campaign any more")
 

@@ -30,7 +30,8 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from connectors.datafiles import read_table
 from annoflow.errors import ConnectorError
-from connectors.annotator import AccessRevoked, ExpertSession, LoginFailed, TaskTaken
+from connectors.annotator import (AccessRevoked, ExpertSession, LoginFailed, SessionEnded,
+                                  TaskTaken)
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from simulation.answers import answer
@@ -287,6 +288,8 @@ class SimulatedWorkforce:
                 except AccessRevoked:  # removed or released: a person would stop here too
                     log.info("simulated expert %s has no access any more; stops", e.expert_id)
                     return
+                except SessionEnded:  # signed out elsewhere: back in the next burst
+                    return
                 if task is None:  # nothing for this expert now; others may still return work
                     self._stop.wait(self.poll_interval_s)
                     continue
@@ -305,9 +308,9 @@ class SimulatedWorkforce:
                 except TaskTaken as why:  # as a person would: read the message, go on
                     log.info("simulated expert %s: %s", e.expert_id, why)
                     continue
-                except AccessRevoked:
-                    log.info("simulated expert %s lost access while submitting; stops",
-                             e.expert_id)
+                except (AccessRevoked, SessionEnded):
+                    log.info("simulated expert %s lost access or session while submitting; "
+                             "stops for now", e.expert_id)
                     return
                 done += 1
                 with self._lock:
