@@ -149,10 +149,16 @@ def test_status_reads_back_the_campaign(run, result) -> None:
     proc = annoflow("status", run["rid"], "--json")
     assert proc.returncode == 0, proc.stderr
     st = last_json(proc)
-    assert st["status"] == "delivered"
+    assert st["stage"] == "delivered"
     assert st["manifest_uri"] == result["manifest_uri"]
-    assert st["items"] == 200 and st["annotations"] == result["annotations"]
-    assert st["last_run_state"] == "Completed"
+    assert st["result"]["items"] == 200 and st["result"]["annotations"] == result["annotations"]
+    assert st["progress"]["tasks_complete"] == 200
+    assert st["last_tick_state"] == "Completed"
+    # the spammer was removed while the campaign ran, and the status says so
+    removed = [x for x in st["progress"]["experts"] if x["state"] == "removed"]
+    assert [x["expert_id"] for x in removed] == [e["expert_id"] for e in result["excluded_experts"]]
+    assert removed[0]["reason"]
+    assert any(a["action"] == "removed" for a in st["audit"])
 
 
 def _inventory(ls, s3, settings, rid: str) -> dict:
