@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -301,8 +302,9 @@ class SimulatedWorkforce:
                 given = answer(tt, self.spec.task, truth[item_id], task.data, accuracy=e.accuracy,
                                spammer=e.spammer, style=e.style, rng=rng)
                 think = rng.lognormvariate(0, e.lead_sigma) * e.lead_median * self.profile.time_scale
-                if self._stop.wait(think):
-                    return
+                # a person finishes the task at hand before leaving (a burst's end, a stop):
+                # only someone who vanishes leaves a task held
+                time.sleep(think)
                 try:
                     session.submit(task_id=task.id, result=tt.make_result(self.spec.task, given))
                 except TaskTaken as why:  # as a person would: read the message, go on

@@ -205,6 +205,11 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
         alerts.append(f"deadline at risk: at the last hour's pace the work ends {eta:%Y-%m-%d}, "
                       f"after the {spec.deadline} deadline")
     alerts += [f"expert removed: {e}: {why}" for e, why in sorted(camp.removed.items())]
+    active = len(camp.with_status("active"))
+    k = spec.workforce.annotators_per_item
+    if active < k and done < len(work):
+        alerts.append(f"too few experts: {active} active, each item needs {k} different ones; "
+                      f"add some with `annoflow experts {camp.request_id} --add N`")
     prev_judgments = (previous or {}).get("judgments")
     quiet_since = (previous or {}).get("quiet_since")
     if prev_judgments is not None and prev_judgments == len(synced) and done < len(work):

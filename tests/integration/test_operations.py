@@ -85,7 +85,7 @@ def campaigns(tmp_path_factory, settings):
         rid = unique_id(f"it-ops{seed}")
         spec = write_spec(tmp, request_id=rid, delivery__uri=DELIVERY, source__uri=str(items),
                           gold__fraction=0.45, qc__min_judgments_for_speed=6,
-                          operations__tick_seconds=2, operations__idle_release_hours=0.005)
+                          operations__tick_seconds=5, operations__idle_release_hours=0.01)
         profile = _profile(tmp, seed, quitter=i == 0)
         proc = annoflow("run", str(spec), "--simulate", str(profile), "--detach", "--json")
         assert proc.returncode == 0, proc.stderr[-3000:]
