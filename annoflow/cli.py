@@ -262,7 +262,7 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
                       f"{spec.operations.tick_seconds:g} s)"
                       + (f" with a simulated workforce from {escape(str(simulate))}" if simulate
                          else "") + ".", markup=True)
-            _submit(spec, spec_change, profile, burst_s=max(30.0, spec.operations.tick_seconds))
+            _submit(spec, spec_change, profile, burst_s=max(120.0, spec.operations.tick_seconds))
         if detach:
             out.print(f"Submitted. The campaign runs on the Prefect worker; follow it with "
                       f"`annoflow status {spec.request_id}`.")

@@ -14,7 +14,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,18 @@ def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[
     return out
 
 
+@contextmanager
+def _keyring() -> Iterator[dict]:
+    """The simulated experts' remembered passwords, read and written under a file lock."""
+    KEYRING.parent.mkdir(parents=True, exist_ok=True)
+    with open(KEYRING.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ring = json.loads(KEYRING.read_text()) if KEYRING.exists() else {}
+        yield ring
+        KEYRING.write_text(json.dumps(ring))
+        KEYRING.chmod(0o600)
+
+
 def content_key(data: dict, inputs: tuple[str, ...]) -> str:
     """What a person sees of an item (its inputs), as a key to look its truth up by."""
     return json.dumps({k: str(data.get(k, "")) for k in inputs}, sort_keys=True)
@@ -241,41 +254,32 @@ class SimulatedWorkforce:
     def _remembered(self, logins: dict, experts: list[SimExpert]) -> dict:
         """Each simulated expert's password as a person would have it: the one they were
         handed, remembered (a keyring file of the simulator's own, shared by every burst and
-        campaign, as one person has one password); when it no longer works, they ask the
-        delivery manager for a reset."""
-        KEYRING.parent.mkdir(parents=True, exist_ok=True)
-        with open(KEYRING.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            ring = json.loads(KEYRING.read_text()) if KEYRING.exists() else {}
+        campaign, as one person has one password for all their campaigns)."""
+        with _keyring() as ring:
             for e in experts:
                 row = logins[e.expert_id]
                 if row.password:
                     ring[e.expert_id] = row.password
-                elif not self._works(row.login, ring.get(e.expert_id)):
-                    fresh = {r.expert_id: r for r in expert_logins(
-                        self.spec.request_id, reset=e.expert_id, settings=self.settings)}
-                    ring[e.expert_id] = fresh[e.expert_id].password
-                logins[e.expert_id] = logins[e.expert_id].model_copy(
-                    update={"password": ring[e.expert_id]})
-            KEYRING.write_text(json.dumps(ring))
-            KEYRING.chmod(0o600)
+                logins[e.expert_id] = row.model_copy(update={"password": ring.get(e.expert_id)})
         return logins
 
-    def _works(self, login: str, password: str | None) -> bool:
-        if not password:
-            return False
-        try:
-            with ExpertSession(self.settings.expert_url) as s:
-                s.login(email=login, password=password)
-            return True
-        except LoginFailed:
-            return False
+    def _reset(self, expert_id: str) -> str:
+        """The password no longer works (or was never kept): ask the delivery manager for a
+        new one, as a person would, and remember it."""
+        with _keyring() as ring:
+            fresh = {r.expert_id: r for r in expert_logins(
+                self.spec.request_id, reset=expert_id, settings=self.settings)}
+            ring[expert_id] = fresh[expert_id].password
+            return ring[expert_id]
 
     def _expert(self, e: SimExpert, login, project_id: int, tt, truth: dict,
                 by_content: dict[str, str]) -> None:
         done = int(self._done_before.get(e.expert_id, 0))
         with ExpertSession(self.settings.expert_url) as session:
-            session.login(email=login.login, password=login.password)
+            try:
+                session.login(email=login.login, password=login.password or "")
+            except LoginFailed:
+                session.login(email=login.login, password=self._reset(e.expert_id))
             while not self._stop.is_set():
                 if e.quits_after is not None and done >= e.quits_after:
                     try:  # takes one more task and is never seen again, holding it

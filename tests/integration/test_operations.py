@@ -33,7 +33,7 @@ from tests.integration.conftest import (REPO, annoflow, campaign_project, last_j
 
 DELIVERY = "s3://annoflow-it/operations/"
 SEEDS = (3, 5, 8)
-ITEMS = 120
+ITEMS = 90
 TRUTH = pd.read_json(REPO / "data/demo/truth.jsonl", lines=True).set_index("item_id")
 
 
@@ -43,9 +43,9 @@ def _profile(tmp: Path, seed: int, quitter: bool) -> Path:
     if quitter:
         groups.append({"name": "quitter", "count": 1, "accuracy": 0.9, "quits_after": 4,
                        "lead_time_s": {"median": 16, "sigma": 0.3}})
-    doc = {"seed": seed, "truth": str(REPO / "data/demo/truth.jsonl"), "time_scale": 0.2,
+    doc = {"seed": seed, "truth": str(REPO / "data/demo/truth.jsonl"), "time_scale": 0.15,
            "experts": {"accuracy": [0.85, 0.97], "lead_time_s": {"median": 16, "sigma": 0.3}},
-           "spammers": {"count": 1, "accuracy": 0.5, "lead_time_s": {"median": 3, "sigma": 0.2}},
+           "spammers": {"count": 1, "accuracy": 0.5, "lead_time_s": {"median": 1, "sigma": 0.2}},
            "groups": groups}
     path = tmp / f"profile-{seed}.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -84,7 +84,7 @@ def campaigns(tmp_path_factory, settings):
     for i, seed in enumerate(SEEDS):
         rid = unique_id(f"it-ops{seed}")
         spec = write_spec(tmp, request_id=rid, delivery__uri=DELIVERY, source__uri=str(items),
-                          gold__fraction=0.45, qc__min_judgments_for_speed=6,
+                          gold__fraction=0.5, qc__min_judgments_for_speed=6,
                           operations__tick_seconds=5, operations__idle_release_hours=0.01)
         profile = _profile(tmp, seed, quitter=i == 0)
         proc = annoflow("run", str(spec), "--simulate", str(profile), "--detach", "--json")
