@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the work pool whose workers run campaigns (``make services`` starts one worker)
 WORK_POOL = "annoflow"
 TICK_FLOW, SIMULATION_FLOW = "campaign-tick", "simulated-workforce"
-#: settings a campaign's runs take from the environment of the `annoflow run` that submitted
-#: it: where things are, never a secret (secrets come from the worker's own environment)
-SUBMITTED_SETTINGS = ("ANNOFLOW_LABEL_STUDIO_URL", "ANNOFLOW_S3_ENDPOINT_URL",
-                      "ANNOFLOW_RAW_ZONE_URI", "ANNOFLOW_STATE_URL", "ANNOFLOW_CLIENT_BUCKETS",
-                      "ANNOFLOW_ANNOTATOR_URL", "ANNOFLOW_RETRY_BUDGET_S",
-                      "ANNOFLOW_HTTP_TIMEOUT_S", "ANNOFLOW_TALENT_POOL_URI")
+#: settings a campaign's runs take from the `annoflow run` that submitted it (where things
+#: are, as that command saw them), never a secret: secrets come from the worker's own
+#: environment
+SUBMITTED_SETTINGS = ("label_studio_url", "s3_endpoint_url", "raw_zone_uri", "state_url",
+                      "client_buckets", "annotator_url", "retry_budget_s", "http_timeout_s",
+                      "talent_pool_uri")
 
 
 def set_stage(request_id: str, stage: str, *, reason: str | None = None, actor: str = "cli",
@@ -59,10 +58,16 @@ def last_plan(request_id: str) -> dict | None:
 
 
 def _job_env() -> dict[str, str]:
-    env = {k: os.environ[k] for k in SUBMITTED_SETTINGS if k in os.environ}
-    url = env.get("ANNOFLOW_STATE_URL")
-    if url and sa.engine.make_url(url).password:
-        env.pop("ANNOFLOW_STATE_URL")  # a password stays in the worker's environment
+    """The submitting command's non-secret settings, as the worker's runs will read them."""
+    settings = get_settings()
+    env = {}
+    for name in SUBMITTED_SETTINGS:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if name == "state_url" and sa.engine.make_url(value).password:
+            continue  # a password stays in the worker's environment
+        env[f"ANNOFLOW_{name.upper()}"] = json.dumps(value) if isinstance(value, dict) else str(value)
     return env
 
 
