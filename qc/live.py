@@ -4,8 +4,8 @@
 Removal while work goes on costs an expert their place, so it asks for confident evidence,
 not a point estimate:
 
-* **gold**: the upper bound of the 95 % Wilson interval on the expert's gold accuracy is
-  under ``min_gold_accuracy`` (a 50 % clicker's upper bound drops under 0.70 at about 22
+* **gold**: with at least ``min_gold_judgments`` gold judgments, the upper bound of the
+  95 % Wilson interval on the expert's gold accuracy is under ``min_gold_accuracy`` (a 50 % clicker's upper bound drops under 0.70 at about 22
   gold judgments; an honest expert at 80 % essentially never gets there);
 * **speed**: with at least ``min_judgments_for_speed`` judgments, the expert's median time
   per judgment (measured by the server, from serving to submission) is under
@@ -33,6 +33,9 @@ class LiveRules:
     min_speed_ratio: float
     min_judgments_for_speed: int
     gold_tolerance: float = 0
+    #: gold judgments an expert needs before gold can remove them (the interval is checked
+    #: at every tick: a floor keeps repeated looks from catching an unlucky start)
+    min_gold_judgments: int = 5
 
 
 REMOVAL_COLUMNS = ["rule", "reason"]
@@ -68,7 +71,8 @@ def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) ->
         units = annotations.assign(task=_unit(annotations))
         truth = pd.Series(gold["label"].to_numpy(), index=_unit(gold).to_numpy())
         acc = gold_accuracy(units, truth, tolerance=rules.gold_tolerance)
-        low = acc[(acc["n_gold"] > 0) & (acc["accuracy_ci_high"] < rules.min_gold_accuracy)]
+        low = acc[(acc["n_gold"] >= rules.min_gold_judgments)
+                  & (acc["accuracy_ci_high"] < rules.min_gold_accuracy)]
         for w, r in low.iterrows():
             if w not in out:
                 out[w] = ("gold", f"gold accuracy {r['accuracy']:.0%} ({int(r['n_correct'])}/"

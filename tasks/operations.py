@@ -109,7 +109,8 @@ def quality_removals(camp: Campaign, synced: pd.DataFrame) -> pd.DataFrame:
     rules = LiveRules(min_gold_accuracy=spec.qc.min_gold_accuracy,
                       min_speed_ratio=spec.qc.min_speed_ratio,
                       min_judgments_for_speed=spec.qc.min_judgments_for_speed,
-                      gold_tolerance=cfg.gold_tolerance)
+                      gold_tolerance=cfg.gold_tolerance,
+                      min_gold_judgments=spec.qc.min_gold_judgments)
     gold = gold_answers(camp.items) if camp.spec.gold is not None else \
         pd.DataFrame(columns=["task", "field", "label"])
     return removals(to_contract(judged), gold, rules)

@@ -68,3 +68,11 @@ def test_several_fields_per_judgment_are_judged_apart() -> None:
                          for i in range(25) for f in ("x", "y")])
     out = removals(pd.DataFrame(rows), gold, RULES)
     assert list(out.index) == ["bad"] and "0/50" in out.loc["bad", "reason"]
+
+
+def test_gold_needs_its_minimum_of_judgments_first() -> None:
+    # 0 of 3 right: the interval reaches only 56 %, but three looks are not enough yet
+    rows = _judgments("unlucky", 3, correct=0, lead=60) + _judgments("good", 3, correct=3, lead=60)
+    assert removals(pd.DataFrame(rows), _gold(3), RULES).empty
+    rows = _judgments("bad", 5, correct=0, lead=60) + _judgments("good", 5, correct=5, lead=60)
+    assert list(removals(pd.DataFrame(rows), _gold(5), RULES).index) == ["bad"]
