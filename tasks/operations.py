@@ -27,7 +27,7 @@ from connectors.s3 import S3Store
 from connectors.state import RosterEntry, StateStore
 from qc.live import LiveRules, removals
 from tasks import stage
-from tasks.production import _live, complete_items, _required_overlap
+from tasks.production import complete_items, live_annotations, required_overlap
 from tasks.quality import gold_answers, qc_config, to_contract
 
 log = logging.getLogger("annoflow.operations")
@@ -177,12 +177,12 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
     """Where the campaign stands (pure): progress, throughput, ETA, cost, experts, alerts."""
     spec = camp.spec
     removed = set(camp.removed)
-    live = _live(synced)
+    live = live_annotations(synced)
     work = camp.items[~camp.items["is_gold"].astype(bool)]
     done = complete_items(synced, camp.items, spec, removed)
     trusted = live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
     have = trusted.groupby("item_id")["expert_id"].nunique()
-    need = _required_overlap(camp.items, spec).reindex(work["ref"].to_numpy()).to_numpy()
+    need = required_overlap(camp.items, spec).reindex(work["ref"].to_numpy()).to_numpy()
     remaining = int((need - have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy())
                     .clip(min=0).sum())
     per_hour, per_day = _rate(live, now, timedelta(hours=1)), _rate(live, now, timedelta(days=1))

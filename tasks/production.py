@@ -33,7 +33,7 @@ def _seed(request_id: str) -> int:
 SYNC_MARGIN = timedelta(seconds=5)
 
 
-def _required_overlap(items: pd.DataFrame, spec: RequestSpec) -> pd.Series:
+def required_overlap(items: pd.DataFrame, spec: RequestSpec) -> pd.Series:
     """Judgments each item needs: annotators_per_item; none on gold items, which are
     probes served at the campaign's gold rate and never hold a campaign up."""
     k = spec.workforce.annotators_per_item
@@ -161,7 +161,7 @@ def _merge(synced: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
 RECONCILE_EVERY_S = 300.0
 
 
-def _live(synced: pd.DataFrame) -> pd.DataFrame:
+def live_annotations(synced: pd.DataFrame) -> pd.DataFrame:
     """The synced annotations still in Label Studio (not withdrawn)."""
     return synced[synced["withdrawn"].isna()]
 
@@ -176,7 +176,7 @@ def reconcile(synced: pd.DataFrame, tasks: list[LSTask], listed: pd.DataFrame
     present = {a.id for t in tasks for a in t.annotations}
     now_listed = listed.set_index("annotation_id")
     gone_rows, events = [], []
-    for r in _live(synced).itertuples(index=False):
+    for r in live_annotations(synced).itertuples(index=False):
         aid = int(r.annotation_id)
         if aid not in present or aid not in now_listed.index:
             why = ("deleted in Label Studio" if aid not in present else
@@ -214,8 +214,8 @@ def complete_item_ids(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSp
     so it serves such an item no more. A submission set aside (``annoflow.judgments``)
     still counts here, or one unreadable result would hold the campaign forever; QC
     reports it, and the item has one judgment fewer."""
-    need = _required_overlap(items, spec)
-    live = _live(synced)
+    need = required_overlap(items, spec)
+    live = live_annotations(synced)
     live = live[~live["expert_id"].isin(removed)]
     submitted = live[~live["was_cancelled"].astype(bool)]
     have = submitted.groupby("item_id")["expert_id"].nunique()
@@ -273,7 +273,7 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
     refs = {r.ref: (r.item_id, bool(r.is_gold)) for r in items.itertuples()}
     experts = dict(zip(roster["ls_user_id"].astype(int), roster["expert_id"]))
     synced = read_synced(store, raw)
-    live = _live(synced)
+    live = live_annotations(synced)
     mark = watermark or (live["updated_at"].max() if len(live) else None)
     since = None if full or mark is None else mark - SYNC_MARGIN
     started = datetime.now(timezone.utc)
