@@ -68,7 +68,12 @@ def _items(tmp: Path) -> Path:
 
 
 def _worker_pid() -> int:
-    return int((REPO / ".local/worker.pid").read_text().strip())
+    """The worker serving the pool (perhaps started by another checkout sharing the
+    services, so not by its pid file)."""
+    found = subprocess.run(["pgrep", "-o", "-f", "prefect worker start --pool annoflow"],
+                           capture_output=True, text=True).stdout.split()
+    assert found, "no Prefect worker is running"
+    return int(found[0])
 
 
 def _running_tick(rids: list[str]) -> bool:
@@ -112,7 +117,7 @@ def campaigns(tmp_path_factory, settings):
     deadline = time.monotonic() + 120
     while not _running_tick([r["rid"] for r in runs]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    os.killpg(_worker_pid(), signal.SIGKILL)
+    os.killpg(os.getpgid(_worker_pid()), signal.SIGKILL)
     killed_at = time.monotonic()
     subprocess.run([sys.executable, str(REPO / "scripts/services.py"), "start"], check=True,
                    stdout=subprocess.DEVNULL)
