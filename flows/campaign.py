@@ -98,7 +98,8 @@ def campaign_tick(request_id: str) -> TickResult:
             sync = sync_annotations(camp.spec, camp.project_id, camp.items, camp.roster,
                                     full=full, watermark=None if full else _watermark(previous))
             camp, actions = act_on_quality(camp, sync.synced)
-            progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark)
+            progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark,
+                                       previous)
             result = None
             if progress["tasks_complete"] >= progress["tasks"]:
                 result = _finish(camp, sync.synced)

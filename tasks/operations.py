@@ -248,15 +248,14 @@ def status_markdown(request_id: str, p: dict) -> str:
 
 @stage(name="record-progress")
 def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | None,
-                    watermark: datetime | None = None) -> dict:
+                    watermark: datetime | None = None, previous: dict | None = None) -> dict:
     """Write the progress snapshot (raw zone; what `annoflow status` reads) and the
-    campaign's status artifact in Prefect."""
+    campaign's status artifact in Prefect. ``previous``: the last tick's snapshot (the
+    tick has read it already)."""
     settings = get_settings()
     store = S3Store(settings)
     raw = RawZone(settings.raw_zone_uri, camp.request_id)
-    previous = store.get_bytes(uri=raw.progress)
-    snap = progress_snapshot(camp, synced, now=datetime.now(timezone.utc),
-                             previous=json.loads(previous) if previous else None,
+    snap = progress_snapshot(camp, synced, now=datetime.now(timezone.utc), previous=previous,
                              reconciled=reconciled)
     if watermark is not None:  # where the next tick's sync starts
         snap["sync_watermark"] = watermark.isoformat()

@@ -8,10 +8,9 @@ import json
 from typing import Any
 
 from annoflow.errors import AnnoflowError
-from annoflow.layout import RawZone
 from annoflow.settings import get_settings
-from connectors.s3 import S3Store
 from connectors.state import StateStore
+from tasks.stages import last_progress
 
 
 def _last_tick(request_id: str) -> tuple[str | None, str | None]:
@@ -40,18 +39,16 @@ def _last_tick(request_id: str) -> tuple[str | None, str | None]:
 
 def campaign_status(request_id: str) -> dict[str, Any]:
     settings = get_settings()
-    store, state = S3Store(settings), StateStore(settings.state_url)
+    state = StateStore(settings.state_url)
     camp = state.campaign(request_id)
     if camp is None:
         raise AnnoflowError(f"no campaign {request_id!r} in annoflow's state store "
                             f"({state.where})")
-    raw = RawZone(settings.raw_zone_uri, request_id)
-    progress = store.get_bytes(uri=raw.progress)
     st: dict[str, Any] = {
         "request_id": request_id, "client": camp.client, "stage": camp.stage,
         "stage_reason": camp.stage_reason,
         "stage_at": camp.stage_at.isoformat(timespec="seconds") if camp.stage_at else None,
-        "progress": json.loads(progress) if progress else None,
+        "progress": last_progress(request_id),
         "label_studio_project_url": (f"{settings.label_studio_url.rstrip('/')}/projects/"
                                      f"{camp.ls_project_id}/data" if camp.ls_project_id else None),
         "audit": state.audit_log(request_id)[-20:],
@@ -67,12 +64,9 @@ def campaign_status(request_id: str) -> dict[str, Any]:
 
 def all_campaigns() -> list[dict[str, Any]]:
     """One line per campaign in the state store."""
-    settings = get_settings()
-    store, state = S3Store(settings), StateStore(settings.state_url)
     rows = []
-    for camp in state.campaigns():
-        p = store.get_bytes(uri=RawZone(settings.raw_zone_uri, camp.request_id).progress)
-        p = json.loads(p) if p else {}
+    for camp in StateStore(get_settings().state_url).campaigns():
+        p = last_progress(camp.request_id) or {}
         rows.append({"request_id": camp.request_id, "client": camp.client, "stage": camp.stage,
                      **{k: p.get(k) for k in ("tasks_complete", "tasks", "judgments", "eta",
                                               "cost_usd")}})
