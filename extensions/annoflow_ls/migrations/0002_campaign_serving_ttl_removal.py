@@ -7,10 +7,11 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
+    # Only the previous migration: it already brings in projects and users. Naming them here
+    # again changes Django's plan order on a fresh database (its depth-first walk would reach
+    # projects' data migrations before core's tables, which they use without declaring it).
     dependencies = [
         ('annoflow_access', '0001_initial'),
-        ('projects', '0034_project_annotator_evaluation_enabled'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
