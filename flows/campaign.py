@@ -25,14 +25,13 @@ from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from tasks.delivery import deliver
 from tasks.locks import TICK_WAIT_S, campaign_lock
-from tasks.operations import (STOPPED, Campaign, act_on_quality, load_campaign,
-                              record_progress)
+from tasks.operations import Campaign, act_on_quality, load_campaign, record_progress
 from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced, setup_project,
                               sync_annotations)
 from tasks.quality import assess, quality_control
 from tasks.sourcing import onboard_experts
 from tasks.submission import submit_campaign
-from tasks.stages import last_plan, last_progress, set_stage, stop_schedules
+from tasks.stages import STOPPED, halted, last_plan, last_progress, set_stage, stop_schedules
 
 
 def _reconcile_due(progress: dict | None) -> bool:
@@ -86,6 +85,12 @@ def _result(camp: Campaign, delivery, qc) -> CampaignResult:
 @flow(name="campaign-tick", flow_run_name="{request_id}", validate_parameters=False)
 def campaign_tick(request_id: str) -> TickResult:
     """One step of a campaign: sync -> live QC -> act -> progress (-> deliver at the end)."""
+    stopped = halted(request_id)
+    if stopped == "unknown":
+        raise AnnoflowError(f"campaign {request_id!r} has no record in this state store; its "
+                            f"schedules are switched off")
+    if stopped:
+        return TickResult(request_id=request_id, stage=stopped, skipped="stopped")
     try:
         with campaign_lock(request_id, wait_s=TICK_WAIT_S):
             camp = load_campaign(request_id)

@@ -10,13 +10,17 @@ from prefect import flow
 
 from annoflow.errors import CampaignBusy
 from tasks.locks import TICK_WAIT_S, campaign_lock
-from tasks.operations import STOPPED, load_campaign
+from tasks.operations import load_campaign
+from tasks.stages import STOPPED, halted
 from simulation.workforce import SimulatedWorkforce, SimulationProfile
 
 
 @flow(name="simulated-workforce", flow_run_name="{request_id}", validate_parameters=False)
 def simulated_workforce(request_id: str, profile: dict, burst_s: float = 30.0) -> dict:
     """One burst of simulated expert work on the campaign."""
+    stopped = halted(request_id)
+    if stopped:
+        return {"request_id": request_id, "submitted": 0, "skipped": stopped}
     try:
         with campaign_lock(request_id, kind="simulation", wait_s=TICK_WAIT_S):
             camp = load_campaign(request_id)

@@ -32,8 +32,6 @@ from tasks.quality import gold_answers, qc_config, to_contract
 
 log = logging.getLogger("annoflow.operations")
 
-#: stages in which ticks do nothing
-STOPPED = ("paused", "cancelled", "delivered", "qc_failed")
 #: no new judgment for this many ticks (and at least this long) is a stalled campaign
 STALL_TICKS, STALL_MIN = 20, timedelta(minutes=2)
 

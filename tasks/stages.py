@@ -108,6 +108,21 @@ def run_now(request_id: str, flow_name: str = TICK_FLOW) -> None:
             client.create_flow_run_from_deployment(dep.id)
 
 
+#: stages in which a campaign's scheduled runs (ticks, simulated bursts) have nothing to do
+STOPPED = ("paused", "cancelled", "delivered", "qc_failed")
+
+
+def halted(request_id: str) -> str | None:
+    """Why the campaign's scheduled runs have nothing to do (its stage, or "unknown" when
+    this state store has no record of it), once its schedules are switched off; None when
+    it is running. Read before anything else a run does: a stopped campaign costs no more."""
+    camp = StateStore(get_settings().state_url).campaign(request_id)
+    if camp is not None and camp.stage not in STOPPED:
+        return None
+    stop_schedules(request_id)
+    return camp.stage if camp is not None else "unknown"
+
+
 def stop_schedules(request_id: str) -> None:
     """Pause the campaign's schedules (its tick and any simulated workforce)."""
     _set_paused(request_id, True)

@@ -96,3 +96,31 @@ def test_a_campaign_unknown_to_this_state_store_is_not_mixed_into(tmp_path, ls, 
     assert proc.returncode == 2, proc.stderr[-1500:]
     assert f"already holds a campaign '{rid}', but annoflow's state store" in proc.stderr
     assert len(_projects(ls, rid)) == 1
+
+
+def _schedule_active(rid: str) -> bool:
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(f"campaign-tick/{rid}")
+        return not dep.paused
+
+
+def test_a_tick_with_nothing_to_do_switches_its_schedule_off(tmp_path, settings) -> None:
+    """Ticks of a campaign that is stopped behind the schedule's back (its stage changed in
+    the state store alone), or that this state store does not know (a deleted checkout's
+    campaign), would otherwise start a process every few seconds forever."""
+    from tasks.stages import TICK_FLOW, deploy, run_now
+    rid = unique_id("it-halt")
+    spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
+                      delivery__uri="s3://annoflow-it/guards/")
+    assert annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1").returncode == 4
+    assert _schedule_active(rid)
+    StateStore(settings.state_url).set_stage(request_id=rid, stage="cancelled", actor="test")
+    wait_for("the tick to switch its schedule off", lambda: not _schedule_active(rid), 90)
+
+    ghost = unique_id("it-ghost")  # deployed, never submitted
+    deploy(ghost, flow_name=TICK_FLOW, entrypoint="flows/campaign.py:campaign_tick",
+           interval_s=3600, parameters={"request_id": ghost})
+    assert _schedule_active(ghost)
+    run_now(ghost)
+    wait_for("the ghost's tick to switch its schedule off", lambda: not _schedule_active(ghost), 90)
