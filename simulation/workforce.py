@@ -37,7 +37,7 @@ from connectors.annotator import (AccessRevoked, ExpertSession, LoginFailed, Ses
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from simulation.answers import answer
-from tasks.sourcing import expert_logins
+from tasks.sourcing import ExpertLogin, expert_logins
 
 log = logging.getLogger("annoflow.simulation")
 #: the simulated experts' memory of their passwords (the simulator's own file, never read
@@ -263,23 +263,31 @@ class SimulatedWorkforce:
                 logins[e.expert_id] = row.model_copy(update={"password": ring.get(e.expert_id)})
         return logins
 
-    def _reset(self, expert_id: str) -> str:
-        """The password no longer works (or was never kept): ask the delivery manager for a
-        new one, as a person would, and remember it."""
-        with _keyring() as ring:
-            fresh = {r.expert_id: r for r in expert_logins(
-                self.spec.request_id, reset=expert_id, settings=self.settings)}
-            ring[expert_id] = fresh[expert_id].password
-            return ring[expert_id]
+    def _sign_in(self, session: ExpertSession, login: ExpertLogin) -> None:
+        """Sign in with the remembered password; when it no longer works, ask the delivery
+        manager for a new one, as a person would, and remember it. Bursts of other campaigns
+        sign the same person in at the same time: a reset happens only when the keyring still
+        holds the password that failed (someone else's reset is used, not undone)."""
+        expert_id, password = login.expert_id, login.password
+        for attempt in range(3):
+            try:
+                session.login(email=login.login, password=password or "")
+                return
+            except LoginFailed:
+                if attempt == 2:
+                    raise
+            with _keyring() as ring:
+                if ring.get(expert_id) in (None, password):
+                    fresh = {r.expert_id: r for r in expert_logins(
+                        self.spec.request_id, reset=expert_id, settings=self.settings)}
+                    ring[expert_id] = fresh[expert_id].password
+                password = ring[expert_id]
 
     def _expert(self, e: SimExpert, login, project_id: int, tt, truth: dict,
                 by_content: dict[str, str]) -> None:
         done = int(self._done_before.get(e.expert_id, 0))
         with ExpertSession(self.settings.expert_url) as session:
-            try:
-                session.login(email=login.login, password=login.password or "")
-            except LoginFailed:
-                session.login(email=login.login, password=self._reset(e.expert_id))
+            self._sign_in(session, login)
             while not self._stop.is_set():
                 if e.quits_after is not None and done >= e.quits_after:
                     try:  # takes one more task and is never seen again, holding it
