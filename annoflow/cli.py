@@ -147,15 +147,17 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float,
 def _submit(spec, spec_change: str | None, profile, burst_s: float) -> None:
     """Scope and record the campaign, and deploy its ticks (and simulated workforce), under
     the campaign's lock; the first tick is started at once."""
-    from flows.campaign import submit
+    from flows.campaign import run_interval, submit
     from tasks.locks import campaign_lock
     from tasks.stages import SIMULATION_FLOW, TICK_FLOW, deploy, run_now
 
     rid = spec.request_id
     with campaign_lock(rid):
         submit(spec=spec, spec_change=spec_change)
+        tick_s = spec.operations.tick_seconds
         deploy(rid, flow_name=TICK_FLOW, entrypoint="flows/campaign.py:campaign_tick",
-               interval_s=spec.operations.tick_seconds, parameters={"request_id": rid})
+               interval_s=run_interval(tick_s), parameters={
+                   "request_id": rid, "tick_seconds": tick_s, "span_s": run_interval(tick_s)})
         if profile is not None:
             deploy(rid, flow_name=SIMULATION_FLOW,
                    entrypoint="flows/simulated_workforce.py:simulated_workforce", interval_s=burst_s,

@@ -37,3 +37,4 @@ class TickResult(BaseModel):
     actions: list[dict[str, Any]] = []
     tasks_complete: int = 0
     tasks: int = 0
+    ticks: int = 1                   # ticks in the run (the last one is reported)

@@ -90,6 +90,11 @@ class QCSpec(_Model):
     min_judgments_for_speed: int = Field(
         10, ge=1, description="judgments an annotator needs before the speed rule can remove "
                               "them while the campaign runs")
+    review_window: int = Field(
+        10, ge=0, le=10_000,
+        description="how many judgments an expert may submit beyond what live QC has vouched "
+                    "for (their pace compared with at least two others'); Label Studio then "
+                    "serves them nothing until the next tick looks. 0: no limit")
     max_flagged_share: float = Field(
         0.5, gt=0, le=1, description="free-text types: exclude annotators with at least this "
                                      "share of their texts failing the automatic checks")

@@ -194,6 +194,13 @@ class LabelStudioClient:
         self._http("PUT", f"api/annoflow/projects/{project_id}/access/",
                    what=f"set access to project {project_id}", json_body=body)
 
+    def set_review(self, *, project_id: int, window: int, reviewed: dict[int, int]) -> None:
+        """Each expert's submissions live QC has vouched for (counts only grow), and how many
+        more Label Studio serves them before the next review (0: no limit)."""
+        self._http("PUT", f"api/annoflow/projects/{project_id}/review/",
+                   what=f"record live QC's review in project {project_id}",
+                   json_body={"window": window, "reviewed": {str(u): n for u, n in reviewed.items()}})
+
     def expert_activity(self, *, project_id: int) -> dict[int, ExpertActivity]:
         """What each expert ever served in the project holds and when they were last active."""
         rows = self._http("GET", f"api/annoflow/projects/{project_id}/activity/",

@@ -1,15 +1,22 @@
 """A campaign's flows. ``annoflow run`` scopes and submits a campaign; from then on it
-advances in short, idempotent ticks that a Prefect worker runs on the campaign's schedule
-(``operations.tick_seconds``), with no process alive between them:
+advances in short, idempotent ticks, every ``operations.tick_seconds``, that a Prefect
+worker runs on the campaign's schedule, with nothing kept in memory between them:
 
     tick: [set up, the first time] -> sync the changes -> live QC, act -> record progress
           [-> QC, deliver, when every item has its judgments]
 
-Every tick holds the campaign's lock; a tick that finds it taken (the previous tick still
-running, or a delivery manager's command) does nothing and leaves the work to the next.
+Every tick holds the campaign's lock; a tick that finds it taken (a delivery manager's
+command) does nothing and leaves the work to the next.
+
+A run of the deployment is a process the worker starts (two to four seconds of imports and
+Prefect's bookkeeping on a small machine). Ticks far apart get a run each; ticks closer
+than ``RUN_SPAN_S`` share one: a run ticks every ``tick_seconds`` until its span (the
+schedule's interval) is nearly over, and the schedule starts the next. A killed run loses
+at most the tick it was in; the next run starts from what the last one recorded.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -31,7 +38,17 @@ from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced,
 from tasks.quality import assess, quality_control
 from tasks.sourcing import onboard_experts
 from tasks.submission import submit_campaign
-from tasks.stages import STOPPED, halted, last_plan, last_progress, set_stage, stop_schedules
+from tasks.stages import (STOPPED, halted, last_plan, last_progress, set_stage, slot_deadline,
+                          stop_schedules)
+
+
+#: ticks closer together than this share a run of the deployment (seconds)
+RUN_SPAN_S = 120.0
+
+
+def run_interval(tick_seconds: float) -> float:
+    """The tick deployment's schedule interval: one run per tick, or per span of ticks."""
+    return max(float(tick_seconds), RUN_SPAN_S)
 
 
 def _reconcile_due(progress: dict | None) -> bool:
@@ -83,7 +100,23 @@ def _result(camp: Campaign, delivery, qc) -> CampaignResult:
 
 
 @flow(name="campaign-tick", flow_run_name="{request_id}", validate_parameters=False)
-def campaign_tick(request_id: str) -> TickResult:
+def campaign_tick(request_id: str, tick_seconds: float = 0.0, span_s: float = 0.0) -> TickResult:
+    """A run of the campaign's ticks: one tick, then more every ``tick_seconds`` while they
+    fit in ``span_s`` from the run's scheduled start (or until the campaign stops)."""
+    deadline = slot_deadline(span_s)
+    ticks = 0
+    while True:
+        started = time.monotonic()
+        result = tick(request_id)
+        ticks += 1
+        took = time.monotonic() - started
+        if result.skipped == "stopped" or result.stage == "delivered" or \
+                time.monotonic() + tick_seconds + took > deadline:
+            return result.model_copy(update={"ticks": ticks})
+        time.sleep(tick_seconds)
+
+
+def tick(request_id: str) -> TickResult:
     """One step of a campaign: sync -> live QC -> act -> progress (-> deliver at the end)."""
     stopped = halted(request_id)
     if stopped == "unknown":

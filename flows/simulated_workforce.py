@@ -11,7 +11,7 @@ from prefect import flow
 from annoflow.errors import CampaignBusy
 from tasks.locks import TICK_WAIT_S, campaign_lock
 from tasks.operations import load_campaign
-from tasks.stages import STOPPED, halted
+from tasks.stages import STOPPED, halted, slot_deadline
 from simulation.workforce import SimulatedWorkforce, SimulationProfile
 
 
@@ -27,7 +27,7 @@ def simulated_workforce(request_id: str, profile: dict, burst_s: float = 30.0) -
             if camp.stage in STOPPED:
                 return {"request_id": request_id, "submitted": 0, "skipped": camp.stage}
             sim = SimulatedWorkforce(camp.spec, SimulationProfile.model_validate(profile)).start()
-            deadline = time.monotonic() + burst_s
+            deadline = slot_deadline(burst_s)
             while time.monotonic() < deadline and sim.error is None and sim.running:
                 time.sleep(0.5)
             sim.stop()

@@ -13,6 +13,10 @@ not a point estimate:
   with three judgments each, so one fast expert cannot set the bar alone).
 
 The end-of-campaign exclusion rules (``qc.pipeline``) still apply to whoever remains.
+
+``reviewed`` says whose work so far live QC has vouched for: Label Studio serves an expert
+at most ``qc.review_window`` submissions past that (the extension's scheduler), so a fast
+clicker waits for the next tick instead of outrunning it.
 """
 from __future__ import annotations
 
@@ -46,6 +50,47 @@ def _unit(df: pd.DataFrame) -> pd.Series:
     return df["task"].astype(str) + SEP + field
 
 
+def _pace(annotations: pd.DataFrame) -> pd.DataFrame:
+    """Each expert's median time per judgment and number of judgments."""
+    judgments = annotations.drop_duplicates(["task", "worker"])
+    return judgments.groupby("worker")["lead_time_s"].agg(["median", "size"])
+
+
+def _crowds(pace: pd.DataFrame, min_judgments: int = CROWD_MIN_JUDGMENTS,
+            min_others: int = 2) -> dict[str, float]:
+    """The pace each expert is held to: the median of the other experts' medians, for the
+    experts that have a crowd (``min_others`` others with ``min_judgments`` each)."""
+    settled = pace[pace["size"] >= min_judgments]["median"].dropna()
+    out = {}
+    for w in pace.index:
+        others = settled.drop(index=w, errors="ignore")
+        if len(others) >= min_others:
+            out[w] = float(others.median())
+    return out
+
+
+def reviewed(annotations: pd.DataFrame, rules: LiveRules) -> dict[str, int]:
+    """Judgments per expert that live QC vouches for: all of an expert's judgments so far,
+    unless their pace is under ``min_speed_ratio`` of the others' (anyone else with a
+    judgment: holding an expert back is mild, so it asks less evidence than removal). An
+    expert with nobody to compare with is vouched for, so that nobody waits on absent
+    colleagues; with the speed rule off, everyone is."""
+    if not len(annotations):
+        return {}
+    pace = _pace(annotations)
+    if rules.min_speed_ratio <= 0:
+        return {w: int(n) for w, n in pace["size"].items()}
+    crowds = _crowds(pace, min_judgments=1, min_others=1)
+    out = {}
+    for w, r in pace.iterrows():
+        crowd = crowds.get(w)
+        if crowd is not None and crowd > 0 and not pd.isna(r["median"]) \
+                and r["median"] < rules.min_speed_ratio * crowd:
+            continue  # too fast for now: held until the speed rule can decide
+        out[w] = int(r["size"])
+    return out
+
+
 def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) -> pd.DataFrame:
     """Experts to remove now, indexed by worker, with the ``rule`` ("gold" or "speed") and a
     ``reason`` a delivery manager can read. ``annotations`` is the long QC contract (one row
@@ -53,15 +98,13 @@ def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) ->
     out: dict[str, tuple[str, str]] = {}
     if not len(annotations):
         return pd.DataFrame(columns=REMOVAL_COLUMNS)
-    judgments = annotations.drop_duplicates(["task", "worker"])
-    pace = judgments.groupby("worker")["lead_time_s"].agg(["median", "size"])
+    pace = _pace(annotations)
     if rules.min_speed_ratio > 0:
-        settled = pace[pace["size"] >= CROWD_MIN_JUDGMENTS]
+        crowds = _crowds(pace)
         for w, r in pace[pace["size"] >= rules.min_judgments_for_speed].iterrows():
-            others = settled.drop(index=w, errors="ignore")["median"].dropna()
-            if len(others) < 2 or pd.isna(r["median"]):
+            crowd = crowds.get(w)
+            if crowd is None or pd.isna(r["median"]):
                 continue
-            crowd = float(others.median())
             if crowd > 0 and r["median"] < rules.min_speed_ratio * crowd:
                 out[w] = ("speed", f"median {r['median']:.1f} s per judgment over "
                                    f"{int(r['size'])} judgments, {r['median'] / crowd:.0%} of "

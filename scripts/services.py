@@ -140,7 +140,8 @@ def command(svc: Service) -> tuple[list[str], dict[str, str]]:
         env.update(PREFECT_API_URL=f"http://127.0.0.1:{PREFECT_PORT}/api",
                    PREFECT_WORKER_WEBSERVER_HOST="127.0.0.1",
                    PREFECT_WORKER_WEBSERVER_PORT=str(WORKER_PORT),
-                   PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_WORKER_PREFETCH_SECONDS="5",
+                   PREFECT_SERVER_ANALYTICS_ENABLED="false",
                    PREFECT_LOGGING_EXTRA_LOGGERS="annoflow")
         return [str(VENV_BIN / "prefect"), "worker", "start", "--pool", "annoflow", "--type",
                 "process", "--limit", "12", "--with-healthcheck", "--name",

@@ -25,7 +25,7 @@ from annoflow.settings import get_settings
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from connectors.state import RosterEntry, StateStore
-from qc.live import LiveRules, removals
+from qc.live import LiveRules, removals, reviewed
 from tasks import stage
 from tasks.production import complete_items, live_annotations, required_overlap
 from tasks.quality import gold_answers, qc_config, to_contract
@@ -97,21 +97,42 @@ def _record_actions(store: S3Store, raw: RawZone, actions: list[dict]) -> None:
                     content_type="application/json")
 
 
+def _live_rules(spec: RequestSpec) -> LiveRules:
+    return LiveRules(min_gold_accuracy=spec.qc.min_gold_accuracy,
+                     min_speed_ratio=spec.qc.min_speed_ratio,
+                     min_judgments_for_speed=spec.qc.min_judgments_for_speed,
+                     gold_tolerance=qc_config(spec).gold_tolerance,
+                     min_gold_judgments=spec.qc.min_gold_judgments)
+
+
+def _contract(camp: Campaign, synced: pd.DataFrame, statuses: tuple[str, ...] = ("active",)
+              ) -> pd.DataFrame | None:
+    """The counted judgments of the experts in ``statuses`` as the QC contract (None: none)."""
+    judged, _ = counted(synced)
+    judged = judged[judged["expert_id"].isin([e for s in statuses for e in camp.with_status(s)])]
+    return to_contract(judged) if len(judged) else None
+
+
 def quality_removals(camp: Campaign, synced: pd.DataFrame) -> pd.DataFrame:
     """The active experts the live rules remove now (pure): see ``qc.live``."""
-    judged, _ = counted(synced)
-    judged = judged[judged["expert_id"].isin(camp.with_status("active"))]
-    if not len(judged):
+    contract = _contract(camp, synced)
+    if contract is None:
         return pd.DataFrame(columns=["rule", "reason"])
-    cfg, spec = qc_config(camp.spec), camp.spec
-    rules = LiveRules(min_gold_accuracy=spec.qc.min_gold_accuracy,
-                      min_speed_ratio=spec.qc.min_speed_ratio,
-                      min_judgments_for_speed=spec.qc.min_judgments_for_speed,
-                      gold_tolerance=cfg.gold_tolerance,
-                      min_gold_judgments=spec.qc.min_gold_judgments)
     gold = gold_answers(camp.items) if camp.spec.gold is not None else \
         pd.DataFrame(columns=["task", "field", "label"])
-    return removals(to_contract(judged), gold, rules)
+    return removals(contract, gold, _live_rules(camp.spec))
+
+
+def vouched(camp: Campaign, synced: pd.DataFrame) -> dict[int, int]:
+    """Active experts' judgments live QC has vouched for, by Label Studio user id (pure);
+    released experts' paces count among the others'."""
+    contract = _contract(camp, synced, ("active", "released"))
+    if contract is None:
+        return {}
+    users = dict(zip(camp.roster["expert_id"], camp.roster["ls_user_id"]))
+    active = set(camp.with_status("active"))
+    return {int(users[e]): n for e, n in reviewed(contract, _live_rules(camp.spec)).items()
+            if e in active and e in users and pd.notna(users[e])}
 
 
 def idle_experts(camp: Campaign, activity: dict, now: datetime) -> dict[str, str]:
@@ -155,6 +176,9 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
         apply_access(ls, camp)
         _record_actions(store, RawZone(settings.raw_zone_uri, camp.request_id),
                         [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
+    # what live QC has now looked at: the experts it vouches for may work further ahead
+    ls.set_review(project_id=camp.project_id, window=camp.spec.qc.review_window,
+                  reviewed=vouched(camp, synced))
     return camp, actions
 
 

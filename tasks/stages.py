@@ -91,6 +91,26 @@ def deploy(request_id: str, *, flow_name: str, entrypoint: str, interval_s: floa
     return str(dep_id)
 
 
+#: a run of a scheduled deployment ends this long before its slot does, so that the next
+#: run finds the deployment free rather than being cancelled for overlapping: a worker
+#: submits a run up to PREFECT_WORKER_PREFETCH_SECONDS early (10 s by default; the worker
+#: `make services` starts uses 5), and Prefect takes a moment to close the last one
+RUN_MARGIN_S = 15.0
+
+
+def slot_deadline(span_s: float) -> float:
+    """The ``time.monotonic()`` by which a run of an interval schedule of ``span_s`` should
+    be done: its scheduled start plus the span, less the margin (from now, without one)."""
+    import time
+    from datetime import datetime, timezone
+
+    from prefect.runtime import flow_run
+
+    scheduled = flow_run.scheduled_start_time
+    late = (datetime.now(timezone.utc) - scheduled).total_seconds() if scheduled else 0.0
+    return time.monotonic() + max(0.0, span_s - RUN_MARGIN_S - late)
+
+
 def _deployment(client: Any, flow_name: str, request_id: str) -> Any | None:
     from prefect.exceptions import ObjectNotFound
     try:

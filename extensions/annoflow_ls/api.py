@@ -5,6 +5,7 @@
     GET  /api/annoflow/experts/?ids=1,2                           -> [{id, last_login}]
     PUT  /api/annoflow/projects/<id>/access/     {members, probes, gold_rate,
                                                   removed?, serving_ttl_s?}   -> 204
+    PUT  /api/annoflow/projects/<id>/review/     {window, reviewed: {user: n}}  -> 204
     GET  /api/annoflow/projects/<id>/activity/                    -> [{user, open_task, open_since,
                                                                        last_active, submitted}]
     GET  /api/annoflow/routes/                                    -> every URL route and what experts may do
@@ -137,6 +138,34 @@ class ProjectAccessAPI(APIView):
             Probe.objects.filter(project=project).exclude(task_id__in=probes).delete()
             have = set(Probe.objects.filter(project=project).values_list("task_id", flat=True))
             Probe.objects.bulk_create([Probe(project=project, task_id=t) for t in probes - have])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectReviewAPI(APIView):
+    """What live QC has reviewed: each expert's submissions it has looked at, and how many
+    more they may make before the next review (``window``; null or 0: no limit)."""
+    permission_classes = [IsAdminUser]
+
+    def put(self, request, pk: int):
+        from projects.models import Project
+        if not Project.objects.filter(id=pk).exists():
+            return Response({"detail": "no such project"}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            window = request.data.get("window")
+            window = int(window) if window else None
+            reviewed = {str(int(u)): int(n) for u, n in dict(request.data.get("reviewed", {})).items()}
+        except (TypeError, ValueError):
+            return Response({"detail": "window must be an integer; reviewed a map of user id "
+                                       "to count"}, status=status.HTTP_400_BAD_REQUEST)
+        if (window is not None and window < 0) or any(n < 0 for n in reviewed.values()):
+            return Response({"detail": "window and counts must not be negative"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        with transaction.atomic():
+            camp, _ = Campaign.objects.select_for_update().get_or_create(project_id=pk)
+            # counts only grow: a review read from an older sync does not undo a newer one
+            merged = {**camp.reviewed, **{u: max(n, int(camp.reviewed.get(u, 0)))
+                                           for u, n in reviewed.items()}}
+            Campaign.objects.filter(id=camp.id).update(review_window=window, reviewed=merged)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -197,7 +197,10 @@ class ExpertAccessMiddleware:
         if not _member(user, pk):
             return deny("not your project")
         project = Project.objects.get(id=int(pk))
-        task = scheduler.next_task(user, project)
+        try:
+            task = scheduler.next_task(user, project)
+        except scheduler.HeldForReview:
+            return deny("Your latest work is being checked; more tasks come in a minute or two", 404)
         if task is None:
             return deny("There are no more tasks for you in this project", 404)
         from projects.functions.stream_history import add_stream_history

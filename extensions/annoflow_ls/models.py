@@ -8,12 +8,17 @@ SERVING_TTL_S = 7200.0
 
 
 class Campaign(models.Model):
-    """annoflow's settings for one project: how often hidden gold probes come, and how long
-    a served task stays its expert's."""
+    """annoflow's settings for one project: how often hidden gold probes come, how long a
+    served task stays its expert's, and how far an expert may work ahead of live QC."""
     project = models.OneToOneField("projects.Project", on_delete=models.CASCADE,
                                    related_name="annoflow_campaign")
     gold_rate = models.FloatField(default=0.0)
     serving_ttl_s = models.FloatField(default=SERVING_TTL_S)
+    #: an expert with this many submissions more than live QC has reviewed is served nothing
+    #: until the next review (None: no limit)
+    review_window = models.IntegerField(null=True, default=None)
+    #: submissions reviewed so far, by user id (as a string: JSON keys)
+    reviewed = models.JSONField(default=dict)
 
 
 class Removal(models.Model):

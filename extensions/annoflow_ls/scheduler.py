@@ -4,7 +4,9 @@ mixed into each expert's stream at the campaign's gold rate.
 Rules, in order:
 1. an open serving (served, not submitted, within the campaign's ``serving_ttl_s``) comes
    back as is;
-2. nothing is served when no work is left for this expert (gold never holds a campaign);
+2. nothing is served when no work is left for this expert (gold never holds a campaign),
+   nor while the expert is ``review_window`` submissions ahead of what live QC has
+   reviewed (``HeldForReview``): a fast clicker cannot outrun the campaign's ticks;
 3. a probe is due when the expert's probes so far are fewer than
    ``floor((n + 1) * rate + phase)``, ``n`` being the tasks served to them so far and
    ``phase`` a per-expert offset in [0, 1): gold comes evenly through every stream, at
@@ -34,6 +36,10 @@ from django.utils import timezone
 from annoflow_ls.models import SERVING_TTL_S, Campaign, Probe, Removal, Serving
 
 _choose = threading.Lock()
+
+
+class HeldForReview(Exception):
+    """The expert is as far ahead of live QC as the campaign allows; more after its review."""
 
 
 def _phase(user_id: int, project_id: int) -> float:
@@ -94,7 +100,8 @@ def _probe(user, project, n_served: int):
 
 
 def next_task(user, project):
-    """The task to serve ``user`` next in ``project`` (recorded as served), or None."""
+    """The task to serve ``user`` next in ``project`` (recorded as served), or None;
+    HeldForReview while their work waits for live QC."""
     from projects.models import Project, ProjectMember
 
     with _choose, transaction.atomic():
@@ -109,6 +116,11 @@ def next_task(user, project):
         if current is not None:  # stored, though Label Studio answered with an error
             Serving.objects.filter(id=current.id).update(submitted_at=timezone.now())
         Serving.objects.filter(user=user, project=project, submitted_at__isnull=True).delete()
+        if campaign is not None and campaign.review_window:
+            done = Serving.objects.filter(user=user, project=project,
+                                          submitted_at__isnull=False).count()
+            if done >= int(campaign.reviewed.get(str(user.id), 0)) + campaign.review_window:
+                raise HeldForReview()
         work = _work(user, project, cut)
         if work is None:
             return None

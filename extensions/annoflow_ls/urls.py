@@ -9,6 +9,8 @@ urlpatterns = [
          name="annoflow-expert-password"),
     path("api/annoflow/projects/<int:pk>/access/", api.ProjectAccessAPI.as_view(),
          name="annoflow-project-access"),
+    path("api/annoflow/projects/<int:pk>/review/", api.ProjectReviewAPI.as_view(),
+         name="annoflow-project-review"),
     path("api/annoflow/projects/<int:pk>/activity/", api.ProjectActivityAPI.as_view(),
          name="annoflow-project-activity"),
     path("api/annoflow/routes/", api.RoutesAPI.as_view(), name="annoflow-routes"),

@@ -7,13 +7,12 @@ start (a fast random clicker and a random clicker who takes normal time) and, in
 them, an expert who vanishes holding a task. Halfway, the worker is killed with SIGKILL
 in the middle of a tick and started again: nobody retypes a command.
 
-How early the fast clicker goes is bounded by the tick: the speed rule needs
+How early the fast clicker goes does not hang on how fast ticks come: the speed rule needs
 ``qc.min_judgments_for_speed`` judgments (6 here) and a crowd of two others with three
-each, then one tick. Simulated time runs about 7x faster than real time here, so the
-clicker submits one judgment every half second or so while a tick (a process the worker
-starts, on 2 cores busy with three campaigns) comes every several seconds; the test allows
-30 judgments. At real speeds (a clicker at 4 s a judgment, a tick every 30 s) the same
-rule removes them within 6 + 8 = 14.
+each, and Label Studio serves an expert at most ``qc.review_window`` (10, the default)
+judgments past what live QC has vouched for, a clicker never being vouched for. So the
+clicker waits at 10 judgments for the tick that removes them, however late it comes (the
+simulated clock runs about 7x real time here: a judgment every half second).
 """
 from __future__ import annotations
 
@@ -98,7 +97,7 @@ def campaigns(tmp_path_factory, settings):
         rid = unique_id(f"it-ops{seed}")
         spec = write_spec(tmp, request_id=rid, delivery__uri=DELIVERY, source__uri=str(items),
                           gold__fraction=0.5, qc__min_judgments_for_speed=6,
-                          operations__tick_seconds=5, operations__idle_release_hours=0.01)
+                          operations__tick_seconds=2, operations__idle_release_hours=0.01)
         profile = _profile(tmp, seed, quitter=i == 0)
         proc = annoflow("run", str(spec), "--simulate", str(profile), "--detach", "--json")
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -181,7 +180,7 @@ def test_removal_is_early_and_final(campaigns, ls, settings, s3) -> None:
             assert all(a.created_at <= at for a in theirs), (e, at)
             mine = synced[synced["expert_id"] == e]
             if kind == "spammer":
-                assert len(theirs) <= 30, (run["seed"], len(theirs))  # see the module doc
+                assert len(theirs) <= 15, (run["seed"], len(theirs))  # see the module doc
             else:
                 assert int(mine["is_gold"].sum()) <= 30, (run["seed"], int(mine["is_gold"].sum()))
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from qc.gold import wilson_interval
-from qc.live import LiveRules, removals
+from qc.live import LiveRules, removals, reviewed
 
 RULES = LiveRules(min_gold_accuracy=0.7, min_speed_ratio=0.25, min_judgments_for_speed=10)
 
@@ -76,3 +76,31 @@ def test_gold_needs_its_minimum_of_judgments_first() -> None:
     assert removals(pd.DataFrame(rows), _gold(3), RULES).empty
     rows = _judgments("bad", 5, correct=0, lead=60) + _judgments("good", 5, correct=5, lead=60)
     assert list(removals(pd.DataFrame(rows), _gold(5), RULES).index) == ["bad"]
+
+
+def test_review_vouches_for_a_normal_pace_and_holds_a_fast_one_before_any_crowd() -> None:
+    # two judgments each from the others: no crowd for removal yet, enough to hold a clicker
+    rows = (_judgments("fast", 8, correct=4, lead=0.3, gold=False)
+            + _judgments("b", 2, correct=2, lead=40, gold=False)
+            + _judgments("c", 1, correct=1, lead=55, gold=False))
+    df = pd.DataFrame(rows)
+    assert removals(df, _gold(0), RULES).empty
+    assert reviewed(df, RULES) == {"b": 2, "c": 1}
+
+
+def test_review_never_holds_an_expert_with_nobody_to_compare_with() -> None:
+    # alone, or with the speed rule off: all their work counts as reviewed (nobody waits on
+    # colleagues who have not started)
+    alone = pd.DataFrame(_judgments("first", 12, correct=12, lead=0.5, gold=False))
+    assert reviewed(alone, RULES) == {"first": 12}
+    rows = pd.DataFrame(_judgments("fast", 8, correct=8, lead=0.3, gold=False)
+                        + _judgments("b", 4, correct=4, lead=40, gold=False))
+    off = LiveRules(min_gold_accuracy=0.7, min_speed_ratio=0, min_judgments_for_speed=10)
+    assert reviewed(rows, off) == {"fast": 8, "b": 4}
+    assert reviewed(pd.DataFrame(columns=["task", "worker", "lead_time_s"]), RULES) == {}
+
+
+def test_similar_paces_all_count_as_reviewed() -> None:
+    rows = [r for w, lead in (("a", 30), ("b", 45), ("c", 20), ("d", 60))
+            for r in _judgments(w, 5, correct=5, lead=lead, gold=False)]
+    assert reviewed(pd.DataFrame(rows), RULES) == {"a": 5, "b": 5, "c": 5, "d": 5}
