@@ -144,7 +144,7 @@ def command(svc: Service) -> tuple[list[str], dict[str, str]]:
                    PREFECT_SERVER_ANALYTICS_ENABLED="false",
                    PREFECT_LOGGING_EXTRA_LOGGERS="annoflow")
         return [str(VENV_BIN / "prefect"), "worker", "start", "--pool", "annoflow", "--type",
-                "process", "--limit", "12", "--with-healthcheck", "--name",
+                "process", "--limit", "20", "--with-healthcheck", "--name",
                 f"annoflow-{os.uname().nodename}"], env
     raise ValueError(svc.name)
 

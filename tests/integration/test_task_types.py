@@ -1,6 +1,10 @@
 """Every task type end to end on the real Label Studio, S3 and Prefect, with a simulated
 workforce suited to the type; the delivered views are read back from S3 and checked.
-(pairwise_preference, the demo, is covered in test_demo_campaign.py.)"""
+(pairwise_preference, the demo, is covered in test_demo_campaign.py.)
+
+Campaigns run by themselves on the worker, so each group is submitted at once
+(``--detach``) and then followed one by one with the same command, as a delivery manager
+running several campaigns would: they run side by side."""
 from __future__ import annotations
 
 import hashlib
@@ -24,17 +28,40 @@ def truth(task_type: str) -> pd.DataFrame:
     return pd.read_json(REPO / f"data/demo/{task_type}/truth.jsonl", lines=True).set_index("item_id")
 
 
-@pytest.fixture(scope="module", params=TYPES)
-def delivered(request, tmp_path_factory, s3):
-    t = request.param
-    rid = unique_id(f"it-{t.replace('_', '-')[:12]}")
-    spec = write_spec(tmp_path_factory.mktemp(t), base=f"configs/requests/{t}.yaml",
-                      request_id=rid, delivery__uri=f"s3://annoflow-it/{t}/")
-    proc = annoflow("run", str(spec), "--simulate", f"configs/simulation/{t}.yaml",
-                    "--poll-interval", "1", "--wait-timeout", "300", "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def _submit(spec, profile) -> None:
+    proc = annoflow("run", str(spec), "--simulate", str(profile), "--detach", "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert last_json(proc)["status"] == "submitted"
+
+
+def _follow(spec, profile) -> dict:
+    """Follow a submitted campaign to its end (the same command: it submits nothing new)."""
+    proc = annoflow("run", str(spec), "--simulate", str(profile), "--poll-interval", "2",
+                    "--wait-timeout", "1200", "--json", timeout=1300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr
-    result = last_json(proc)
+    return last_json(proc)
+
+
+@pytest.fixture(scope="module")
+def submitted(tmp_path_factory) -> dict[str, tuple]:
+    """Every type's campaign (with its spammer), submitted side by side."""
+    out = {}
+    for t in TYPES:
+        rid = unique_id(f"it-{t.replace('_', '-')[:12]}")
+        spec = write_spec(tmp_path_factory.mktemp(t), base=f"configs/requests/{t}.yaml",
+                          request_id=rid, delivery__uri=f"s3://annoflow-it/{t}/")
+        profile = REPO / f"configs/simulation/{t}.yaml"
+        _submit(spec, profile)
+        out[t] = (rid, spec, profile)
+    return out
+
+
+@pytest.fixture(scope="module", params=TYPES)
+def delivered(request, submitted, s3):
+    t = request.param
+    rid, spec, profile = submitted[t]
+    result = _follow(spec, profile)
     manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
     files = {}
     for f in manifest["files"]:
@@ -125,26 +152,34 @@ def test_view_contents(delivered) -> None:
 ALL_TYPES = ["demo", *TYPES]
 
 
+@pytest.fixture(scope="module")
+def good_campaigns(tmp_path_factory) -> dict[str, tuple]:
+    """20 items, no spammer, for every type, submitted side by side."""
+    out = {}
+    for name in ALL_TYPES:
+        tmp = tmp_path_factory.mktemp(f"good-{name}")
+        base = yaml.safe_load((REPO / f"configs/requests/{name}.yaml").read_text())
+        items = pd.read_json(REPO / base["source"]["uri"], lines=True).head(20)
+        items.to_json(tmp / "items.jsonl", orient="records", lines=True)
+        profile = yaml.safe_load((REPO / f"configs/simulation/{name}.yaml").read_text())
+        profile["spammers"]["count"] = 0
+        profile["truth"] = str(REPO / profile["truth"])
+        (tmp / "profile.yaml").write_text(yaml.safe_dump(profile))
+        rid = unique_id(f"good-{name.replace('_', '-')[:10]}")
+        changes = {"request_id": rid, "source__uri": str(tmp / "items.jsonl"),
+                   "delivery__uri": f"s3://annoflow-it/good/{name}/", "workforce__max_experts": 4}
+        if "gold" in base:
+            changes["gold__uri"] = str(REPO / base["gold"]["uri"])
+        spec = write_spec(tmp, base=f"configs/requests/{name}.yaml", **changes)
+        _submit(spec, tmp / "profile.yaml")
+        out[name] = (spec, tmp / "profile.yaml")
+    return out
+
+
 @pytest.mark.parametrize("name", ALL_TYPES)
-def test_a_campaign_of_only_good_experts_delivers(name: str, tmp_path, s3) -> None:
+def test_a_campaign_of_only_good_experts_delivers(name: str, good_campaigns, s3) -> None:
     """20 items, no spammer: nobody is excluded, and nothing crashes (every type)."""
-    base = yaml.safe_load((REPO / f"configs/requests/{name}.yaml").read_text())
-    items = pd.read_json(REPO / base["source"]["uri"], lines=True).head(20)
-    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True)
-    profile = yaml.safe_load((REPO / f"configs/simulation/{name}.yaml").read_text())
-    profile["spammers"]["count"] = 0
-    profile["truth"] = str(REPO / profile["truth"])
-    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
-    rid = unique_id(f"good-{name.replace('_', '-')[:10]}")
-    changes = {"request_id": rid, "source__uri": str(tmp_path / "items.jsonl"),
-               "delivery__uri": f"s3://annoflow-it/good/{name}/", "workforce__max_experts": 4}
-    if "gold" in base:
-        changes["gold__uri"] = str(REPO / base["gold"]["uri"])
-    spec = write_spec(tmp_path, base=f"configs/requests/{name}.yaml", **changes)
-    proc = annoflow("run", str(spec), "--simulate", str(tmp_path / "profile.yaml"),
-                    "--poll-interval", "1", "--wait-timeout", "300", "--json")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = last_json(proc)
+    result = _follow(*good_campaigns[name])
     assert result["status"] == "delivered" and result["excluded_experts"] == []
     assert result["items"] >= 16  # graded pairwise leaves its ties out
     manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
