@@ -349,6 +349,8 @@ def _print_status(st: dict) -> None:
                           f"{x['reason']}")
         for a in p.get("alerts", []):
             out.print(f"  Alert        {a}")
+    if st.get("tick_alert"):
+        out.print(f"  Alert        {st['tick_alert']}")
     for key, label in (("label_studio_project_url", "Label Studio"),
                        ("delivery_uri", "Dataset"), ("manifest_uri", "Manifest"),
                        ("prefect_flow_run_url", "Last tick")):

@@ -133,7 +133,9 @@ def command(svc: Service) -> tuple[list[str], dict[str, str]]:
         # campaigns tick every few seconds in the demo: schedule their runs promptly, and
         # free a killed run's deployment slot in 30 s (the minimum) rather than 5 minutes
         env.update(PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
-                   PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION="30")
+                   PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION="30",
+                   # automations are not used; their event triggers cost CPU on every event
+                   PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED="false")
         return [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                 "--port", str(PREFECT_PORT)], env
     if svc is WORKER:

@@ -13,7 +13,8 @@ from connectors.state import StateStore
 from tasks.stages import last_progress
 
 
-def _last_tick(request_id: str) -> tuple[str | None, str | None]:
+def _last_tick(request_id: str) -> tuple[str | None, str | None, str | None]:
+    """The last tick run's state and address, and an alert when the latest runs failed."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterName,
                                                 FlowRunFilter, FlowRunFilterState,
@@ -30,11 +31,23 @@ def _last_tick(request_id: str) -> tuple[str | None, str | None]:
                           StateType.RUNNING]))),
                 sort=FlowRunSort.START_TIME_DESC, limit=5)
     except Exception:  # status stays useful without Prefect
-        return None, None
+        return None, None, None
     runs = [r for r in runs if r.name == request_id]  # the tick's runs (not the simulation's)
     if not runs:
-        return None, None
-    return runs[0].state_name, f"{get_settings().prefect_ui_url}/runs/flow-run/{runs[0].id}"
+        return None, None, None
+    failed = 0
+    for r in runs:
+        if r.state_type not in (StateType.FAILED, StateType.CRASHED):
+            break
+        failed += 1
+    alert = None
+    if failed:
+        why = (runs[0].state.message or "").strip() if runs[0].state else ""
+        alert = (f"the last {failed}{'+' if failed == len(runs) == 5 else ''} tick run(s) "
+                 f"failed; the campaign does not advance until one succeeds"
+                 + (f": {why}" if why else ""))
+    return (runs[0].state_name, f"{get_settings().prefect_ui_url}/runs/flow-run/{runs[0].id}",
+            alert)
 
 
 def campaign_status(request_id: str) -> dict[str, Any]:
@@ -58,7 +71,7 @@ def campaign_status(request_id: str) -> dict[str, Any]:
         st.update(result={k: result[k] for k in ("items", "annotations", "qc",
                                                  "excluded_experts")},
                   delivery_uri=result["delivery_uri"], manifest_uri=result["manifest_uri"])
-    st["last_tick_state"], st["prefect_flow_run_url"] = _last_tick(request_id)
+    st["last_tick_state"], st["prefect_flow_run_url"], st["tick_alert"] = _last_tick(request_id)
     return st
 
 

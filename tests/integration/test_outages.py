@@ -12,7 +12,7 @@ import pytest
 
 from annoflow.errors import ConnectorError
 from connectors.s3 import S3Store
-from tests.integration.conftest import annoflow, last_json, unique_id, write_spec
+from tests.integration.conftest import annoflow, last_json, unique_id, wait_for, write_spec
 from tests.support.faulty_proxy import FaultyProxy, Rule
 
 OUTAGE_S = 30
@@ -58,3 +58,27 @@ def test_past_the_budget_the_error_names_s3(settings, s3_proxy) -> None:
     assert f"S3 at {s3_proxy.url} is unreachable while trying to read s3://annoflow-raw/anything.json" \
         in str(err.value)
     assert "ANNOFLOW_RETRY_BUDGET_S" in str(err.value) and "nothing is lost" in str(err.value)
+
+
+def test_a_campaign_whose_ticks_fail_says_so_in_status(tmp_path) -> None:
+    """Label Studio is gone for good (here: a port nobody listens on): the campaign cannot
+    advance, and `status` says why instead of showing a campaign that merely looks slow."""
+    import socket
+    with socket.socket() as s:  # a free port, closed again: connections are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rid = unique_id("it-gone")
+    spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
+                      delivery__uri="s3://annoflow-it/outage/")
+    env = {"ANNOFLOW_LABEL_STUDIO_URL": f"http://127.0.0.1:{port}", "ANNOFLOW_RETRY_BUDGET_S": "2"}
+    proc = annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1", "--json",
+                    env=env)
+    assert proc.returncode == 4, proc.stderr[-2000:]  # submitted; the ticks run on the worker
+    st = wait_for("a failed tick in status", lambda: (lambda st: st.get("tick_alert") and st)(
+        last_json(annoflow("status", rid, "--json", env=env))), 180)
+    assert st["stage"] == "submitted" and st["last_tick_state"] in ("Failed", "Crashed")
+    assert "tick run(s) failed; the campaign does not advance" in st["tick_alert"]
+    assert f"Label Studio at http://127.0.0.1:{port} is unreachable" in st["tick_alert"]
+    shown = annoflow("status", rid, env=env)
+    assert "Alert" in shown.stdout and "is unreachable" in shown.stdout
+    assert annoflow("cancel", rid, env=env).returncode == 0
