@@ -20,6 +20,7 @@ clicker waits for the next tick instead of outrunning it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -48,6 +49,12 @@ REMOVAL_COLUMNS = ["rule", "reason"]
 def _unit(df: pd.DataFrame) -> pd.Series:
     field = df["field"].astype(str) if "field" in df.columns else ""
     return df["task"].astype(str) + SEP + field
+
+
+def _below(value: float, bar: float) -> str:
+    """``value`` as a percentage that reads as under ``bar`` (69.6 % is not "70% < 70%")."""
+    shown = f"{value:.0%}"
+    return shown if shown != f"{bar:.0%}" else f"{math.floor(value * 1000) / 10:.1f}%"
 
 
 def _pace(annotations: pd.DataFrame) -> pd.DataFrame:
@@ -120,7 +127,8 @@ def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) ->
             if w not in out:
                 out[w] = ("gold", f"gold accuracy {r['accuracy']:.0%} ({int(r['n_correct'])}/"
                                   f"{int(r['n_gold'])}), 95% interval up to "
-                                  f"{r['accuracy_ci_high']:.0%} < {rules.min_gold_accuracy:.0%}")
+                                  f"{_below(r['accuracy_ci_high'], rules.min_gold_accuracy)} < "
+                                  f"{rules.min_gold_accuracy:.0%}")
     df = pd.DataFrame.from_dict(out, orient="index", columns=REMOVAL_COLUMNS)
     df.index.name = "worker"
     return df.sort_index()

@@ -153,7 +153,8 @@ def test_status_reads_back_the_campaign(run, result) -> None:
     assert st["manifest_uri"] == result["manifest_uri"]
     assert st["result"]["items"] == 200 and st["result"]["annotations"] == result["annotations"]
     assert st["progress"]["tasks_complete"] == 200
-    assert st["last_tick_state"] == "Completed"
+    # (a run the worker had already picked up may still be finding the campaign delivered)
+    assert st["last_tick_state"] in ("Completed", "Running")
     # the spammer was removed while the campaign ran, and the status says so
     removed = [x for x in st["progress"]["experts"] if x["state"] == "removed"]
     assert [x["expert_id"] for x in removed] == [e["expert_id"] for e in result["excluded_experts"]]

@@ -104,3 +104,12 @@ def test_similar_paces_all_count_as_reviewed() -> None:
     rows = [r for w, lead in (("a", 30), ("b", 45), ("c", 20), ("d", 60))
             for r in _judgments(w, 5, correct=5, lead=lead, gold=False)]
     assert reviewed(pd.DataFrame(rows), RULES) == {"a": 5, "b": 5, "c": 5, "d": 5}
+
+
+def test_a_bound_just_under_the_bar_does_not_read_as_equal_to_it() -> None:
+    # 7 of 15 right: the upper bound is 69.x %, which rounds to the 70 % bar
+    rows = _judgments("flip", 15, correct=7, lead=60) + _judgments("good", 15, correct=15, lead=60)
+    out = removals(pd.DataFrame(rows), _gold(15), LiveRules(
+        min_gold_accuracy=0.7, min_speed_ratio=0.25, min_judgments_for_speed=10))
+    reason = out.loc["flip", "reason"]
+    assert "< 70%" in reason and "up to 70%" not in reason and "up to 69." in reason, reason
