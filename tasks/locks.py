@@ -1,11 +1,12 @@
 """One campaign, one writer: a Prefect global concurrency limit of one slot per campaign.
 
-Every run of a campaign holds it from start to end, so two runs at once cannot make two
-projects, sync twice or write into one delivery version. The slot is a lease that the
-holder renews while it runs; a holder that dies stops renewing, and the slot is freed when
-the lease runs out. A tick that finds the lock taken does nothing (the next tick comes soon); a
-delivery manager's command waits for a running tick to end (seconds), and stops with
-CampaignBusy if the lock stays taken.
+Every tick and every command that changes a campaign holds it from start to end, so two
+at once cannot make two projects, sync twice or write into one delivery version. The slot
+is a lease that the holder renews while it runs; a holder that dies stops renewing, and the
+slot is freed when the lease runs out. A tick that finds the lock taken does nothing (the
+next tick comes soon); a delivery manager's command waits for a running tick to end
+(seconds; or a service's retry budget, when a tick is retrying a service that is away), and
+stops with CampaignBusy if the lock stays taken longer.
 """
 from __future__ import annotations
 
@@ -21,9 +22,16 @@ from annoflow.errors import CampaignBusy
 
 #: how long a dead holder keeps the campaign (the lease; renewed while the holder lives)
 LEASE_S = 60
-#: how long a tick waits for the lock (the next tick will try again) and how long a
-#: delivery manager's command waits (ticks hold it for seconds)
-TICK_WAIT_S, COMMAND_WAIT_S = 3, 45
+#: how long a tick waits for the lock (the next tick will try again)
+TICK_WAIT_S = 3
+
+
+def command_wait_s() -> float:
+    """How long a delivery manager's command waits for the lock: a tick holds it for
+    seconds, or for a service's whole retry budget when one is away (`pause` must get
+    through then too)."""
+    from annoflow.settings import get_settings
+    return get_settings().retry_budget_s + 30.0
 
 
 def lock_name(request_id: str, kind: str = "campaign") -> str:
@@ -44,10 +52,12 @@ def _ensure_limit(name: str) -> None:
 
 @contextmanager
 def campaign_lock(request_id: str, kind: str = "campaign",
-                  wait_s: float = COMMAND_WAIT_S) -> Iterator[None]:
+                  wait_s: float | None = None) -> Iterator[None]:
     """Hold the campaign's lock (or another of its locks: ``kind``) for the block;
-    CampaignBusy if another process holds it for longer than ``wait_s``."""
+    CampaignBusy if another process holds it for longer than ``wait_s`` (by default, what
+    a command waits: ``command_wait_s()``)."""
     name = lock_name(request_id, kind)
+    wait_s = command_wait_s() if wait_s is None else wait_s
     _ensure_limit(name)
     try:
         ctx = concurrency(name, occupy=1, timeout_seconds=wait_s, lease_duration=LEASE_S,
