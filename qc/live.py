@@ -41,6 +41,9 @@ class LiveRules:
     #: gold judgments an expert needs before gold can remove them (the interval is checked
     #: at every tick: a floor keeps repeated looks from catching an unlucky start)
     min_gold_judgments: int = 5
+    #: the plan's time per judgment: the pace an expert with nobody to compare with is held
+    #: to before live QC vouches for their work (None: such an expert is vouched for)
+    expected_s: float | None = None
 
 
 REMOVAL_COLUMNS = ["rule", "reason"]
@@ -80,8 +83,10 @@ def reviewed(annotations: pd.DataFrame, rules: LiveRules) -> dict[str, int]:
     """Judgments per expert that live QC vouches for: all of an expert's judgments so far,
     unless their pace is under ``min_speed_ratio`` of the others' (anyone else with a
     judgment: holding an expert back is mild, so it asks less evidence than removal). An
-    expert with nobody to compare with is vouched for, so that nobody waits on absent
-    colleagues; with the speed rule off, everyone is."""
+    expert with nobody to compare with is held to the plan's time per judgment
+    (``expected_s``), so that an honest expert who starts alone is not kept waiting for
+    colleagues and a clicker who starts alone gets no free pass; with the speed rule off,
+    everyone is vouched for."""
     if not len(annotations):
         return {}
     pace = _pace(annotations)
@@ -90,7 +95,7 @@ def reviewed(annotations: pd.DataFrame, rules: LiveRules) -> dict[str, int]:
     crowds = _crowds(pace, min_judgments=1, min_others=1)
     out = {}
     for w, r in pace.iterrows():
-        crowd = crowds.get(w)
+        crowd = crowds.get(w, rules.expected_s)
         if crowd is not None and crowd > 0 and not pd.isna(r["median"]) \
                 and r["median"] < rules.min_speed_ratio * crowd:
             continue  # too fast for now: held until the speed rule can decide

@@ -102,7 +102,8 @@ def _live_rules(spec: RequestSpec) -> LiveRules:
                      min_speed_ratio=spec.qc.min_speed_ratio,
                      min_judgments_for_speed=spec.qc.min_judgments_for_speed,
                      gold_tolerance=qc_config(spec).gold_tolerance,
-                     min_gold_judgments=spec.qc.min_gold_judgments)
+                     min_gold_judgments=spec.qc.min_gold_judgments,
+                     expected_s=spec.seconds_per_judgment)
 
 
 def _contract(camp: Campaign, synced: pd.DataFrame, statuses: tuple[str, ...] = ("active",)

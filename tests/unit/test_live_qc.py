@@ -88,11 +88,21 @@ def test_review_vouches_for_a_normal_pace_and_holds_a_fast_one_before_any_crowd(
     assert reviewed(df, RULES) == {"b": 2, "c": 1}
 
 
-def test_review_never_holds_an_expert_with_nobody_to_compare_with() -> None:
-    # alone, or with the speed rule off: all their work counts as reviewed (nobody waits on
-    # colleagues who have not started)
+def test_an_expert_alone_is_held_to_the_plans_pace() -> None:
+    # nobody to compare with: the plan's time per judgment stands in for the crowd, so an
+    # honest first expert is not kept waiting and a clicker who starts first gets no pass
+    plan = LiveRules(min_gold_accuracy=0.7, min_speed_ratio=0.25, min_judgments_for_speed=10,
+                     expected_s=60)
+    honest = pd.DataFrame(_judgments("first", 12, correct=12, lead=45, gold=False))
+    assert reviewed(honest, plan) == {"first": 12}
+    clicker = pd.DataFrame(_judgments("first", 12, correct=6, lead=2, gold=False))
+    assert reviewed(clicker, plan) == {}
+    # without a plan's pace, an expert alone is vouched for
     alone = pd.DataFrame(_judgments("first", 12, correct=12, lead=0.5, gold=False))
     assert reviewed(alone, RULES) == {"first": 12}
+
+
+def test_review_with_the_speed_rule_off_holds_nobody() -> None:
     rows = pd.DataFrame(_judgments("fast", 8, correct=8, lead=0.3, gold=False)
                         + _judgments("b", 4, correct=4, lead=40, gold=False))
     off = LiveRules(min_gold_accuracy=0.7, min_speed_ratio=0, min_judgments_for_speed=10)
