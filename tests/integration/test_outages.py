@@ -60,25 +60,28 @@ def test_past_the_budget_the_error_names_s3(settings, s3_proxy) -> None:
     assert "ANNOFLOW_RETRY_BUDGET_S" in str(err.value) and "nothing is lost" in str(err.value)
 
 
-def test_a_campaign_whose_ticks_fail_says_so_in_status(tmp_path) -> None:
-    """Label Studio is gone for good (here: a port nobody listens on): the campaign cannot
-    advance, and `status` says why instead of showing a campaign that merely looks slow."""
-    import socket
-    with socket.socket() as s:  # a free port, closed again: connections are refused
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    rid = unique_id("it-gone")
-    spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
-                      delivery__uri="s3://annoflow-it/outage/")
-    env = {"ANNOFLOW_LABEL_STUDIO_URL": f"http://127.0.0.1:{port}", "ANNOFLOW_RETRY_BUDGET_S": "2"}
-    proc = annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1", "--json",
-                    env=env)
-    assert proc.returncode == 4, proc.stderr[-2000:]  # submitted; the ticks run on the worker
-    st = wait_for("a failed tick in status", lambda: (lambda st: st.get("tick_alert") and st)(
-        last_json(annoflow("status", rid, "--json", env=env))), 180)
-    assert st["stage"] == "submitted" and st["last_tick_state"] in ("Failed", "Crashed")
-    assert "tick run(s) failed; the campaign does not advance" in st["tick_alert"]
-    assert f"Label Studio at http://127.0.0.1:{port} is unreachable" in st["tick_alert"]
-    shown = annoflow("status", rid, env=env)
-    assert "Alert" in shown.stdout and "is unreachable" in shown.stdout
-    assert annoflow("cancel", rid, env=env).returncode == 0
+def test_a_campaign_whose_ticks_fail_says_so_in_status(tmp_path, settings) -> None:
+    """Label Studio goes away for good after the campaign is submitted: the campaign cannot
+    advance, and `status` says why instead of showing a campaign that merely looks slow;
+    `cancel` still gets through."""
+    u = urlparse(settings.label_studio_url)
+    with FaultyProxy((u.hostname, u.port)) as proxy:
+        rid = unique_id("it-gone")
+        spec = write_spec(tmp_path, base="configs/requests/classification.yaml", request_id=rid,
+                          delivery__uri="s3://annoflow-it/outage/")
+        env = {"ANNOFLOW_LABEL_STUDIO_URL": proxy.url, "ANNOFLOW_RETRY_BUDGET_S": "2"}
+        # away from the first write on (the first tick onboarding the experts); `run` itself
+        # only checks that Label Studio answers
+        proxy.rules.append(Rule("POST", r"^/api/", "down", seconds=900))
+        proc = annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1",
+                        "--json", env=env)
+        assert proc.returncode == 4, proc.stderr[-2000:]  # submitted; ticks run on the worker
+        st = wait_for("a failed tick in status", lambda: (lambda st: st.get("tick_alert") and st)(
+            last_json(annoflow("status", rid, "--json", env=env))), 240, every_s=3)
+        assert st["last_tick_state"] in ("Failed", "Crashed")
+        assert "tick run(s) failed; the campaign does not advance" in st["tick_alert"]
+        assert f"Label Studio at {proxy.url} is unreachable" in st["tick_alert"]
+        shown = annoflow("status", rid, env=env)
+        assert "Alert" in shown.stdout and "is unreachable" in shown.stdout
+        cancel = annoflow("cancel", rid, env=env)
+        assert cancel.returncode == 0, cancel.stderr[-2000:]
