@@ -154,27 +154,34 @@ def idle_experts(camp: Campaign, activity: dict, now: datetime) -> dict[str, str
 @stage(name="live-qc")
 def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list[dict]]:
     """Remove the experts live QC is confident about, release idle ones; their access and
-    Label Studio's counting change at once (the items they touched are requeued)."""
+    Label Studio's counting change at once (the items they touched are requeued).
+
+    Label Studio is told first and the roster after, so that the time a removal is recorded
+    is after the last submission it could accept. A crash in between leaves the expert
+    active in the roster but out of Label Studio: the next tick, on the same evidence,
+    decides the same and records it (access is recomputed from the roster whenever a tick
+    acts, so nobody stays locked out by a decision that was not recorded)."""
     settings = get_settings()
     ls, state, store = LabelStudioClient(settings), StateStore(settings.state_url), S3Store(settings)
-    actions: list[dict] = []
+    planned: dict[str, dict] = {}
     for e, r in quality_removals(camp, synced).iterrows():
-        if state.change_roster(request_id=camp.request_id, expert_id=e, status="removed",
-                               reason=r["reason"], actor="tick", detail={"rule": r["rule"]}):
-            actions.append({"action": "removed", "expert_id": e, "rule": r["rule"],
-                            "reason": r["reason"]})
-            log.warning("removed expert %s from %s: %s", e, camp.request_id, r["reason"])
+        planned[e] = {"action": "removed", "expert_id": e, "rule": r["rule"], "reason": r["reason"]}
     now = datetime.now(timezone.utc)
     for e, why in idle_experts(camp, ls.expert_activity(project_id=camp.project_id), now).items():
-        if e in {a["expert_id"] for a in actions}:
-            continue
-        if state.change_roster(request_id=camp.request_id, expert_id=e, status="released",
-                               reason=why, actor="tick"):
-            actions.append({"action": "released", "expert_id": e, "reason": why})
-            log.warning("released expert %s from %s: %s", e, camp.request_id, why)
-    if actions:
+        planned.setdefault(e, {"action": "released", "expert_id": e, "reason": why})
+    actions: list[dict] = []
+    if planned:
+        apply_access(ls, replace(camp, entries={
+            e: replace(r, status=planned[e]["action"]) if e in planned else r
+            for e, r in camp.entries.items()}))
+        for e, a in planned.items():
+            if state.change_roster(request_id=camp.request_id, expert_id=e, status=a["action"],
+                                   reason=a["reason"], actor="tick",
+                                   detail={"rule": a["rule"]} if "rule" in a else None):
+                actions.append(a)
+                log.warning("%s expert %s from %s: %s", a["action"], e, camp.request_id,
+                            a["reason"])
         camp = replace(camp, entries={r.expert_id: r for r in state.roster_entries(camp.request_id)})
-        apply_access(ls, camp)
         _record_actions(store, RawZone(settings.raw_zone_uri, camp.request_id),
                         [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
     # what live QC has now looked at: the experts it vouches for may work further ahead
