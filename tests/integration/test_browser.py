@@ -65,10 +65,8 @@ class Camp:
         return str(self.roster.set_index("ls_user_id").at[expert.user_id, "expert_id"])
 
 
-@pytest.fixture(scope="module")
-def camp(ls: LabelStudioClient, settings, tmp_path_factory) -> Camp:
-    rid = unique_id("it-browser")
-    tmp = tmp_path_factory.mktemp("browser")
+def _make_camp(ls: LabelStudioClient, settings, tmp: Path, prefix: str) -> Camp:
+    rid = unique_id(prefix)
     source = tmp / "items.jsonl"
     source.write_text("".join(json.dumps({"item_id": f"b-{i}", "text": f"Ticket {i} of {rid}: "
                                           f"the invoice total is wrong."}) + "\n"
@@ -79,7 +77,7 @@ def camp(ls: LabelStudioClient, settings, tmp_path_factory) -> Camp:
                                 workforce__annotators_per_item=2, workforce__max_experts=2))
     items = prepare_items(spec, read_table(spec.source.uri), None,
                           ref_key=settings.derived_key("task-ref")).items
-    experts = (make_expert(ls, "it-browser"), make_expert(ls, "it-browser"))
+    experts = (make_expert(ls, prefix), make_expert(ls, prefix))
     roster = pd.DataFrame({"expert_id": [f"ex-{rid}-{i}" for i in range(2)],
                            "ls_user_id": [e.user_id for e in experts]})
     project = setup_project.fn(spec, items, roster)
@@ -87,6 +85,11 @@ def camp(ls: LabelStudioClient, settings, tmp_path_factory) -> Camp:
                                                             with_annotations=False)}
     assert len(text_of) == 4
     return Camp(spec, items, roster, project, experts, text_of)
+
+
+@pytest.fixture(scope="module")
+def camp(ls: LabelStudioClient, settings, tmp_path_factory) -> Camp:
+    return _make_camp(ls, settings, tmp_path_factory.mktemp("browser"), "it-browser")
 
 
 # -- the browser -----------------------------------------------------------------------
@@ -318,3 +321,27 @@ def test_a_second_expert_sees_nothing_of_the_first_ones_answers(browser, setting
             if a.get("id") in first.annotations or by not in (None, e2.user_id):
                 leaks.append((url, a))
     assert not leaks
+
+
+def test_an_expert_ahead_of_live_qc_waits_and_then_gets_work(browser, ls, settings,
+                                                               tmp_path) -> None:
+    """The review window as an expert meets it in the labeling UI: past it, the next task
+    does not come; once a tick has vouched for their work, it does. The server says why,
+    but Label Studio's screen shows its own "No More Tasks Left in Queue" (captured in
+    test-output/browser/expert-held-for-review.png; a 409 shows the same): a known limit."""
+    held = _make_camp(ls, settings, tmp_path, "it-held")
+    expert = held.experts[0]
+    ls.set_review(project_id=held.project.id, window=1, reviewed={})
+    tab, task = open_label_stream(browser, settings, held, expert)
+    ann, nxt = submit(tab.page, held, PICK)
+    assert nxt is None  # one submission past nothing reviewed: held
+    held_answer = next(body for url, status, body in reversed(tab.seen)
+                       if "id=next_task" in url and status == 404)
+    assert "being checked" in held_answer
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.page.screenshot(path=str(SHOTS / "expert-held-for-review.png"))
+    ls.set_review(project_id=held.project.id, window=1, reviewed={expert.user_id: 1})
+    with tab.page.expect_response(_is_next_task) as served:
+        tab.page.goto(f"{settings.expert_url}/projects/{held.project.id}/data/?labeling=1")
+    assert served.value.status == 200 and served.value.json()["id"] != task
+    tab.context.close()
