@@ -144,9 +144,10 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float,
     out.print(f"  Prefect run  {flow_run_url}")
 
 
-def _submit(spec, spec_change: str | None, profile, burst_s: float) -> None:
+def _submit(spec, spec_change: str | None, profile) -> None:
     """Scope and record the campaign, and deploy its ticks (and simulated workforce), under
-    the campaign's lock; the first tick is started at once."""
+    the campaign's lock; the first tick is started at once. Both deployments start a run
+    per span (``run_interval``): ticks, or a burst of simulated work, for most of it."""
     from flows.campaign import run_interval, submit
     from tasks.locks import campaign_lock
     from tasks.stages import SIMULATION_FLOW, TICK_FLOW, deploy, run_now
@@ -155,14 +156,15 @@ def _submit(spec, spec_change: str | None, profile, burst_s: float) -> None:
     with campaign_lock(rid):
         submit(spec=spec, spec_change=spec_change)
         tick_s = spec.operations.tick_seconds
+        span_s = run_interval(tick_s)
         deploy(rid, flow_name=TICK_FLOW, entrypoint="flows/campaign.py:campaign_tick",
-               interval_s=run_interval(tick_s), parameters={
-                   "request_id": rid, "tick_seconds": tick_s, "span_s": run_interval(tick_s)})
+               interval_s=span_s, parameters={
+                   "request_id": rid, "tick_seconds": tick_s, "span_s": span_s})
         if profile is not None:
             deploy(rid, flow_name=SIMULATION_FLOW,
-                   entrypoint="flows/simulated_workforce.py:simulated_workforce", interval_s=burst_s,
+                   entrypoint="flows/simulated_workforce.py:simulated_workforce", interval_s=span_s,
                    parameters={"request_id": rid, "profile": profile.model_dump(mode="json"),
-                               "burst_s": burst_s})
+                               "burst_s": span_s})
     run_now(rid)
     if profile is not None:
         run_now(rid, SIMULATION_FLOW)
@@ -264,7 +266,7 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
                       f"{spec.operations.tick_seconds:g} s)"
                       + (f" with a simulated workforce from {escape(str(simulate))}" if simulate
                          else "") + ".", markup=True)
-            _submit(spec, spec_change, profile, burst_s=max(120.0, spec.operations.tick_seconds))
+            _submit(spec, spec_change, profile)
         if detach:
             out.print(f"Submitted. The campaign runs on the Prefect worker; follow it with "
                       f"`annoflow status {spec.request_id}`.")

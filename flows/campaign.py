@@ -110,8 +110,7 @@ def campaign_tick(request_id: str, tick_seconds: float = 0.0, span_s: float = 0.
         result = tick(request_id)
         ticks += 1
         took = time.monotonic() - started
-        if result.skipped == "stopped" or result.stage == "delivered" or \
-                time.monotonic() + tick_seconds + took > deadline:
+        if result.stage in STOPPED or time.monotonic() + tick_seconds + took > deadline:
             return result.model_copy(update={"ticks": ticks})
         time.sleep(tick_seconds)
 

@@ -5,8 +5,9 @@ Removal while work goes on costs an expert their place, so it asks for confident
 not a point estimate:
 
 * **gold**: with at least ``min_gold_judgments`` gold judgments, the upper bound of the
-  95 % Wilson interval on the expert's gold accuracy is under ``min_gold_accuracy`` (a 50 % clicker's upper bound drops under 0.70 at about 22
-  gold judgments; an honest expert at 80 % essentially never gets there);
+  95 % Wilson interval on the expert's gold accuracy is under ``min_gold_accuracy`` (a
+  50 % clicker's upper bound drops under 0.70 at about 22 gold judgments; an honest expert
+  at 80 % essentially never gets there);
 * **speed**: with at least ``min_judgments_for_speed`` judgments, the expert's median time
   per judgment (measured by the server, from serving to submission) is under
   ``min_speed_ratio`` of the median of the other experts' medians (at least two others
@@ -79,6 +80,12 @@ def _crowds(pace: pd.DataFrame, min_judgments: int = CROWD_MIN_JUDGMENTS,
     return out
 
 
+def _too_fast(median: float, crowd: float | None, rules: LiveRules) -> bool:
+    """A median time per judgment under ``min_speed_ratio`` of the pace held to."""
+    return crowd is not None and crowd > 0 and not pd.isna(median) \
+        and median < rules.min_speed_ratio * crowd
+
+
 def reviewed(annotations: pd.DataFrame, rules: LiveRules) -> dict[str, int]:
     """Judgments per expert that live QC vouches for: all of an expert's judgments so far,
     unless their pace is under ``min_speed_ratio`` of the others' (anyone else with a
@@ -95,9 +102,7 @@ def reviewed(annotations: pd.DataFrame, rules: LiveRules) -> dict[str, int]:
     crowds = _crowds(pace, min_judgments=1, min_others=1)
     out = {}
     for w, r in pace.iterrows():
-        crowd = crowds.get(w, rules.expected_s)
-        if crowd is not None and crowd > 0 and not pd.isna(r["median"]) \
-                and r["median"] < rules.min_speed_ratio * crowd:
+        if _too_fast(r["median"], crowds.get(w, rules.expected_s), rules):
             continue  # too fast for now: held until the speed rule can decide
         out[w] = int(r["size"])
     return out
@@ -115,9 +120,7 @@ def removals(annotations: pd.DataFrame, gold: pd.DataFrame, rules: LiveRules) ->
         crowds = _crowds(pace)
         for w, r in pace[pace["size"] >= rules.min_judgments_for_speed].iterrows():
             crowd = crowds.get(w)
-            if crowd is None or pd.isna(r["median"]):
-                continue
-            if crowd > 0 and r["median"] < rules.min_speed_ratio * crowd:
+            if _too_fast(r["median"], crowd, rules):
                 out[w] = ("speed", f"median {r['median']:.1f} s per judgment over "
                                    f"{int(r['size'])} judgments, {r['median'] / crowd:.0%} of "
                                    f"the other experts' {crowd:.1f} s (bar: "

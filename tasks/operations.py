@@ -106,28 +106,30 @@ def _live_rules(spec: RequestSpec) -> LiveRules:
                      expected_s=spec.seconds_per_judgment)
 
 
-def _contract(camp: Campaign, synced: pd.DataFrame, statuses: tuple[str, ...] = ("active",)
-              ) -> pd.DataFrame | None:
-    """The counted judgments of the experts in ``statuses`` as the QC contract (None: none)."""
+def live_contract(camp: Campaign, synced: pd.DataFrame) -> pd.DataFrame | None:
+    """The counted judgments of the experts still on the campaign (active or released) as
+    the QC contract, what every live rule reads (None: there are none). Computed once a
+    tick: released experts' work counts, and their pace is part of the crowd's."""
     judged, _ = counted(synced)
-    judged = judged[judged["expert_id"].isin([e for s in statuses for e in camp.with_status(s)])]
+    judged = judged[judged["expert_id"].isin([*camp.with_status("active"),
+                                              *camp.with_status("released")])]
     return to_contract(judged) if len(judged) else None
 
 
-def quality_removals(camp: Campaign, synced: pd.DataFrame) -> pd.DataFrame:
+def quality_removals(camp: Campaign, contract: pd.DataFrame | None) -> pd.DataFrame:
     """The active experts the live rules remove now (pure): see ``qc.live``."""
-    contract = _contract(camp, synced)
-    if contract is None:
+    if contract is not None:
+        contract = contract[contract["worker"].isin(camp.with_status("active"))]
+    if contract is None or not len(contract):
         return pd.DataFrame(columns=["rule", "reason"])
     gold = gold_answers(camp.items) if camp.spec.gold is not None else \
         pd.DataFrame(columns=["task", "field", "label"])
     return removals(contract, gold, _live_rules(camp.spec))
 
 
-def vouched(camp: Campaign, synced: pd.DataFrame) -> dict[int, int]:
+def vouched(camp: Campaign, contract: pd.DataFrame | None) -> dict[int, int]:
     """Active experts' judgments live QC has vouched for, by Label Studio user id (pure);
     released experts' paces count among the others'."""
-    contract = _contract(camp, synced, ("active", "released"))
     if contract is None:
         return {}
     users = dict(zip(camp.roster["expert_id"], camp.roster["ls_user_id"]))
@@ -163,8 +165,9 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
     acts, so nobody stays locked out by a decision that was not recorded)."""
     settings = get_settings()
     ls, state, store = LabelStudioClient(settings), StateStore(settings.state_url), S3Store(settings)
+    contract = live_contract(camp, synced)
     planned: dict[str, dict] = {}
-    for e, r in quality_removals(camp, synced).iterrows():
+    for e, r in quality_removals(camp, contract).iterrows():
         planned[e] = {"action": "removed", "expert_id": e, "rule": r["rule"], "reason": r["reason"]}
     now = datetime.now(timezone.utc)
     for e, why in idle_experts(camp, ls.expert_activity(project_id=camp.project_id), now).items():
@@ -186,7 +189,7 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
                         [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
     # what live QC has now looked at: the experts it vouches for may work further ahead
     ls.set_review(project_id=camp.project_id, window=camp.spec.qc.review_window,
-                  reviewed=vouched(camp, synced))
+                  reviewed=vouched(camp, contract))
     return camp, actions
 
 

@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import logging
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +103,6 @@ RUN_MARGIN_S = 15.0
 def slot_deadline(span_s: float) -> float:
     """The ``time.monotonic()`` by which a run of an interval schedule of ``span_s`` should
     be done: its scheduled start plus the span, less the margin (from now, without one)."""
-    import time
-    from datetime import datetime, timezone
-
     from prefect.runtime import flow_run
 
     scheduled = flow_run.scheduled_start_time

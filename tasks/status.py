@@ -13,6 +13,10 @@ from connectors.state import StateStore
 from tasks.stages import last_progress
 
 
+#: the latest tick runs `status` reads (and counts failures among)
+RECENT_RUNS = 5
+
+
 def _last_tick(request_id: str) -> tuple[str | None, str | None, str | None]:
     """The last tick run's state and address, and an alert when the latest runs failed."""
     from prefect.client.orchestration import get_client
@@ -29,7 +33,7 @@ def _last_tick(request_id: str) -> tuple[str | None, str | None, str | None]:
                 flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
                     any_=[StateType.COMPLETED, StateType.FAILED, StateType.CRASHED,
                           StateType.RUNNING]))),
-                sort=FlowRunSort.START_TIME_DESC, limit=5)
+                sort=FlowRunSort.START_TIME_DESC, limit=RECENT_RUNS)
     except Exception:  # status stays useful without Prefect
         return None, None, None
     runs = [r for r in runs if r.name == request_id]  # the tick's runs (not the simulation's)
@@ -43,8 +47,9 @@ def _last_tick(request_id: str) -> tuple[str | None, str | None, str | None]:
     alert = None
     if failed:
         why = (runs[0].state.message or "").strip() if runs[0].state else ""
-        alert = (f"the last {failed}{'+' if failed == len(runs) == 5 else ''} tick run(s) "
-                 f"failed; the campaign does not advance until one succeeds"
+        more = "+" if failed == len(runs) == RECENT_RUNS else ""
+        alert = (f"the last {failed}{more} tick run(s) failed; the campaign does not advance "
+                 f"until one succeeds"
                  + (f": {why}" if why else ""))
     return (runs[0].state_name, f"{get_settings().prefect_ui_url}/runs/flow-run/{runs[0].id}",
             alert)

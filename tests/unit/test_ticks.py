@@ -10,7 +10,8 @@ import pytest
 
 from connectors.label_studio import ExpertActivity
 from connectors.state import RosterEntry
-from tasks.operations import Campaign, idle_experts, progress_snapshot, quality_removals
+from tasks.operations import (Campaign, idle_experts, live_contract, progress_snapshot,
+                               quality_removals)
 from tests.unit.test_judgments import _campaign
 from tests.unit.test_task_types import SPECS
 
@@ -43,7 +44,7 @@ def _spam(synced: pd.DataFrame, expert: str, items: pd.DataFrame) -> pd.DataFram
 def test_a_good_campaign_removes_nobody(task_type: str, repo) -> None:
     spec, sc, synced = _campaign(task_type, repo)
     camp = _camp(spec, sc)
-    assert quality_removals(camp, synced).empty
+    assert quality_removals(camp, live_contract(camp, synced)).empty
     snap = progress_snapshot(camp, synced, now=NOW, previous=None, reconciled=None)
     assert snap["tasks_complete"] == snap["tasks"]
 
@@ -51,10 +52,12 @@ def test_a_good_campaign_removes_nobody(task_type: str, repo) -> None:
 def test_an_expert_wrong_on_every_gold_item_is_removed_and_only_them(repo) -> None:
     spec, sc, synced = _campaign("pairwise_preference", repo)
     bad = synced.loc[synced["is_gold"], "expert_id"].value_counts().index[0]
-    out = quality_removals(_camp(spec, sc), _spam(synced, bad, sc.items))
+    camp, spammed = _camp(spec, sc), _spam(synced, bad, sc.items)
+    out = quality_removals(camp, live_contract(camp, spammed))
     assert list(out.index) == [bad] and out.loc[bad, "rule"] == "gold"
     # once removed, the tick does not judge them again
-    assert quality_removals(_camp(spec, sc, {bad: "removed"}), _spam(synced, bad, sc.items)).empty
+    gone = _camp(spec, sc, {bad: "removed"})
+    assert quality_removals(gone, live_contract(gone, spammed)).empty
 
 
 def test_only_a_held_task_past_the_limit_releases_an_expert(repo) -> None:
