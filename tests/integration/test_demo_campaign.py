@@ -139,10 +139,13 @@ def test_nothing_delivered_names_an_expert_or_an_internal_system(s3, settings, r
     for internal in (settings.raw_zone_uri, split_uri(settings.raw_zone_uri)[0] + "/",
                      settings.label_studio_url, "label_studio_project"):
         assert internal not in text, internal
-    # the excluded spammer is named in QC's findings, under the pseudonym only
-    gold = next(c for c in manifest["lineage"]["checks"] if c["name"] == "gold_accuracy")
-    assert gold["metrics"]["below_threshold"]
-    assert all(a.startswith("ann-") for a in gold["metrics"]["below_threshold"])
+    # annotators named in QC's findings and exclusions (the spammer among them: see
+    # test_spammer_is_excluded) are named under their pseudonym only, with a reason
+    named = {a for c in manifest["lineage"]["checks"] for v in c["metrics"].values()
+             if isinstance(v, list) for a in v}
+    named |= {e["annotator"] for e in manifest["excluded_annotators"]}
+    assert named and all(a.startswith("ann-") for a in named)
+    assert all(e["reason"] for e in manifest["excluded_annotators"])
 
 
 def test_status_reads_back_the_campaign(run, result) -> None:
