@@ -262,7 +262,10 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request spec
         camp = StateStore(s.state_url).campaign(spec.request_id)
         if camp is None or camp.stage != "delivered":
             out.print(f"Submitting campaign [bold]{spec.request_id}[/] ({spec.task.type}, "
-                      f"{spec.workforce.annotators_per_item} experts per item, a tick every "
+                      f"{spec.workforce.annotators_per_item} experts per item"
+                      + (f", up to {spec.workforce.most_per_item} on unsure items"
+                         if spec.workforce.most_per_item > spec.workforce.annotators_per_item
+                         else "") + ", a tick every "
                       f"{spec.operations.tick_seconds:g} s)"
                       + (f" with a simulated workforce from {escape(str(simulate))}" if simulate
                          else "") + ".", markup=True)

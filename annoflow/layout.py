@@ -10,6 +10,7 @@ Raw zone (internal, append-only annotation snapshots)::
     <raw>/<request_id>/audit/<at>-<digest>.json           actions on the campaign (removals, …)
     <raw>/<request_id>/quarantine.csv     bad source/gold rows left out (file, row, field, problem)
     <raw>/<request_id>/progress.json      the latest progress snapshot (written by every tick)
+    <raw>/<request_id>/overlaps.json      items whose overlap was raised (item_id -> judgments)
     <raw>/<request_id>/annotations/sync-<until>-<digest>.parquet   synced judgments
 
 Client delivery (a version is complete only once its manifest exists)::
@@ -56,6 +57,11 @@ class RawZone:
     @property
     def progress(self) -> str:
         return join_uri(self.base, "progress.json")
+
+    @property
+    def overlaps(self) -> str:
+        """Items given more judgments than the spec's overlap (dynamic overlap)."""
+        return join_uri(self.base, "overlaps.json")
 
     @property
     def quarantine(self) -> str:

@@ -16,6 +16,7 @@ class CampaignPlan(BaseModel):
     items: int
     gold_items: int
     annotators_per_item: int
+    max_annotators_per_item: int = 0  # dynamic overlap: the most an unsure item gets
     gold_rate: float          # share of every expert's stream that is hidden gold
     judgments: int
     seconds_per_judgment: float
@@ -27,6 +28,7 @@ class CampaignPlan(BaseModel):
     experts_needed_by_deadline: int | None
     deadline: date | None
     expected_cost_usd: float
+    most_cost_usd: float = 0.0  # every item at max_annotators_per_item
     budget_usd: float | None
     quarantined_rows: int
     warnings: list[str]
@@ -36,6 +38,8 @@ class CampaignPlan(BaseModel):
             f"Plan for {self.request_id} ({self.task_type})",
             f"  items                {self.items:,} + {self.gold_items:,} hidden gold",
             f"  judgments            {self.judgments:,} ({self.annotators_per_item} per item"
+            + (f", up to {self.max_annotators_per_item} on unsure items"
+               if self.max_annotators_per_item > self.annotators_per_item else "")
             + (f"; {self.gold_rate:.0%} of each expert's stream is hidden gold)"
                if self.gold_items else ")"),
             f"  expert time          {self.expert_hours:,.1f} h at {self.seconds_per_judgment:.0f} s "
@@ -44,7 +48,10 @@ class CampaignPlan(BaseModel):
             f"{self.roster_weekly_hours:,.0f} h/week together",
             f"  duration             {self.weeks_to_finish:,.1f} weeks at full availability",
             f"  expected cost        ${self.expected_cost_usd:,.0f}"
-            + (f" of a ${self.budget_usd:,.0f} budget" if self.budget_usd else ""),
+            + (f" of a ${self.budget_usd:,.0f} budget" if self.budget_usd else "")
+            + (f" (at most ${self.most_cost_usd:,.0f} if every item needed "
+               f"{self.max_annotators_per_item})"
+               if self.max_annotators_per_item > self.annotators_per_item else ""),
         ]
         if self.deadline:
             lines.append(f"  deadline             {self.deadline} (needs "
@@ -61,6 +68,7 @@ class CampaignPlan(BaseModel):
                 ("Roster", f"{self.roster_size} of {self.eligible_experts} eligible"),
                 ("Weeks to finish", f"{self.weeks_to_finish:,.1f}"),
                 ("Expected cost (USD)", f"{self.expected_cost_usd:,.0f}"),
+                ("Most cost (USD)", f"{self.most_cost_usd:,.0f}"),
                 ("Budget (USD)", f"{self.budget_usd:,.0f}" if self.budget_usd else "none"),
                 ("Deadline", str(self.deadline or "none")),
                 ("Quarantined rows", str(self.quarantined_rows))]
@@ -106,8 +114,14 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
         elif needed is not None and needed > len(roster):
             warnings.append(f"deadline infeasible: {needed} experts needed by {spec.deadline}, "
                             f"roster has {len(roster)}")
+    top = spec.workforce.most_per_item
+    most = cost * top / k
     if spec.budget_usd is not None and cost > spec.budget_usd:
         warnings.append(f"budget exceeded: expected cost ${cost:,.0f} is over the "
+                        f"${spec.budget_usd:,.0f} budget")
+    elif spec.budget_usd is not None and most > spec.budget_usd:
+        warnings.append(f"budget at risk: if every item needed {top} judgments (dynamic "
+                        f"overlap) the cost would be ${most:,.0f}, over the "
                         f"${spec.budget_usd:,.0f} budget")
     if eligible < 2 * k:
         warnings.append(f"talent pool thin for {spec.domain}: {eligible} eligible experts for "
@@ -121,9 +135,9 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
                         f"(qc.min_gold_judgments is {spec.qc.min_gold_judgments})")
     return CampaignPlan(
         request_id=spec.request_id, task_type=spec.task.type, items=n_items, gold_items=n_gold,
-        annotators_per_item=k, gold_rate=rate, judgments=judgments,
+        annotators_per_item=k, max_annotators_per_item=top, gold_rate=rate, judgments=judgments,
         seconds_per_judgment=spec.seconds_per_judgment, expert_hours=round(hours, 2),
         roster_size=len(roster), eligible_experts=eligible, roster_weekly_hours=weekly,
         weeks_to_finish=round(weeks, 2), experts_needed_by_deadline=needed, deadline=spec.deadline,
-        expected_cost_usd=round(cost, 2), budget_usd=spec.budget_usd,
+        expected_cost_usd=round(cost, 2), most_cost_usd=round(most, 2), budget_usd=spec.budget_usd,
         quarantined_rows=quarantined, warnings=warnings)

@@ -65,6 +65,11 @@ class WorkforceSpec(_Model):
     languages: list[str] = Field(min_length=1)
     min_vetting_score: float = Field(0.0, ge=0, le=1)
     talent_pool: str | None = Field(None, description="overrides ANNOFLOW_TALENT_POOL_URI")
+    max_annotators_per_item: int | None = Field(
+        None, ge=1, le=50,
+        description="dynamic overlap: an item whose aggregate confidence stays under "
+                    "qc.target_confidence gets one more judgment at a time, up to this many "
+                    "(default: annotators_per_item, no extra judgments)")
 
     @model_validator(mode="after")
     def _enough_experts(self) -> "WorkforceSpec":
@@ -72,7 +77,17 @@ class WorkforceSpec(_Model):
             raise ValueError(
                 f"max_experts ({self.max_experts}) must be at least annotators_per_item "
                 f"({self.annotators_per_item}): each item needs that many different experts")
+        top = self.max_annotators_per_item
+        if top is not None and not self.annotators_per_item <= top <= self.max_experts:
+            raise ValueError(
+                f"max_annotators_per_item ({top}) must be between annotators_per_item "
+                f"({self.annotators_per_item}) and max_experts ({self.max_experts})")
         return self
+
+    @property
+    def most_per_item(self) -> int:
+        """The most judgments an item can get (dynamic overlap included)."""
+        return self.max_annotators_per_item or self.annotators_per_item
 
 
 class QCSpec(_Model):
@@ -98,6 +113,12 @@ class QCSpec(_Model):
     max_flagged_share: float = Field(
         0.5, gt=0, le=1, description="free-text types: exclude annotators with at least this "
                                      "share of their texts failing the automatic checks")
+    target_confidence: float | None = Field(
+        None, gt=0, lt=1,
+        description="dynamic overlap: an item with all its judgments whose aggregate "
+                    "confidence (the aggregation's posterior of its label; the lowest over a "
+                    "rubric's criteria) is under this gets one more judgment, up to "
+                    "workforce.max_annotators_per_item (off by default)")
 
 
 class OperationsSpec(_Model):
@@ -164,6 +185,15 @@ class RequestSpec(_Model):
         if extra := sorted(given - needed):
             raise ValueError(f"source.fields has unknown inputs {extra}: task type "
                              f"{self.task.type} takes {sorted(needed)}")
+        if self.qc.target_confidence is not None:
+            if get_task_type(self.task.type).free_text:
+                raise ValueError(f"qc.target_confidence: task type {self.task.type} is free "
+                                 f"text, whose judgments are not voted on; remove it")
+            if self.workforce.most_per_item <= self.workforce.annotators_per_item:
+                raise ValueError(
+                    f"qc.target_confidence needs workforce.max_annotators_per_item above "
+                    f"annotators_per_item ({self.workforce.annotators_per_item}): that is "
+                    f"how many judgments an unsure item may get")
         if get_task_type(self.task.type).free_text and self.gold is not None:
             raise ValueError(f"gold: task type {self.task.type} is free text, which has no gold "
                              f"answers; remove the gold block (its QC is automatic checks and "

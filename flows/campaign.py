@@ -2,8 +2,8 @@
 advances in short, idempotent ticks, every ``operations.tick_seconds``, that a Prefect
 worker runs on the campaign's schedule, with nothing kept in memory between them:
 
-    tick: [set up, the first time] -> sync the changes -> live QC, act -> record progress
-          [-> QC, deliver, when every item has its judgments]
+    tick: [set up, the first time] -> sync the changes -> live QC, act -> extra judgments
+          -> record progress [-> QC, deliver, when every item has its judgments]
 
 Every tick holds the campaign's lock; a tick that finds it taken (a delivery manager's
 command) does nothing and leaves the work to the next.
@@ -31,6 +31,7 @@ from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from tasks.delivery import deliver
+from tasks.extra_judgments import ask_for_more
 from tasks.locks import TICK_WAIT_S, campaign_lock
 from tasks.operations import Campaign, act_on_quality, load_campaign, record_progress
 from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced, setup_project,
@@ -116,7 +117,8 @@ def campaign_tick(request_id: str, tick_seconds: float = 0.0, span_s: float = 0.
 
 
 def tick(request_id: str) -> TickResult:
-    """One step of a campaign: sync -> live QC -> act -> progress (-> deliver at the end)."""
+    """One step of a campaign: sync -> live QC -> act -> extra judgments -> progress
+    (-> deliver at the end)."""
     stopped = halted(request_id)
     if stopped == "unknown":
         raise AnnoflowError(f"campaign {request_id!r} has no record in this state store; its "
@@ -135,6 +137,8 @@ def tick(request_id: str) -> TickResult:
             sync = sync_annotations(camp.spec, camp.project_id, camp.items, camp.roster,
                                     full=full, watermark=None if full else _watermark(previous))
             camp, actions = act_on_quality(camp, sync.synced)
+            camp, more = ask_for_more(camp, sync.synced)
+            actions += more
             progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark,
                                        previous)
             result = None
@@ -165,7 +169,8 @@ def deliver_interim(request_id: str) -> CampaignResult:
         synced = read_synced(S3Store(get_settings()), RawZone(get_settings().raw_zone_uri,
                                                              request_id))
         qc = assess(camp.spec, camp.items, synced, camp.removed)
-        done = set(complete_item_ids(synced, camp.items, camp.spec, set(camp.removed)))
+        done = set(complete_item_ids(synced, camp.items, camp.spec, set(camp.removed),
+                                     camp.overlaps))
         if not done:
             raise AnnoflowError(f"campaign {request_id}: no item has all its judgments yet; "
                                 f"nothing to deliver")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -27,7 +27,7 @@ from connectors.s3 import S3Store
 from connectors.state import RosterEntry, StateStore
 from qc.live import LiveRules, removals, reviewed
 from tasks import stage
-from tasks.production import complete_items, live_annotations, required_overlap
+from tasks.production import complete_items, live_annotations, required_overlap, trusted_counts
 from tasks.quality import gold_answers, qc_config, to_contract
 
 log = logging.getLogger("annoflow.operations")
@@ -45,6 +45,8 @@ class Campaign:
     entries: dict[str, RosterEntry]      # each rostered expert's state (state store)
     project_id: int | None
     stage: str
+    #: items whose overlap live QC raised (item_id -> judgments; ``tasks.extra_judgments``)
+    overlaps: dict[str, int] = field(default_factory=dict)
 
     @property
     def request_id(self) -> str:
@@ -66,13 +68,15 @@ def load_campaign(request_id: str) -> Campaign:
     camp = state.campaign(request_id)
     spec_bytes, items, roster = (store.get_bytes(uri=raw.spec), store.get_parquet(uri=raw.items),
                                  store.get_parquet(uri=raw.roster))
+    overlaps = store.get_bytes(uri=raw.overlaps)
     if camp is None or spec_bytes is None or items is None or roster is None:
         raise AnnoflowError(f"campaign {request_id!r} was never submitted here (no record in "
                             f"{state.where} or nothing in {raw.base}/): run `annoflow run SPEC`")
     return Campaign(spec=RequestSpec.model_validate_json(spec_bytes), items=items.to_pandas(),
                     roster=roster.to_pandas(),
                     entries={r.expert_id: r for r in state.roster_entries(request_id)},
-                    project_id=camp.ls_project_id, stage=camp.stage)
+                    project_id=camp.ls_project_id, stage=camp.stage,
+                    overlaps=json.loads(overlaps) if overlaps else {})
 
 
 def apply_access(ls: LabelStudioClient, camp: Campaign, probes: list[int] | None = None) -> None:
@@ -87,7 +91,7 @@ def apply_access(ls: LabelStudioClient, camp: Campaign, probes: list[int] | None
                   serving_ttl_s=camp.spec.operations.idle_release_hours * 3600)
 
 
-def _record_actions(store: S3Store, raw: RawZone, actions: list[dict]) -> None:
+def record_actions(store: S3Store, raw: RawZone, actions: list[dict]) -> None:
     """An append-only copy of the tick's actions in the raw zone (lineage)."""
     if not actions:
         return
@@ -163,8 +167,7 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
     active in the roster but out of Label Studio: the next tick, on the same evidence,
     decides the same and records it (access is recomputed from the roster whenever a tick
     acts, so nobody stays locked out by a decision that was not recorded)."""
-    settings = get_settings()
-    ls, state, store = LabelStudioClient(settings), StateStore(settings.state_url), S3Store(settings)
+    ls = LabelStudioClient(get_settings())
     contract = live_contract(camp, synced)
     planned: dict[str, dict] = {}
     for e, r in quality_removals(camp, contract).iterrows():
@@ -172,24 +175,36 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
     now = datetime.now(timezone.utc)
     for e, why in idle_experts(camp, ls.expert_activity(project_id=camp.project_id), now).items():
         planned.setdefault(e, {"action": "released", "expert_id": e, "reason": why})
-    actions: list[dict] = []
-    if planned:
-        apply_access(ls, replace(camp, entries={
-            e: replace(r, status=planned[e]["action"]) if e in planned else r
-            for e, r in camp.entries.items()}))
-        for e, a in planned.items():
-            if state.change_roster(request_id=camp.request_id, expert_id=e, status=a["action"],
-                                   reason=a["reason"], actor="tick",
-                                   detail={"rule": a["rule"]} if "rule" in a else None):
-                actions.append(a)
-                log.warning("%s expert %s from %s: %s", a["action"], e, camp.request_id,
-                            a["reason"])
-        camp = replace(camp, entries={r.expert_id: r for r in state.roster_entries(camp.request_id)})
-        _record_actions(store, RawZone(settings.raw_zone_uri, camp.request_id),
-                        [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
+    camp, actions = apply_roster_changes(camp, planned, now=now, ls=ls)
     # what live QC has now looked at: the experts it vouches for may work further ahead
     ls.set_review(project_id=camp.project_id, window=camp.spec.qc.review_window,
                   reviewed=vouched(camp, contract))
+    return camp, actions
+
+
+def apply_roster_changes(camp: Campaign, planned: dict[str, dict], *, now: datetime,
+                         ls: LabelStudioClient | None = None) -> tuple[Campaign, list[dict]]:
+    """A tick's removals and releases (expert -> action with its reason): Label Studio is
+    told first, the roster after, so that a removal is recorded after the last submission
+    it could accept; each recorded change goes in the audit log."""
+    if not planned:
+        return camp, []
+    settings = get_settings()
+    ls = ls or LabelStudioClient(settings)
+    state, store = StateStore(settings.state_url), S3Store(settings)
+    apply_access(ls, replace(camp, entries={
+        e: replace(r, status=planned[e]["action"]) if e in planned else r
+        for e, r in camp.entries.items()}))
+    actions: list[dict] = []
+    for e, a in planned.items():
+        if state.change_roster(request_id=camp.request_id, expert_id=e, status=a["action"],
+                               reason=a["reason"], actor="tick",
+                               detail={"rule": a["rule"]} if "rule" in a else None):
+            actions.append(a)
+            log.warning("%s expert %s from %s: %s", a["action"], e, camp.request_id, a["reason"])
+    camp = replace(camp, entries={r.expert_id: r for r in state.roster_entries(camp.request_id)})
+    record_actions(store, RawZone(settings.raw_zone_uri, camp.request_id),
+                   [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
     return camp, actions
 
 
@@ -212,10 +227,9 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
     removed = set(camp.removed)
     live = live_annotations(synced)
     work = camp.items[~camp.items["is_gold"].astype(bool)]
-    done = complete_items(synced, camp.items, spec, removed)
-    trusted = live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
-    have = trusted.groupby("item_id")["expert_id"].nunique()
-    need = required_overlap(camp.items, spec).reindex(work["ref"].to_numpy()).to_numpy()
+    done = complete_items(synced, camp.items, spec, removed, camp.overlaps)
+    have = trusted_counts(synced, removed)
+    need = required_overlap(camp.items, spec, camp.overlaps).reindex(work["ref"].to_numpy()).to_numpy()
     remaining = int((need - have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy())
                     .clip(min=0).sum())
     per_hour, per_day = _rate(live, now, timedelta(hours=1)), _rate(live, now, timedelta(days=1))
@@ -345,7 +359,7 @@ def _add(camp: Campaign, pool: pd.DataFrame, n: int, state: StateStore, store: S
     camp = load_campaign(request_id)
     if camp.project_id is not None:
         apply_access(ls, camp)
-    _record_actions(store, RawZone(settings.raw_zone_uri, request_id),
+    record_actions(store, RawZone(settings.raw_zone_uri, request_id),
                     [{"action": "added", "expert_id": e, "actor": "cli",
                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
                      for e in added])
@@ -365,7 +379,7 @@ def remove_expert(request_id: str, expert_id: str, reason: str) -> bool:
     if changed and camp.project_id is not None:
         apply_access(LabelStudioClient(settings), load_campaign(request_id))
     if changed:
-        _record_actions(store, RawZone(settings.raw_zone_uri, request_id), [{
+        record_actions(store, RawZone(settings.raw_zone_uri, request_id), [{
             "action": "removed", "expert_id": expert_id, "rule": "manual", "reason": reason,
             "actor": "cli", "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}])
     return changed

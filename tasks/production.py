@@ -33,12 +33,18 @@ def _seed(request_id: str) -> int:
 SYNC_MARGIN = timedelta(seconds=5)
 
 
-def required_overlap(items: pd.DataFrame, spec: RequestSpec) -> pd.Series:
-    """Judgments each item needs: annotators_per_item; none on gold items, which are
-    probes served at the campaign's gold rate and never hold a campaign up."""
+def required_overlap(items: pd.DataFrame, spec: RequestSpec,
+                     raised: dict[str, int] | None = None) -> pd.Series:
+    """Judgments each item needs, by ``ref``: annotators_per_item, or more where live QC
+    raised it (``raised``: item_id -> judgments, see ``tasks.extra_judgments``); none on
+    gold items, which are probes served at the campaign's gold rate and never hold a
+    campaign up."""
     k = spec.workforce.annotators_per_item
-    return pd.Series(items["is_gold"].map({True: 0, False: k}).to_numpy(),
-                     index=items["ref"].to_numpy())
+    need = items["is_gold"].map({True: 0, False: k}).astype(int)
+    if raised:
+        more = items["item_id"].map(raised).fillna(0).astype(int)
+        need = need.where(items["is_gold"].astype(bool), need.clip(lower=more))
+    return pd.Series(need.to_numpy(), index=items["ref"].to_numpy())
 
 
 def campaign_project(ls: LabelStudioClient, state: StateStore, spec: RequestSpec,
@@ -207,18 +213,24 @@ def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
     return uri
 
 
+def trusted_counts(synced: pd.DataFrame, removed: set[str] = frozenset()) -> pd.Series:
+    """Distinct experts with a submission per item (item_id), not counting experts
+    removed for quality: what annoflow's scheduler in Label Studio counts."""
+    live = live_annotations(synced)
+    live = live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
+    return live.groupby("item_id")["expert_id"].nunique()
+
+
 def complete_item_ids(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
-                      removed: set[str] = frozenset()) -> list[str]:
+                      removed: set[str] = frozenset(),
+                      raised: dict[str, int] | None = None) -> list[str]:
     """The work items (not gold probes) with submissions by as many distinct experts as
     they need, not counting experts removed for quality: what annoflow's scheduler counts,
     so it serves such an item no more. A submission set aside (``annoflow.judgments``)
     still counts here, or one unreadable result would hold the campaign forever; QC
-    reports it, and the item has one judgment fewer."""
-    need = required_overlap(items, spec)
-    live = live_annotations(synced)
-    live = live[~live["expert_id"].isin(removed)]
-    submitted = live[~live["was_cancelled"].astype(bool)]
-    have = submitted.groupby("item_id")["expert_id"].nunique()
+    reports it, and the item has one judgment fewer. ``raised``: see ``required_overlap``."""
+    need = required_overlap(items, spec, raised)
+    have = trusted_counts(synced, removed)
     work = items[~items["is_gold"].astype(bool)]
     have = have.reindex(work["item_id"].to_numpy(), fill_value=0).to_numpy()
     done = have >= need.reindex(work["ref"].to_numpy()).to_numpy()
@@ -226,9 +238,9 @@ def complete_item_ids(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSp
 
 
 def complete_items(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
-                   removed: set[str] = frozenset()) -> int:
+                   removed: set[str] = frozenset(), raised: dict[str, int] | None = None) -> int:
     """How many work items have all their judgments (``complete_item_ids``)."""
-    return len(complete_item_ids(synced, items, spec, removed))
+    return len(complete_item_ids(synced, items, spec, removed, raised))
 
 
 def _record_reconciliation(store: S3Store, raw: RawZone, events: list[dict]) -> dict:

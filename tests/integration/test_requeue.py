@@ -123,3 +123,29 @@ def test_activity_shows_the_open_task_and_the_last_activity(ls, settings) -> Non
     ls.set_access(project_id=camp.project_id, members=[idle.user_id], probes=[], gold_rate=0.0)
     row = ls.expert_activity(project_id=camp.project_id)[a.user_id]
     assert row.open_task is None and row.open_since is None and row.submitted == 1
+
+
+def test_a_finished_task_whose_overlap_is_raised_is_served_again_once(ls, settings) -> None:
+    """Dynamic overlap's path in Label Studio: raising a judged task's overlap (which does
+    not reset Label Studio's is_labeled) serves it to one more expert, and no further."""
+    camp = make_campaign(ls, n_work=1, n_gold=0, n_experts=4, overlap=2, gold_rate=0.0,
+                         tag="it-overlap")
+    (task,) = camp.work
+    sessions = [e.session(settings.expert_url) for e in camp.experts]
+    sa, sb, sc, sd = sessions
+    try:
+        for s in (sa, sb):
+            assert s.next_task(project_id=camp.project_id).id == task
+            s.submit(task_id=task, result=answer())
+        assert sc.next_task(project_id=camp.project_id) is None  # two of two
+        ls.set_overlap(task_ids=[task], overlap=3)
+        assert sa.next_task(project_id=camp.project_id) is None  # not to who judged it
+        assert sc.next_task(project_id=camp.project_id).id == task
+        assert sd.next_task(project_id=camp.project_id) is None  # C holds the one asked for
+        sc.submit(task_id=task, result=answer("no"))
+        assert sd.next_task(project_id=camp.project_id) is None  # three of three
+        (t,) = [t for t in ls.iter_tasks(project_id=camp.project_id) if t.id == task]
+        assert t.overlap == 3 and len(t.annotations) == 3
+    finally:
+        for s in sessions:
+            s.close()

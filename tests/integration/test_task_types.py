@@ -126,6 +126,14 @@ def test_view_contents(delivered) -> None:
         expected = v["item_id"].map(lambda i: tr.at[i, "answer"]["label"])
         assert len(v) == 40 and (v["label"] == expected).mean() >= 0.8
         assert v["text"].str.contains("<b>Please help</b>", regex=False).any()  # kept as text
+        # dynamic overlap (target 0.7, at most 4): a split item got a fourth judgment, and
+        # an item still under the target has all four (majority vote: an item's confidence
+        # is its own votes' share, so this holds whatever the others got)
+        ann = views["annotations.parquet"]
+        kept = ann[~ann["excluded"] & ~ann["is_gold"]].groupby("item_id")["annotator"].nunique()
+        n = v["item_id"].map(kept)
+        assert n.between(3, 4).all() and (n == 4).any()
+        assert (n[v["confidence"] < 0.7] == 4).all()
     elif t == "solution_authoring":
         v = views["completions"]
         assert list(v.columns) == ["prompt", "completion", "item_id", "annotator"]

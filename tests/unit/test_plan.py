@@ -68,6 +68,24 @@ def test_deadline_and_budget_warnings() -> None:
     assert "deadline 2026-01-01 has already passed" in late.warnings
 
 
+def test_dynamic_overlap_shows_the_most_it_can_cost() -> None:
+    base = spec()
+    dynamic = spec(workforce={**base.workforce.model_dump(), "max_annotators_per_item": 5},
+                   qc={**base.qc.model_dump(), "target_confidence": 0.8})
+    p = build_plan(dynamic, n_items=100, n_gold=10, roster=ROSTER, eligible=20, quarantined=0)
+    plain = build_plan(base, n_items=100, n_gold=10, roster=ROSTER, eligible=20, quarantined=0)
+    assert p.expected_cost_usd == plain.expected_cost_usd  # the spec's overlap is expected
+    assert p.most_cost_usd == pytest.approx(plain.expected_cost_usd * 5 / 3)
+    assert "3 per item, up to 5 on unsure items" in p.to_text()
+    assert f"at most ${p.most_cost_usd:,.0f} if every item needed 5" in p.to_text()
+    tight = spec(workforce=dynamic.workforce.model_dump(), qc=dynamic.qc.model_dump(),
+                 budget_usd=plain.expected_cost_usd * 1.2)
+    warned = build_plan(tight, n_items=100, n_gold=10, roster=ROSTER, eligible=20, quarantined=0)
+    assert any(w.startswith("budget at risk: if every item needed 5 judgments")
+               for w in warned.warnings)
+    assert not any("budget" in w for w in plain.warnings)
+
+
 def test_roster_ranking_filters_and_orders() -> None:
     pool = load_talent_pool(str(REPO / "data/talent_pool.csv"))
     s = spec()

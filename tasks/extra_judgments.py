@@ -1,0 +1,127 @@
+"""The one rule for extra judgments: which items are judged again, by whom it is decided,
+and how Label Studio is told. An item gets a judgment back, or one more, when
+
+* an expert removed for quality had judged it (``tasks.operations.act_on_quality``): their
+  judgments stop counting, and annoflow's scheduler in Label Studio serves the item to a
+  trusted expert again by itself;
+* the end-of-campaign rules (``qc.pipeline``) would exclude an expert live QC kept, once
+  every item has its judgments: that expert is removed here the way live QC removes, so
+  that their items are judged again before anything is delivered, instead of being
+  delivered short of judgments;
+* it has all its judgments but its aggregate confidence (the lowest over its fields) is
+  under ``qc.target_confidence`` (dynamic overlap): its overlap goes up by one, up to
+  ``workforce.max_annotators_per_item``, and again at later ticks while it stays under.
+
+A raised overlap is told to Label Studio first and recorded after (``overlaps.json`` in the
+raw zone), like a removal: a crash in between leaves Label Studio asking for one judgment
+more than the record says, which the next tick records again or which is one judgment
+extra; never an item that waits for a judgment nobody is served.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from annoflow.layout import RawZone
+from annoflow.settings import get_settings
+from connectors.label_studio import LabelStudioClient
+from connectors.s3 import S3Store
+from qc.pipeline import QCResult
+from tasks import stage
+from tasks.operations import Campaign, apply_roster_changes, record_actions
+from tasks.production import complete_item_ids, live_annotations
+from tasks.quality import assess
+
+log = logging.getLogger("annoflow.extra")
+
+
+def item_confidence(outcome: pd.DataFrame) -> pd.Series:
+    """Each item's aggregate confidence: the lowest over its fields (a rubric's criteria)."""
+    if "confidence" not in outcome or not len(outcome):
+        return pd.Series(dtype=float)
+    return outcome.groupby("task")["confidence"].min()
+
+
+def raised_overlaps(camp: Campaign, judges: pd.Series, confidence: pd.Series) -> dict[str, int]:
+    """Dynamic overlap (pure): the campaign's raised overlaps (item_id -> judgments) after
+    this tick. An item with all the judgments it needs (``judges``: item_id -> the experts
+    whose judgments of it count) whose ``confidence`` is under ``qc.target_confidence``
+    needs one more, up to ``workforce.max_annotators_per_item``, when an active expert who
+    has not judged it is left to give it. Overlaps only go up: an expert may already be
+    working on the judgment asked for."""
+    out = dict(camp.overlaps)
+    target = camp.spec.qc.target_confidence
+    if target is None:
+        return out
+    k, top = camp.spec.workforce.annotators_per_item, camp.spec.workforce.most_per_item
+    active = set(camp.with_status("active"))
+    for item in confidence.index[confidence < target]:
+        who = judges.get(item, set())
+        n = len(who)
+        if out.get(item, k) <= n < top and active - who:
+            out[item] = n + 1
+    return out
+
+
+def trusted_judges(synced: pd.DataFrame, removed: set[str]) -> pd.Series:
+    """item_id -> the experts whose submitted judgments of it count."""
+    live = live_annotations(synced)
+    live = live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
+    return live.groupby("item_id")["expert_id"].agg(set)
+
+
+def late_exclusions(camp: Campaign, qc: QCResult) -> dict[str, str]:
+    """Experts still on the campaign whom the end-of-campaign rules exclude (pure)."""
+    removed = set(camp.removed)
+    return {str(w): str(r) for w, r in qc.excluded_workers["exclusion_reason"].items()
+            if w not in removed and w in camp.entries}
+
+
+def _task_ids(synced: pd.DataFrame, items: list[str]) -> dict[str, int]:
+    live = live_annotations(synced)
+    ids = live.drop_duplicates("item_id").set_index("item_id")["ls_task_id"]
+    return {i: int(ids[i]) for i in items if i in ids.index}
+
+
+@stage(name="extra-judgments")
+def ask_for_more(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list[dict]]:
+    """Judgments again for the items the end-of-campaign rules would leave short, and one
+    more for the items under the target confidence; returns the campaign as changed and
+    the actions taken (also in the audit log)."""
+    spec = camp.spec
+    work = int((~camp.items["is_gold"].astype(bool)).sum())
+    done = len(complete_item_ids(synced, camp.items, spec, set(camp.removed), camp.overlaps))
+    if spec.qc.target_confidence is None and done < work:
+        return camp, []
+    qc = assess(spec, camp.items, synced, camp.removed)
+    now = datetime.now(timezone.utc)
+    if done >= work and (late := late_exclusions(camp, qc)):
+        # taken off the campaign now, so their items are judged again before delivery
+        return apply_roster_changes(camp, {e: {"action": "removed", "expert_id": e, "rule": "end",
+                                               "reason": f"end-of-campaign rules: {why}"}
+                                           for e, why in late.items()}, now=now)
+    conf = item_confidence(qc.outcome)
+    raised = raised_overlaps(camp, trusted_judges(synced, set(camp.removed)), conf)
+    new = {i: n for i, n in raised.items() if camp.overlaps.get(i) != n}
+    if not new:
+        return camp, []
+    settings = get_settings()
+    ls, store = LabelStudioClient(settings), S3Store(settings)
+    tasks = _task_ids(synced, list(new))
+    for n in sorted(set(new.values())):
+        ls.set_overlap(task_ids=[tasks[i] for i, m in new.items() if m == n and i in tasks],
+                       overlap=n)
+    raw = RawZone(settings.raw_zone_uri, camp.request_id)
+    store.put_bytes(uri=raw.overlaps, data=json.dumps(raised, sort_keys=True).encode(),
+                    content_type="application/json")
+    actions = [{"action": "overlap_raised", "item_id": i, "judgments": n,
+                "reason": f"confidence {conf[i]:.2f} < qc.target_confidence "
+                          f"{spec.qc.target_confidence:g}"} for i, n in sorted(new.items())]
+    record_actions(store, raw, [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
+    log.info("%s: %d item(s) under the target confidence get one more judgment",
+             camp.request_id, len(new))
+    return replace(camp, overlaps=raised), actions
