@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.s3 import join_uri
+from annoflow.uris import join_uri
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+#: the column of a source or gold table that holds each row's number in its file (1-based,
+#: what an error message names)
+ROW = "_row"
+
 #: One row per Label Studio annotation as synced into the raw zone.
 RAW_ANNOTATION_SCHEMA = pa.schema([
     ("annotation_id", pa.int64()),

@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annoflow.errors import DataError
+from annoflow.records import ROW
 from connectors.s3 import S3Store
 
-ROW = "_row"
 #: bytes in one file
 MAX_FILE_BYTES = 2 * 1024 ** 3
 #: records in one file

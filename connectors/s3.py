@@ -22,6 +22,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from annoflow.errors import ConnectorError
 from annoflow.settings import Settings
+from annoflow.uris import join_uri, split_uri  # noqa: F401 (connectors.s3's API)
 from connectors.retry import unreachable, with_retries
 
 T = TypeVar("T")
@@ -36,17 +37,6 @@ class StoredObject:
     uri: str
     size: int
     sha256: str
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    return bucket, key
-
-
-def join_uri(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

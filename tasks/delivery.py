@@ -18,7 +18,7 @@ from annoflow.delivery import (dataset_card, judgments_table, manifest, model_vi
 from annoflow.errors import ConnectorError
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
-from annoflow.report import qc_report_html
+from qc.report import qc_report_html
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type

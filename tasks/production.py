@@ -20,7 +20,8 @@ from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import UnreadableResult, get_task_type
 from connectors.label_studio import LabelStudioClient, LSProject, LSTask
-from connectors.s3 import S3Store, split_uri
+from annoflow.uris import split_uri
+from connectors.s3 import S3Store
 from connectors.state import StateStore
 from tasks import stage
 

@@ -14,10 +14,11 @@ from annoflow.settings import Settings, get_settings
 from annoflow.layout import RawZone
 from annoflow.spec import RequestSpec
 from connectors.datafiles import read_table
-from connectors.s3 import S3Store, split_uri
+from annoflow.uris import split_uri
+from connectors.s3 import S3Store
 from connectors.state import StateStore
 from connectors.talent_pool import load_talent_pool
-from qc.inputs import PreparedItems, prepare_items
+from annoflow.items import PreparedItems, prepare_items
 from tasks import stage
 from tasks.delivery import check_client_bucket
 

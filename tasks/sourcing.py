@@ -20,7 +20,8 @@ from annoflow.records import ROSTER_SCHEMA
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
-from connectors.s3 import S3Store, split_uri
+from annoflow.uris import split_uri
+from connectors.s3 import S3Store
 from connectors.state import ExpertRecord, StateStore
 from tasks import stage
 

@@ -13,7 +13,8 @@ from annoflow.layout import RawZone
 from annoflow.roster import bookings
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
-from connectors.s3 import S3Store, split_uri
+from annoflow.uris import split_uri
+from connectors.s3 import S3Store
 from connectors.state import StateStore
 from tasks.locks import campaign_lock
 from tasks.scoping import Scope, scope_campaign

@@ -27,7 +27,7 @@ from annoflow.spec import RequestSpec, load_spec
 from connectors.datafiles import read_table
 from connectors.label_studio import LabelStudioClient, LSProject
 from connectors.s3 import S3Store
-from qc.inputs import prepare_items
+from annoflow.items import prepare_items
 from tasks.production import read_synced, setup_project, sync_annotations
 from tests.integration.access_kit import Expert, make_expert
 from tests.integration.conftest import REPO, unique_id, write_spec

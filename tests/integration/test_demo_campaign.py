@@ -11,7 +11,7 @@ import pytest
 
 from annoflow.delivery import pseudonym
 from annoflow.layout import RawZone
-from connectors.s3 import split_uri
+from annoflow.uris import split_uri
 from simulation.workforce import assign_behaviours, load_profile
 from tests.integration.conftest import REPO, annoflow, campaign_project, last_json, unique_id, write_spec
 

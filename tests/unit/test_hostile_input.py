@@ -16,7 +16,7 @@ from annoflow.spec import parse_spec
 from annoflow.tasktypes import get_task_type
 from connectors.datafiles import MAX_DEPTH, read_table
 from connectors.talent_pool import load_talent_pool
-from qc.inputs import prepare_items
+from annoflow.items import prepare_items
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ["demo", "classification", "likert_rating", "pairwise_graded", "rubric_grading",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from annoflow.report import qc_report_html
+from qc.report import qc_report_html
 from qc.pipeline import QCConfig, run_layers
 
 

@@ -1,4 +1,5 @@
-"""L0 checks on input data before anything is created: items and gold answers.
+"""The campaign's items, prepared from its source and gold tables (pure): L0 checks on
+input data before anything is created.
 
 ``prepare_items`` turns the source and gold tables into the campaign's item table and a
 problem list (file, row, field, problem). Bad rows are quarantined, never silently
@@ -16,7 +17,7 @@ import pandas as pd
 
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
-from connectors.datafiles import ROW
+from annoflow.records import ROW
 
 PROBLEM_COLUMNS = ["file", "row", "field", "problem"]
 
