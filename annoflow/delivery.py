@@ -9,10 +9,12 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from pydantic import BaseModel
 
 from annoflow import __version__
 from annoflow.identity import client_key
 from annoflow.records import DELIVERED_ANNOTATION_SCHEMA
+from annoflow.results import QCStats
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 
@@ -70,7 +72,7 @@ def judgments_table(judgments: pd.DataFrame, judged: pd.DataFrame, *, client: st
     return pa.Table.from_pandas(df, schema=DELIVERED_ANNOTATION_SCHEMA, preserve_index=False)
 
 
-def dataset_card(spec: RequestSpec, version: int, qc: dict[str, Any],
+def dataset_card(spec: RequestSpec, version: int, qc: QCStats,
                  views: list[tuple[str, str, int]]) -> str:
     files = "\n".join(f"- `{path}`: the `{name}` view, {rows} rows" for name, path, rows in views)
     return f"""# {spec.title}
@@ -89,22 +91,65 @@ Domain: {spec.domain}. Produced by annoflow {__version__}.
   version is complete only if the manifest exists.
 
 ## Quality control
-- Krippendorff's alpha ({qc.get('agreement_level')}): {qc.get('krippendorff_alpha')}
-- Annotators: {qc.get('annotators')}, excluded: {qc.get('annotators_excluded')}
-- Judgments kept: {qc.get('judgments_kept')} of {qc.get('judgments')}
-- Items delivered: {qc.get('items_delivered')}; unresolved: {qc.get('items_unresolved')}
+- Krippendorff's alpha ({qc.agreement_level}): {qc.krippendorff_alpha}
+- Annotators: {qc.annotators}, excluded: {qc.annotators_excluded}
+- Judgments kept: {qc.judgments_kept} of {qc.judgments}
+- Items delivered: {qc.items_delivered}; unresolved: {qc.items_unresolved}
 - Aggregation: {spec.qc.aggregation if not get_task_type(spec.task.type).free_text else "none (free text: automatic checks)"}
 """
 
 
-def manifest(spec: RequestSpec, *, version: int, files: list[dict[str, Any]],
-             qc: dict[str, Any], excluded: list[dict[str, str]], lineage: dict[str, Any],
-             final: bool = True, changes: dict[str, Any] | None = None) -> dict:
-    return {
-        "request_id": spec.request_id, "client": spec.client, "title": spec.title,
-        "version": version, "final": final, "changes": changes or {},
-        "task_type": spec.task.type,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "annoflow_version": __version__, "files": files, "qc": qc,
-        "excluded_annotators": excluded, "lineage": lineage,
-    }
+class ManifestFile(BaseModel):
+    path: str                 # in the version
+    bytes: int
+    sha256: str
+    rows: int | None          # tables only
+    view: str | None          # the model-ready view it holds, if one
+
+
+class ExcludedAnnotator(BaseModel):
+    annotator: str            # the pseudonym
+    reason: str
+
+
+class VersionChanges(BaseModel):
+    """What a version changes in the primary view since the one before (by item_id)."""
+    previous_version: int | None
+    items_added: int
+    items_changed: int
+    items_removed: int
+    judgments_added: int
+
+
+class Manifest(BaseModel):
+    """``manifest.json``: written last; a version is complete once it exists."""
+    request_id: str
+    client: str
+    title: str
+    version: int
+    final: bool = True
+    changes: VersionChanges | None = None
+    task_type: str
+    created_at: str
+    annoflow_version: str
+    files: list[ManifestFile]
+    qc: QCStats
+    excluded_annotators: list[ExcludedAnnotator]
+    lineage: dict[str, Any]   # spec_sha256, and every check as the client may see it
+
+    @classmethod
+    def of(cls, spec: RequestSpec, *, version: int, files: list[ManifestFile], qc: QCStats,
+           excluded: list[ExcludedAnnotator], lineage: dict[str, Any], final: bool = True,
+           changes: VersionChanges | None = None) -> "Manifest":
+        return cls(request_id=spec.request_id, client=spec.client, title=spec.title,
+                   version=version, final=final, changes=changes, task_type=spec.task.type,
+                   created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   annoflow_version=__version__, files=files, qc=qc,
+                   excluded_annotators=excluded, lineage=lineage)
+
+    def data_files(self) -> dict[str, str]:
+        """The data files (tables): path -> sha256, what decides if content is new."""
+        return {f.path: f.sha256 for f in self.files if f.rows is not None}
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(indent=2).encode()

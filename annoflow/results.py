@@ -1,10 +1,26 @@
-"""What crosses from a campaign's flows to the people who follow it: the result of a
-delivered campaign and of one tick (typed; stored as JSON in the state store)."""
+"""What crosses from a campaign's flows to the people who follow it: QC's figures, the
+result of a delivered campaign and of one tick (typed; stored as JSON in the state store
+and in each delivery's manifest)."""
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel
+
+
+class QCStats(BaseModel):
+    """QC's figures for one campaign's judgments (``qc.pipeline.QCResult.stats``)."""
+    krippendorff_alpha: float | None
+    agreement_level: str
+    annotators: int
+    annotators_excluded: int
+    annotations: int                 # one per (item, expert)
+    judgments: int                   # one per (item, field, expert)
+    judgments_kept: int
+    items_delivered: int
+    items_unresolved: int
+    mean_confidence: float | None = None          # voted work only
+    krippendorff_alpha_by_field: dict[str, float | None] | None = None  # several fields only
 
 
 class ExcludedExpert(BaseModel):
@@ -22,7 +38,7 @@ class CampaignResult(BaseModel):
     annotations: int
     reused_delivery: bool
     label_studio_project_url: str | None
-    qc: dict[str, Any]
+    qc: QCStats
     excluded_experts: list[ExcludedExpert]
     plan: dict[str, Any] | None = None     # the campaign plan (annoflow.plan.CampaignPlan)
     prefect_flow_run_url: str | None = None

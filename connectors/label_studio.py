@@ -289,10 +289,12 @@ class LabelStudioClient:
             n += before
         return n
 
-    def set_overlap(self, *, task_ids: list[int], overlap: int) -> None:
-        for tid in task_ids:
-            self._call(f"set overlap of task {tid}",
-                       lambda t=tid: self._sdk.tasks.update(id=str(t), overlap=overlap))
+    def set_overlaps(self, *, project_id: int, overlaps: dict[int, int]) -> None:
+        """Judgments each of these tasks needs (task id -> n), in one request (idempotent)."""
+        if overlaps:
+            self._http("PUT", f"api/annoflow/projects/{project_id}/overlap/",
+                       what=f"set the overlap of {len(overlaps)} task(s) in project {project_id}",
+                       json_body={"overlaps": {str(t): n for t, n in overlaps.items()}})
 
     def iter_tasks(self, *, project_id: int, updated_after: datetime | None = None,
                    with_annotations: bool = True) -> Iterator[LSTask]:

@@ -22,7 +22,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from annoflow.errors import ConnectorError
 from annoflow.settings import Settings
-from annoflow.uris import join_uri, split_uri  # noqa: F401 (connectors.s3's API)
+from annoflow.uris import split_uri
+
 from connectors.retry import unreachable, with_retries
 
 T = TypeVar("T")

@@ -93,7 +93,7 @@ def _result(camp: Campaign, delivery, qc) -> CampaignResult:
         manifest_uri=delivery.manifest_uri, items=delivery.rows,
         annotations=delivery.annotations, reused_delivery=delivery.reused,
         label_studio_project_url=LabelStudioClient(settings).project_url(camp.project_id),
-        qc=delivery.manifest["qc"],
+        qc=delivery.manifest.qc,
         excluded_experts=[ExcludedExpert(expert_id=w, reason=r) for w, r in
                           qc.excluded_workers["exclusion_reason"].items()],
         plan=last_plan(camp.request_id),

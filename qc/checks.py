@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from annoflow.errors import QCGateFailed
+from annoflow.results import QCStats
 
 Severity = Literal["info", "warning", "error"]
 
@@ -23,8 +24,8 @@ class CheckResult:
                 "severity": self.severity, "summary": self.summary, "metrics": self.metrics}
 
 
-def gate(checks: list[CheckResult], stats: dict[str, Any]) -> None:
-    """Raise QCGateFailed if any error-severity check failed."""
+def gate(checks: list[CheckResult], stats: QCStats) -> None:
+    """Raise QCGateFailed if any error-severity check failed (it carries the figures)."""
     failed = [c for c in checks if not c.passed and c.severity == "error"]
     if failed:
-        raise QCGateFailed(failed, stats)
+        raise QCGateFailed(failed, stats.model_dump())

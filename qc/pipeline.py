@@ -14,11 +14,11 @@ criterion); QC then treats each (task, field) as its own unit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from annoflow.results import QCStats
 from qc.agreement import Level, krippendorff_alpha
 from qc.aggregation import AGGREGATORS
 from qc.behaviour import behaviour_stats
@@ -63,24 +63,21 @@ class QCResult:
         kept = ~self.judgments["excluded"]
         return kept & self.judgments["flag"].isna() if "flag" in self.judgments else kept
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> QCStats:
         def num(x: float | None) -> float | None:
             return None if x is None or np.isnan(x) else round(float(x), 4)
-        s = {
-            "krippendorff_alpha": num(self.alpha),
-            "agreement_level": self.level,
-            "annotators": int(len(self.workers)),
-            "annotators_excluded": int(self.workers["excluded"].sum()),
-            "annotations": int(len(self.judgments.drop_duplicates(["task", "worker"]))),
-            "judgments": int(len(self.judgments)),
-            "judgments_kept": int(self._kept().sum()),
-            "items_delivered": int(self.outcome["task"].nunique()),
-            "items_unresolved": len(self.unresolved),
-        }
-        if "confidence" in self.outcome:
-            s["mean_confidence"] = num(self.outcome["confidence"].mean()) if len(self.outcome) else None
+        s = QCStats(
+            krippendorff_alpha=num(self.alpha), agreement_level=self.level,
+            annotators=int(len(self.workers)),
+            annotators_excluded=int(self.workers["excluded"].sum()),
+            annotations=int(len(self.judgments.drop_duplicates(["task", "worker"]))),
+            judgments=int(len(self.judgments)), judgments_kept=int(self._kept().sum()),
+            items_delivered=int(self.outcome["task"].nunique()),
+            items_unresolved=len(self.unresolved))
+        if "confidence" in self.outcome and len(self.outcome):
+            s.mean_confidence = num(self.outcome["confidence"].mean())
         if len(self.alpha_by_field) > 1:
-            s["krippendorff_alpha_by_field"] = {k: num(v) for k, v in self.alpha_by_field.items()}
+            s.krippendorff_alpha_by_field = {k: num(v) for k, v in self.alpha_by_field.items()}
         return s
 
 

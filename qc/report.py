@@ -4,11 +4,11 @@ Annotators appear under their per-client pseudonyms only."""
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from annoflow.results import QCStats
 from qc.checks import CheckResult
 from qc.pipeline import QCResult
 
@@ -54,7 +54,7 @@ def _histogram(values: pd.Series, *, title: str, bins: int = 10) -> str:
     return "\n".join(out + ["</svg>"])
 
 
-def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: dict[str, Any],
+def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCStats,
                    names: dict[str, str], min_gold_accuracy: float,
                    checks: list[CheckResult] | None = None) -> str:
     w = result.workers.copy()
@@ -62,14 +62,14 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: dict
     colour = {i: RED if ex else GREY for i, ex in w["excluded"].items()}
     parts = [f"<h1>QC report: {escape(title)}</h1>",
              f"<p>Request <code>{escape(request_id)}</code>. "
-             f"{stats['annotators']} annotators, {stats['annotators_excluded']} excluded (red); "
-             f"{stats['judgments_kept']} of {stats['judgments']} judgments kept; "
-             f"{stats['items_delivered']} items delivered, {stats['items_unresolved']} unresolved.</p>"]
-    if stats.get("krippendorff_alpha") is not None:
-        parts.append(f"<p>Krippendorff's alpha ({escape(str(stats['agreement_level']))}): "
-                     f"<b>{stats['krippendorff_alpha']:.3f}</b>"
+             f"{stats.annotators} annotators, {stats.annotators_excluded} excluded (red); "
+             f"{stats.judgments_kept} of {stats.judgments} judgments kept; "
+             f"{stats.items_delivered} items delivered, {stats.items_unresolved} unresolved.</p>"]
+    if stats.krippendorff_alpha is not None:
+        parts.append(f"<p>Krippendorff's alpha ({escape(str(stats.agreement_level))}): "
+                     f"<b>{stats.krippendorff_alpha:.3f}</b>"
                      + "".join(f"; {escape(k)} {v:.3f}" for k, v in
-                               (stats.get("krippendorff_alpha_by_field") or {}).items()
+                               (stats.krippendorff_alpha_by_field or {}).items()
                                if v is not None) + "</p>")
     if w["accuracy"].notna().any():
         parts.append(_bars([(i, r.accuracy, colour[i]) for i, r in w.iterrows()],

@@ -3,7 +3,6 @@ version with a manifest is complete and is never modified."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -13,8 +12,9 @@ import pyarrow as pa
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from annoflow.delivery import (dataset_card, judgments_table, manifest, model_views,
-                               pseudonym, pseudonymized)
+from annoflow.delivery import (ExcludedAnnotator, Manifest, ManifestFile, VersionChanges,
+                               dataset_card, judgments_table, model_views, pseudonym,
+                               pseudonymized)
 from annoflow.errors import ConnectorError
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
@@ -37,7 +37,7 @@ class Delivery(BaseModel):
     rows: int
     annotations: int
     reused: bool
-    manifest: dict
+    manifest: Manifest
 
 
 _BOUNDED = {"confidence": (0, 1), "overall_score": (0, 1), "reward": (0, 1)}
@@ -84,22 +84,22 @@ def delivered_versions(store: S3Store, spec: RequestSpec) -> list[int]:
 
 
 def changes_since(previous: pa.Table | None, current: pa.Table, previous_version: int | None,
-                  judgments: tuple[int, int]) -> dict:
+                  judgments: tuple[int, int]) -> VersionChanges:
     """What a version changes in the primary view since the one before (by item_id)."""
     if previous is None:
-        return {"previous_version": None, "items_added": current.num_rows, "items_changed": 0,
-                "items_removed": 0, "judgments_added": judgments[1]}
+        return VersionChanges(previous_version=None, items_added=current.num_rows,
+                              items_changed=0, items_removed=0, judgments_added=judgments[1])
     old = previous.to_pandas().set_index("item_id")
     new = current.to_pandas().set_index("item_id")
     both = old.index.intersection(new.index)
     cols = [c for c in new.columns if c in old.columns]
     changed = int((old.loc[both, cols].astype(str) != new.loc[both, cols].astype(str))
                   .any(axis=1).sum())
-    return {"previous_version": previous_version,
-            "items_added": int(len(new.index.difference(old.index))),
-            "items_changed": changed,
-            "items_removed": int(len(old.index.difference(new.index))),
-            "judgments_added": judgments[1] - judgments[0]}
+    return VersionChanges(previous_version=previous_version,
+                          items_added=int(len(new.index.difference(old.index))),
+                          items_changed=changed,
+                          items_removed=int(len(old.index.difference(new.index))),
+                          judgments_added=judgments[1] - judgments[0])
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,13 @@ class Built:
     """A delivery version as it will be written: every file's bytes, then the manifest."""
     layout: DeliveryLayout
     files: list[tuple[str, bytes, str]]   # (path in the version, bytes, content type)
-    manifest: dict
+    manifest: Manifest
     data: dict[str, str]                  # data files (views, judgments): path -> sha256
     checks: list[CheckResult]             # L0 on the tables (the gate acts on them)
 
 
 def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame, qc: QCResult,
-                   *, version: int, previous: tuple[int, pa.Table, dict] | None = None,
+                   *, version: int, previous: tuple[int, pa.Table, Manifest] | None = None,
                    final: bool = True, key: bytes) -> Built:
     """Everything a version holds, in memory (pure but for the clock in the manifest's
     ``created_at``): the same raw zone gives the same bytes. ``previous``: the version
@@ -137,20 +137,20 @@ def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     files = [(p, parquet_bytes(t), parquet) for p, t in tables]
     files += [(layout.QC_REPORT, report, "text/html"), (layout.README, card, "text/markdown")]
     rows = {p: t.num_rows for p, t in tables}
-    entries = [{"path": p, "bytes": len(b), "sha256": _sha256(b), "rows": rows.get(p),
-                "view": next((n for n, q, _ in paths if q == p), None)} for p, b, _ in files]
-    excluded = [{"annotator": pseudonym(w, client=spec.client, key=key),
-                 "reason": r.exclusion_reason} for w, r in qc.excluded_workers.iterrows()]
+    entries = [ManifestFile(path=p, bytes=len(b), sha256=_sha256(b), rows=rows.get(p),
+                            view=next((n for n, q, _ in paths if q == p), None))
+               for p, b, _ in files]
+    excluded = [ExcludedAnnotator(annotator=pseudonym(w, client=spec.client, key=key),
+                                  reason=r.exclusion_reason)
+                for w, r in qc.excluded_workers.iterrows()]
     changes = changes_since(previous[1] if previous else None, paths[0][2],
                             previous[0] if previous else None,
-                            (previous[2]["qc"]["annotations"] if previous else 0,
-                             stats["annotations"]))
+                            (previous[2].qc.annotations if previous else 0, stats.annotations))
     # (no raw-zone address nor Label Studio id: the client needs neither)
-    m = manifest(spec, version=version, files=entries, qc=stats, excluded=excluded, lineage={
+    m = Manifest.of(spec, version=version, files=entries, qc=stats, excluded=excluded, lineage={
         "spec_sha256": hashlib.sha256(spec.model_dump_json().encode()).hexdigest(),
         "checks": [c.as_dict() for c in checks]}, final=final, changes=changes)
-    return Built(layout=layout, files=files, manifest=m,
-                 data={e["path"]: e["sha256"] for e in entries if e["rows"] is not None},
+    return Built(layout=layout, files=files, manifest=m, data=m.data_files(),
                  checks=schema_checks)
 
 
@@ -166,15 +166,13 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     check_client_bucket(settings, store, spec)
     versions = delivered_versions(store, spec)
     last = DeliveryLayout(spec.delivery.uri, spec.request_id, versions[-1]) if versions else None
-    last_m = json.loads(store.get_bytes(uri=last.manifest)) if last else None
+    last_m = Manifest.model_validate_json(store.get_bytes(uri=last.manifest)) if last else None
     previous = ((versions[-1], store.get_parquet(uri=last.file(DeliveryLayout.DATA)), last_m)
                 if last else None)
     key = settings.pseudonym_key.get_secret_value().encode()
     built = build_delivery(spec, items, synced, qc, version=(versions[-1] + 1) if versions else 1,
                            previous=previous, final=final, key=key)
-    if last_m is not None and built.data == {f["path"]: f["sha256"] for f in last_m["files"]
-                                             if f["rows"] is not None} \
-            and (not final or last_m.get("final", True)):
+    if last_m is not None and built.data == last_m.data_files() and (not final or last_m.final):
         log.info("already delivered: %s holds this content (nothing rewritten)", last.base)
         return _delivery(last, last_m, reused=True)
     gate(built.checks, qc.stats())  # L0: nothing is written unless the tables are sound
@@ -185,24 +183,23 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
                                  f"was writing it; a version with a manifest is never changed")
         store.put_bytes(uri=layout.file(rel), data=payload, content_type=kind)
     m = built.manifest
-    body = json.dumps(m, indent=2, default=str).encode()
     try:
-        store.put_bytes(uri=layout.manifest, data=body, if_none_match=True,
+        store.put_bytes(uri=layout.manifest, data=m.to_json(), if_none_match=True,
                         content_type="application/json")
     except ObjectExists:  # another run completed this version first: theirs stands
-        m = json.loads(store.get_bytes(uri=layout.manifest))
+        m = Manifest.model_validate_json(store.get_bytes(uri=layout.manifest))
     create_markdown_artifact(
         key=f"{spec.request_id}-delivery",
         markdown=f"# Delivered {spec.request_id} v{layout.version}\n\n`{layout.base}`\n\n"
-                 + "\n".join(f"- `{f['path']}`: {f['bytes']:,} bytes, rows {f['rows']}"
-                             for f in m["files"]),
+                 + "\n".join(f"- `{f.path}`: {f.bytes:,} bytes, rows {f.rows}"
+                             for f in m.files),
         description=f"Delivery of {spec.request_id}")
     log.info("delivered v%d to %s (%s)", layout.version, layout.base,
              "final" if final else "interim")
     return _delivery(layout, m, reused=False)
 
 
-def _delivery(layout: DeliveryLayout, m: dict, *, reused: bool) -> Delivery:
-    rows = {f["path"]: f["rows"] for f in m["files"]}
+def _delivery(layout: DeliveryLayout, m: Manifest, *, reused: bool) -> Delivery:
+    rows = {f.path: f.rows for f in m.files}
     return Delivery(uri=layout.base, manifest_uri=layout.manifest, rows=rows[layout.DATA],
-                    annotations=m["qc"]["annotations"], reused=reused, manifest=m)
+                    annotations=m.qc.annotations, reused=reused, manifest=m)

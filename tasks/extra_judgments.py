@@ -107,14 +107,14 @@ def ask_for_more(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list[d
     conf = item_confidence(qc.outcome)
     raised = raised_overlaps(camp, trusted_judges(synced, set(camp.removed)), conf)
     new = {i: n for i, n in raised.items() if camp.overlaps.get(i) != n}
+    tasks = _task_ids(synced, list(new))
+    new = {i: n for i, n in new.items() if i in tasks}  # (a raised item has judgments)
     if not new:
         return camp, []
+    raised = {**camp.overlaps, **new}
     settings = get_settings()
     ls, store = LabelStudioClient(settings), S3Store(settings)
-    tasks = _task_ids(synced, list(new))
-    for n in sorted(set(new.values())):
-        ls.set_overlap(task_ids=[tasks[i] for i, m in new.items() if m == n and i in tasks],
-                       overlap=n)
+    ls.set_overlaps(project_id=camp.project_id, overlaps={tasks[i]: n for i, n in new.items()})
     raw = RawZone(settings.raw_zone_uri, camp.request_id)
     store.put_bytes(uri=raw.overlaps, data=json.dumps(raised, sort_keys=True).encode(),
                     content_type="application/json")

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from annoflow.errors import ConnectorError
-from annoflow.judgments import counted, set_aside_summary
+from annoflow.judgments import counted
 from annoflow.layout import RawZone
 from annoflow.plan import gold_rate
 from annoflow.records import RAW_ANNOTATION_SCHEMA
@@ -20,7 +20,6 @@ from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import UnreadableResult, get_task_type
 from connectors.label_studio import LabelStudioClient, LSProject, LSTask
-from annoflow.uris import split_uri
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from tasks import stage

@@ -50,9 +50,9 @@ def qc_config(spec: RequestSpec) -> QCConfig:
 def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
     s = result.stats()
     md = [f"# QC: {spec.request_id}", "",
-          f"Krippendorff's alpha: **{s['krippendorff_alpha']}** · items with a result: "
-          f"**{s['items_delivered']}** · annotators excluded: **{s['annotators_excluded']}** of "
-          f"{s['annotators']}", "", "| check | layer | result | summary |", "|---|---|---|---|"]
+          f"Krippendorff's alpha: **{s.krippendorff_alpha}** · items with a result: "
+          f"**{s.items_delivered}** · annotators excluded: **{s.annotators_excluded}** of "
+          f"{s.annotators}", "", "| check | layer | result | summary |", "|---|---|---|---|"]
     md += [f"| {c.name} | {c.layer} | {'pass' if c.passed else c.severity} | {c.summary} |"
            for c in result.checks]
     md += ["", "| annotator | judgments | gold accuracy | median s | excluded |", "|---|---|---|---|---|"]
@@ -95,6 +95,6 @@ def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame
     s = result.stats()
     log.info("qc: %s; %d of %d annotators excluded; %d items with a result",
              next(c.summary for c in result.checks if c.name in ("agreement", "text_checks")),
-             s["annotators_excluded"], s["annotators"], s["items_delivered"])
+             s.annotators_excluded, s.annotators, s.items_delivered)
     gate(result.checks, s)
     return result

@@ -6,6 +6,7 @@
     PUT  /api/annoflow/projects/<id>/access/     {members, probes, gold_rate,
                                                   removed?, serving_ttl_s?}   -> 204
     PUT  /api/annoflow/projects/<id>/review/     {window, reviewed: {user: n}}  -> 204
+    PUT  /api/annoflow/projects/<id>/overlap/    {overlaps: {task: n}}          -> 204
     GET  /api/annoflow/projects/<id>/activity/                    -> [{user, open_task, open_since,
                                                                        last_active, submitted}]
     GET  /api/annoflow/routes/                                    -> every URL route and what experts may do
@@ -166,6 +167,37 @@ class ProjectReviewAPI(APIView):
             merged = {**camp.reviewed, **{u: max(n, int(camp.reviewed.get(u, 0)))
                                            for u, n in reviewed.items()}}
             Campaign.objects.filter(id=camp.id).update(review_window=window, reviewed=merged)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectOverlapAPI(APIView):
+    """Judgments some of the project's tasks need (dynamic overlap), in one statement per
+    value: Label Studio's own task PATCH is one request per task. Only overlaps are set;
+    ``is_labeled`` is not recomputed (annoflow's scheduler counts judgments itself)."""
+    permission_classes = [IsAdminUser]
+
+    def put(self, request, pk: int):
+        from projects.models import Project
+        from tasks.models import Task
+        if not Project.objects.filter(id=pk).exists():
+            return Response({"detail": "no such project"}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            overlaps = {int(t): int(n) for t, n in dict(request.data.get("overlaps", {})).items()}
+        except (TypeError, ValueError):
+            return Response({"detail": "overlaps must map task ids to judgment counts"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        if any(n < 1 for n in overlaps.values()):
+            return Response({"detail": "an overlap is at least 1"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        ours = set(Task.objects.filter(project_id=pk, id__in=list(overlaps))
+                   .values_list("id", flat=True))
+        if missing := sorted(set(overlaps) - ours):
+            return Response({"detail": f"not tasks of project {pk}: {missing[:10]}"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        with transaction.atomic():
+            for n in sorted(set(overlaps.values())):
+                Task.objects.filter(project_id=pk, id__in=[t for t, m in overlaps.items()
+                                                           if m == n]).update(overlap=n)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

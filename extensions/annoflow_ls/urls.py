@@ -11,6 +11,8 @@ urlpatterns = [
          name="annoflow-project-access"),
     path("api/annoflow/projects/<int:pk>/review/", api.ProjectReviewAPI.as_view(),
          name="annoflow-project-review"),
+    path("api/annoflow/projects/<int:pk>/overlap/", api.ProjectOverlapAPI.as_view(),
+         name="annoflow-project-overlap"),
     path("api/annoflow/projects/<int:pk>/activity/", api.ProjectActivityAPI.as_view(),
          name="annoflow-project-activity"),
     path("api/annoflow/routes/", api.RoutesAPI.as_view(), name="annoflow-routes"),

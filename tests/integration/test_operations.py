@@ -275,7 +275,7 @@ def test_the_delivery_rebuilds_byte_identical_from_the_raw_zone(campaigns, s3, s
         for path, data, _ in built.files:
             if path.endswith(".parquet"):
                 assert s3.get_bytes(uri=run["result"]["delivery_uri"] + path) == data, path
-        again = {k: v for k, v in built.manifest.items() if k != "created_at"}
+        again = {k: v for k, v in json.loads(built.manifest.to_json()).items() if k != "created_at"}
         assert again == {k: v for k, v in delivered.items() if k != "created_at"}
 
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
+import pytest
+
+from annoflow.errors import ConnectorError
+
 from tests.integration.access_kit import answer, make_campaign
 
 
@@ -138,7 +142,7 @@ def test_a_finished_task_whose_overlap_is_raised_is_served_again_once(ls, settin
             assert s.next_task(project_id=camp.project_id).id == task
             s.submit(task_id=task, result=answer())
         assert sc.next_task(project_id=camp.project_id) is None  # two of two
-        ls.set_overlap(task_ids=[task], overlap=3)
+        ls.set_overlaps(project_id=camp.project_id, overlaps={task: 3})
         assert sa.next_task(project_id=camp.project_id) is None  # not to who judged it
         assert sc.next_task(project_id=camp.project_id).id == task
         assert sd.next_task(project_id=camp.project_id) is None  # C holds the one asked for
@@ -146,6 +150,16 @@ def test_a_finished_task_whose_overlap_is_raised_is_served_again_once(ls, settin
         assert sd.next_task(project_id=camp.project_id) is None  # three of three
         (t,) = [t for t in ls.iter_tasks(project_id=camp.project_id) if t.id == task]
         assert t.overlap == 3 and len(t.annotations) == 3
+        # only the project's own tasks, and only counts of at least one
+        other = make_campaign(ls, n_work=1, n_gold=0, n_experts=1, overlap=1, gold_rate=0.0,
+                              tag="it-overlap")
+        for bad in ({other.work[0]: 2}, {task: 0}):
+            with pytest.raises(ConnectorError, match="refused to set the overlap"):
+                ls.set_overlaps(project_id=camp.project_id, overlaps=bad)
+        (o,) = list(ls.iter_tasks(project_id=other.project_id))
+        assert o.overlap == 1
+        _refused(sa.request("PUT", f"/api/annoflow/projects/{camp.project_id}/overlap/",
+                            json={"overlaps": {str(task): 9}}))  # an expert may not
     finally:
         for s in sessions:
             s.close()

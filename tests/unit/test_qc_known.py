@@ -8,6 +8,7 @@ import pytest
 from qc.agreement import krippendorff_alpha
 from qc.aggregation import DawidSkene, MajorityVote
 from qc.behaviour import behaviour_stats
+from annoflow.results import QCStats
 from qc.checks import CheckResult, gate
 from qc.contract import check_annotations
 from qc.gold import gold_accuracy, wilson_lower
@@ -110,15 +111,18 @@ def test_pipeline_excludes_spammer_and_aggregates_the_rest() -> None:
     agg = res.outcome.set_index("task")
     assert set(agg.index) == set(truth)  # gold items are not delivered
     assert (agg["label"] == pd.Series(truth).reindex(agg.index)).mean() >= 0.95
-    assert res.stats()["annotators_excluded"] == 1
+    assert res.stats().annotators_excluded == 1
     gate(res.checks, res.stats())  # nothing blocking
 
 
 def test_gate_raises_with_failed_checks_and_stats() -> None:
     checks = [CheckResult("coverage", "L5", False, "error", "10 of 100 items"),
               CheckResult("agreement", "L3", False, "warning", "alpha low")]
+    stats = QCStats(krippendorff_alpha=None, agreement_level="nominal", annotators=3,
+                    annotators_excluded=0, annotations=30, judgments=30, judgments_kept=30,
+                    items_delivered=10, items_unresolved=90)
     with pytest.raises(QCGateFailed) as exc:
-        gate(checks, {"items": 100})
+        gate(checks, stats)
     assert [c.name for c in exc.value.failed_checks] == ["coverage"]
-    assert exc.value.stats == {"items": 100}
+    assert exc.value.stats["items_unresolved"] == 90  # as JSON-ready figures
     assert "nothing was delivered" in str(exc.value)
