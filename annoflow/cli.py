@@ -196,14 +196,13 @@ def _follow(request_id: str, wait_timeout: float, poll_interval: float) -> "Camp
                 raise CampaignStopped(f"campaign {request_id} was {camp.stage}"
                                       + (f" ({camp.stage_reason})" if camp.stage_reason else "")
                                       + f"; `annoflow status {request_id}` shows where it stands")
-            p = last_progress(request_id) or {}
+            p = last_progress(request_id)
             if p:
-                removed = [x["expert_id"] for x in p.get("experts", []) if x["state"] == "removed"]
-                detail = (f"{p['judgments']} judgments"
-                          + (f", ETA {p['eta'][11:16]} UTC" if p.get("eta") else "")
-                          + (f", removed: {', '.join(removed)}" if removed else ""))
-                bar.update(job, total=p["tasks"], completed=p["tasks_complete"], detail=detail)
-                line = f"progress: {p['tasks_complete']}/{p['tasks']} items complete, {detail}"
+                detail = (f"{p.judgments} judgments"
+                          + (f", ETA {p.eta[11:16]} UTC" if p.eta else "")
+                          + (f", removed: {', '.join(p.removed)}" if p.removed else ""))
+                bar.update(job, total=p.tasks, completed=p.tasks_complete, detail=detail)
+                line = f"progress: {p.tasks_complete}/{p.tasks} items complete, {detail}"
                 if line != last_line and not err.is_terminal:
                     err.print(time.strftime("%H:%M:%S  ") + line)
                 last_line = line

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from annoflow.plan import CampaignPlan
+
 
 class QCStats(BaseModel):
     """QC's figures for one campaign's judgments (``qc.pipeline.QCResult.stats``)."""
@@ -40,8 +42,47 @@ class CampaignResult(BaseModel):
     label_studio_project_url: str | None
     qc: QCStats
     excluded_experts: list[ExcludedExpert]
-    plan: dict[str, Any] | None = None     # the campaign plan (annoflow.plan.CampaignPlan)
+    plan: CampaignPlan | None = None       # the plan made when it was (last) submitted
     prefect_flow_run_url: str | None = None
+
+
+class ExpertState(BaseModel):
+    expert_id: str
+    state: str                       # active, idle (nothing in the last hour), removed, released
+    reason: str | None = None
+    since: str | None = None         # when the state was recorded (removed, released)
+    judgments: int = 0
+
+
+class Throughput(BaseModel):
+    last_hour: float = 0.0           # judgments per hour
+    last_day: float = 0.0
+
+
+class Progress(BaseModel):
+    """Where a campaign stands, as its last tick recorded it (``progress.json`` in the raw
+    zone; what `annoflow status` shows and the next tick reads back)."""
+    at: str
+    stage: str
+    tasks_complete: int
+    tasks: int
+    judgments: int
+    judgments_remaining: int = 0
+    throughput_per_hour: Throughput = Throughput()
+    eta: str | None = None
+    cost_usd: float = 0.0
+    budget_usd: float | None = None
+    experts_active: int = 0
+    experts: list[ExpertState] = []
+    alerts: list[str] = []
+    quiet_since: str | None = None   # no new judgment since
+    set_aside: dict[str, Any] = {}   # judgments that do not count (annoflow.judgments)
+    reconciliation: dict[str, Any] = {}  # the last full reconciliation: when, what it found
+    sync_watermark: str | None = None    # where the next tick's sync starts
+
+    @property
+    def removed(self) -> list[str]:
+        return [x.expert_id for x in self.experts if x.state == "removed"]
 
 
 class TickResult(BaseModel):

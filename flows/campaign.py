@@ -25,7 +25,7 @@ from prefect.runtime import flow_run
 
 from annoflow.errors import AnnoflowError, CampaignBusy, QCGateFailed
 from annoflow.layout import RawZone
-from annoflow.results import CampaignResult, ExcludedExpert, TickResult
+from annoflow.results import CampaignResult, ExcludedExpert, Progress, TickResult
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
@@ -52,14 +52,14 @@ def run_interval(tick_seconds: float) -> float:
     return max(float(tick_seconds), RUN_SPAN_S)
 
 
-def _reconcile_due(progress: dict | None) -> bool:
-    at = ((progress or {}).get("reconciliation") or {}).get("at")
+def _reconcile_due(progress: Progress | None) -> bool:
+    at = progress.reconciliation.get("at") if progress else None
     return at is None or datetime.now(timezone.utc) - datetime.fromisoformat(at) > \
         timedelta(seconds=RECONCILE_EVERY_S)
 
 
-def _watermark(progress: dict | None) -> datetime | None:
-    at = (progress or {}).get("sync_watermark")
+def _watermark(progress: Progress | None) -> datetime | None:
+    at = progress.sync_watermark if progress else None
     return datetime.fromisoformat(at) if at else None
 
 
@@ -142,11 +142,11 @@ def tick(request_id: str) -> TickResult:
             progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark,
                                        previous)
             result = None
-            if progress["tasks_complete"] >= progress["tasks"]:
+            if progress.tasks_complete >= progress.tasks:
                 result = _finish(camp, sync.synced)
             return TickResult(request_id=request_id, stage="delivered" if result else camp.stage,
                               synced=sync.fresh, actions=actions,
-                              tasks_complete=progress["tasks_complete"], tasks=progress["tasks"])
+                              tasks_complete=progress.tasks_complete, tasks=progress.tasks)
     except CampaignBusy:
         return TickResult(request_id=request_id, stage="busy", skipped="the campaign's lock is held")
 

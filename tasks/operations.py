@@ -20,6 +20,7 @@ from annoflow.errors import AnnoflowError
 from annoflow.judgments import counted, set_aside_summary
 from annoflow.layout import RawZone
 from annoflow.plan import gold_rate
+from annoflow.results import ExpertState, Progress, Throughput
 from annoflow.spec import RequestSpec
 from annoflow.settings import get_settings
 from connectors.label_studio import LabelStudioClient
@@ -221,7 +222,7 @@ def _rate(synced: pd.DataFrame, now: datetime, window: timedelta) -> float:
 
 
 def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
-                      previous: dict | None, reconciled: dict | None) -> dict:
+                      previous: Progress | None, reconciled: dict | None) -> Progress:
     """Where the campaign stands (pure): progress, throughput, ETA, cost, experts, alerts."""
     spec = camp.spec
     removed = set(camp.removed)
@@ -245,9 +246,10 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
         state = r.status if r.status != "active" else (
             "active" if seen is not None and now - seen.to_pydatetime() < timedelta(hours=1)
             else "idle")
-        experts.append({"expert_id": e, "state": state, "reason": r.reason,
-                        "since": r.changed_at.isoformat(timespec="seconds") if r.changed_at else None,
-                        "judgments": int((live["expert_id"] == e).sum())})
+        experts.append(ExpertState(
+            expert_id=e, state=state, reason=r.reason,
+            since=r.changed_at.isoformat(timespec="seconds") if r.changed_at else None,
+            judgments=int((live["expert_id"] == e).sum())))
     alerts = []
     if spec.deadline and eta is not None and eta.date() > spec.deadline:
         alerts.append(f"deadline at risk: at the last hour's pace the work ends {eta:%Y-%m-%d}, "
@@ -258,44 +260,43 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
     if active < k and done < len(work):
         alerts.append(f"too few experts: {active} active, each item needs {k} different ones; "
                       f"add some with `annoflow experts {camp.request_id} --add N`")
-    prev_judgments = (previous or {}).get("judgments")
-    quiet_since = (previous or {}).get("quiet_since")
+    prev_judgments = previous.judgments if previous else None
+    quiet_since = previous.quiet_since if previous else None
     if prev_judgments is not None and prev_judgments == len(synced) and done < len(work):
-        quiet_since = quiet_since or (previous or {}).get("at")
+        quiet_since = quiet_since or previous.at
     else:
         quiet_since = None
     if quiet_since and now - datetime.fromisoformat(quiet_since) > max(
             STALL_MIN, timedelta(seconds=STALL_TICKS * spec.operations.tick_seconds)):
         alerts.append(f"campaign stalled: no new judgment since {quiet_since}")
-    return {
-        "at": now.isoformat(timespec="seconds"), "stage": camp.stage,
-        "tasks_complete": done, "tasks": int(len(work)), "judgments": int(len(synced)),
-        "judgments_remaining": remaining,
-        "throughput_per_hour": {"last_hour": round(per_hour, 1), "last_day": round(per_day, 1)},
-        "eta": eta.isoformat(timespec="seconds") if eta else None,
-        "cost_usd": round(cost, 2), "budget_usd": spec.budget_usd,
-        "experts_active": int(sum(x["state"] == "active" for x in experts)),
-        "experts": experts, "alerts": alerts, "quiet_since": quiet_since,
-        "set_aside": set_aside_summary(counted(synced)[1])[1],
-        "reconciliation": reconciled or (previous or {}).get("reconciliation") or {},
-    }
+    return Progress(
+        at=now.isoformat(timespec="seconds"), stage=camp.stage, tasks_complete=done,
+        tasks=int(len(work)), judgments=int(len(synced)), judgments_remaining=remaining,
+        throughput_per_hour=Throughput(last_hour=round(per_hour, 1), last_day=round(per_day, 1)),
+        eta=eta.isoformat(timespec="seconds") if eta else None,
+        cost_usd=round(cost, 2), budget_usd=spec.budget_usd,
+        experts_active=sum(x.state == "active" for x in experts), experts=experts,
+        alerts=alerts, quiet_since=quiet_since,
+        set_aside=set_aside_summary(counted(synced)[1])[1],
+        reconciliation=reconciled or (previous.reconciliation if previous else {}))
 
 
-def status_markdown(request_id: str, p: dict) -> str:
-    md = [f"# {request_id}: {p['stage']}", "",
-          f"**{p['tasks_complete']}/{p['tasks']}** items complete · {p['judgments']} judgments · "
-          f"{p['throughput_per_hour']['last_hour']}/h in the last hour · ETA {p['eta'] or 'n/a'} · "
-          f"cost ${p['cost_usd']:,.2f}" + (f" of ${p['budget_usd']:,.0f}" if p["budget_usd"] else ""),
+def status_markdown(request_id: str, p: Progress) -> str:
+    md = [f"# {request_id}: {p.stage}", "",
+          f"**{p.tasks_complete}/{p.tasks}** items complete · {p.judgments} judgments · "
+          f"{p.throughput_per_hour.last_hour}/h in the last hour · ETA {p.eta or 'n/a'} · "
+          f"cost ${p.cost_usd:,.2f}" + (f" of ${p.budget_usd:,.0f}" if p.budget_usd else ""),
           "", "| expert | state | judgments | reason |", "|---|---|---|---|"]
-    md += [f"| {x['expert_id']} | {x['state']} | {x['judgments']} | {x['reason'] or ''} |"
-           for x in p["experts"]]
-    md += ["", *[f"- ⚠ {a}" for a in p["alerts"]]]
+    md += [f"| {x.expert_id} | {x.state} | {x.judgments} | {x.reason or ''} |"
+           for x in p.experts]
+    md += ["", *[f"- ⚠ {a}" for a in p.alerts]]
     return "\n".join(md)
 
 
 @stage(name="record-progress")
 def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | None,
-                    watermark: datetime | None = None, previous: dict | None = None) -> dict:
+                    watermark: datetime | None = None,
+                    previous: Progress | None = None) -> Progress:
     """Write the progress snapshot (raw zone; what `annoflow status` reads) and the
     campaign's status artifact in Prefect. ``previous``: the last tick's snapshot (the
     tick has read it already)."""
@@ -305,14 +306,14 @@ def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | Non
     snap = progress_snapshot(camp, synced, now=datetime.now(timezone.utc), previous=previous,
                              reconciled=reconciled)
     if watermark is not None:  # where the next tick's sync starts
-        snap["sync_watermark"] = watermark.isoformat()
-    store.put_bytes(uri=raw.progress, data=json.dumps(snap).encode(),
+        snap.sync_watermark = watermark.isoformat()
+    store.put_bytes(uri=raw.progress, data=snap.model_dump_json().encode(),
                     content_type="application/json")
     create_markdown_artifact(key=f"{camp.request_id}-status",
                              markdown=status_markdown(camp.request_id, snap),
                              description=f"Status of campaign {camp.request_id}")
-    log.info("progress: %d/%d items complete, %d judgments synced", snap["tasks_complete"],
-             snap["tasks"], snap["judgments"])
+    log.info("progress: %d/%d items complete, %d judgments synced", snap.tasks_complete,
+             snap.tasks, snap.judgments)
     return snap
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from annoflow.layout import RawZone
-from annoflow.results import CampaignResult
+from annoflow.plan import CampaignPlan
+from annoflow.results import CampaignResult, Progress
 from annoflow.settings import get_settings
 from connectors.s3 import S3Store
 from connectors.state import StateStore
@@ -49,14 +50,16 @@ def _raw_json(request_id: str, what: str) -> dict | None:
     return json.loads(data) if data else None
 
 
-def last_progress(request_id: str) -> dict | None:
+def last_progress(request_id: str) -> Progress | None:
     """The progress snapshot the campaign's last tick wrote."""
-    return _raw_json(request_id, "progress")
+    data = _raw_json(request_id, "progress")
+    return Progress.model_validate(data) if data else None
 
 
-def last_plan(request_id: str) -> dict | None:
+def last_plan(request_id: str) -> CampaignPlan | None:
     """The plan made when the campaign was last submitted."""
-    return _raw_json(request_id, "plan")
+    data = _raw_json(request_id, "plan")
+    return CampaignPlan.model_validate(data) if data else None
 
 
 def _job_env() -> dict[str, str]:

@@ -66,7 +66,7 @@ def campaign_status(request_id: str) -> dict[str, Any]:
         "request_id": request_id, "client": camp.client, "stage": camp.stage,
         "stage_reason": camp.stage_reason,
         "stage_at": camp.stage_at.isoformat(timespec="seconds") if camp.stage_at else None,
-        "progress": last_progress(request_id),
+        "progress": (p.model_dump(mode="json") if (p := last_progress(request_id)) else None),
         "label_studio_project_url": (f"{settings.label_studio_url.rstrip('/')}/projects/"
                                      f"{camp.ls_project_id}/data" if camp.ls_project_id else None),
         "audit": state.audit_log(request_id)[-20:],
@@ -84,8 +84,8 @@ def all_campaigns() -> list[dict[str, Any]]:
     """One line per campaign in the state store."""
     rows = []
     for camp in StateStore(get_settings().state_url).campaigns():
-        p = last_progress(camp.request_id) or {}
+        p = last_progress(camp.request_id)
         rows.append({"request_id": camp.request_id, "client": camp.client, "stage": camp.stage,
-                     **{k: p.get(k) for k in ("tasks_complete", "tasks", "judgments", "eta",
-                                              "cost_usd")}})
+                     **{k: getattr(p, k) if p else None
+                        for k in ("tasks_complete", "tasks", "judgments", "eta", "cost_usd")}})
     return rows

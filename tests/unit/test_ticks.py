@@ -46,7 +46,7 @@ def test_a_good_campaign_removes_nobody(task_type: str, repo) -> None:
     camp = _camp(spec, sc)
     assert quality_removals(camp, live_contract(camp, synced)).empty
     snap = progress_snapshot(camp, synced, now=NOW, previous=None, reconciled=None)
-    assert snap["tasks_complete"] == snap["tasks"]
+    assert snap.tasks_complete == snap.tasks
 
 
 def test_an_expert_wrong_on_every_gold_item_is_removed_and_only_them(repo) -> None:
@@ -80,16 +80,16 @@ def test_progress_counts_removed_experts_for_nothing_and_says_why(repo) -> None:
     synced = synced.assign(created_at=NOW - timedelta(minutes=30))
     snap = progress_snapshot(_camp(spec, sc), synced, now=NOW, previous=None, reconciled=None)
     n = int((~sc.items["is_gold"]).sum())
-    assert snap["tasks"] == n and snap["tasks_complete"] == n and snap["judgments_remaining"] == 0
-    assert snap["cost_usd"] > 0 and snap["throughput_per_hour"]["last_hour"] > 0
-    assert snap["eta"] is None and not snap["alerts"]
+    assert snap.tasks == n and snap.tasks_complete == n and snap.judgments_remaining == 0
+    assert snap.cost_usd > 0 and snap.throughput_per_hour.last_hour > 0
+    assert snap.eta is None and not snap.alerts
     someone = synced.loc[~synced["is_gold"], "expert_id"].iloc[0]
     snap = progress_snapshot(_camp(spec, sc, {someone: "removed"}), synced, now=NOW,
                              previous=None, reconciled=None)
-    assert snap["tasks_complete"] < n and snap["judgments_remaining"] > 0
-    assert snap["eta"] is not None  # from the pace of the last hour
-    assert [x["state"] for x in snap["experts"] if x["expert_id"] == someone] == ["removed"]
-    assert snap["alerts"] == [f"expert removed: {someone}: why"]
+    assert snap.tasks_complete < n and snap.judgments_remaining > 0
+    assert snap.eta is not None  # from the pace of the last hour
+    assert [x.state for x in snap.experts if x.expert_id == someone] == ["removed"]
+    assert snap.alerts == [f"expert removed: {someone}: why"]
 
 
 def test_a_campaign_that_stops_moving_raises_the_stall_alert(repo) -> None:
@@ -98,7 +98,7 @@ def test_a_campaign_that_stops_moving_raises_the_stall_alert(repo) -> None:
     first = progress_snapshot(_camp(spec, sc), synced, now=NOW, previous=None, reconciled=None)
     later = progress_snapshot(_camp(spec, sc), synced, now=NOW + timedelta(minutes=1),
                               previous=first, reconciled=None)
-    assert later["quiet_since"] == first["at"] and not later["alerts"]
+    assert later.quiet_since == first.at and not later.alerts
     much_later = progress_snapshot(_camp(spec, sc), synced, now=NOW + timedelta(hours=3),
                                    previous=later, reconciled=None)
-    assert any(a.startswith("campaign stalled") for a in much_later["alerts"])
+    assert any(a.startswith("campaign stalled") for a in much_later.alerts)
