@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -74,7 +75,8 @@ def _too_big(uri: str, size: int) -> None:
 
 
 def _open(uri: str, store: S3Store | None) -> BinaryIO:
-    """The file, its size checked first (an S3 object is fetched once, after the check)."""
+    """The file, its size checked first. An S3 object is fetched once, after the check,
+    streamed into a temporary file (deleted when closed): never whole in memory."""
     if uri.startswith("s3://"):
         if store is None:
             raise DataError(f"{uri}: an s3:// file needs S3 settings")
@@ -82,10 +84,14 @@ def _open(uri: str, store: S3Store | None) -> BinaryIO:
         if size is None:
             raise DataError(f"{uri}: no such object")
         _too_big(uri, size)
-        data = store.get_bytes(uri=uri)
-        if data is None:
-            raise DataError(f"{uri}: no such object")
-        return io.BytesIO(data)
+        spool = tempfile.TemporaryFile()
+        try:
+            if not store.download(uri=uri, into=spool):
+                raise DataError(f"{uri}: no such object")
+        except BaseException:
+            spool.close()
+            raise
+        return spool
     path = Path(uri)
     if not path.is_file():
         raise DataError(f"{uri}: no such file")

@@ -21,6 +21,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from annoflow.errors import ConnectorError
 from annoflow.settings import Settings
+from annoflow.failpoints import failpoint
 from connectors.retry import unreachable, with_retries
 
 T = TypeVar("T")
@@ -287,6 +288,7 @@ class LabelStudioClient:
             before = len(pending)
             self._call("import tasks", send, recover=recover)
             n += before
+            failpoint("import:batch-sent")
         return n
 
     def set_overlaps(self, *, project_id: int, overlaps: dict[int, int]) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import boto3
 import pyarrow as pa
@@ -142,6 +142,28 @@ class S3Store:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
                 return None
+            raise self._fail(f"read {uri}", err) from None
+        except BotoCoreError as err:
+            raise self._fail(f"read {uri}", err) from None
+
+    def download(self, *, uri: str, into: BinaryIO, chunk_bytes: int = 1 << 20) -> bool:
+        """Stream the object into ``into`` a chunk at a time (never whole in memory); False if
+        it does not exist. A failed attempt starts again from the beginning of ``into``."""
+        bucket, key = split_uri(uri)
+
+        def fetch() -> bool:
+            into.seek(0)
+            into.truncate()
+            body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
+            for chunk in body.iter_chunks(chunk_bytes):
+                into.write(chunk)
+            into.seek(0)
+            return True
+        try:
+            return self._do(f"read {uri}", fetch)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+                return False
             raise self._fail(f"read {uri}", err) from None
         except BotoCoreError as err:
             raise self._fail(f"read {uri}", err) from None

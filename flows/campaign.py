@@ -28,6 +28,7 @@ from annoflow.layout import RawZone
 from annoflow.results import CampaignResult, ExcludedExpert, Progress, TickResult
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
+from annoflow.failpoints import failpoint
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from tasks.delivery import deliver
@@ -79,6 +80,7 @@ def _finish(camp: Campaign, synced) -> CampaignResult:
         set_stage(camp.request_id, "qc_failed", reason=str(e), actor="tick")
         stop_schedules(camp.request_id)
         raise
+    failpoint("finish:qc-done")
     delivery = deliver(camp.spec, camp.items, synced, qc)
     result = _result(camp, delivery, qc)
     set_stage(camp.request_id, "delivered", actor="tick", result=result)
@@ -141,6 +143,7 @@ def tick(request_id: str) -> TickResult:
             actions += more
             progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark,
                                        previous)
+            failpoint("tick:progress-recorded")
             result = None
             if progress.tasks_complete >= progress.tasks:
                 result = _finish(camp, sync.synced)

@@ -22,6 +22,7 @@ from qc.report import qc_report_html
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
+from annoflow.failpoints import failpoint
 from connectors.s3 import ObjectExists, S3Store, parquet_bytes
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCResult
@@ -182,12 +183,15 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
             raise ConnectorError(f"{layout.base} was completed by another run while this one "
                                  f"was writing it; a version with a manifest is never changed")
         store.put_bytes(uri=layout.file(rel), data=payload, content_type=kind)
+        failpoint("deliver:file-written")
+    failpoint("deliver:files-written")
     m = built.manifest
     try:
         store.put_bytes(uri=layout.manifest, data=m.to_json(), if_none_match=True,
                         content_type="application/json")
     except ObjectExists:  # another run completed this version first: theirs stands
         m = Manifest.model_validate_json(store.get_bytes(uri=layout.manifest))
+    failpoint("deliver:manifest-written")
     create_markdown_artifact(
         key=f"{spec.request_id}-delivery",
         markdown=f"# Delivered {spec.request_id} v{layout.version}\n\n`{layout.base}`\n\n"

@@ -28,6 +28,7 @@ import pandas as pd
 
 from annoflow.layout import RawZone
 from annoflow.settings import get_settings
+from annoflow.failpoints import failpoint
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from qc.pipeline import QCResult
@@ -115,6 +116,7 @@ def ask_for_more(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list[d
     settings = get_settings()
     ls, store = LabelStudioClient(settings), S3Store(settings)
     ls.set_overlaps(project_id=camp.project_id, overlaps={tasks[i]: n for i, n in new.items()})
+    failpoint("extra:overlaps-set")
     raw = RawZone(settings.raw_zone_uri, camp.request_id)
     store.put_bytes(uri=raw.overlaps, data=json.dumps(raised, sort_keys=True).encode(),
                     content_type="application/json")

@@ -23,6 +23,7 @@ from annoflow.plan import gold_rate
 from annoflow.results import ExpertState, Progress, Throughput
 from annoflow.spec import RequestSpec
 from annoflow.settings import get_settings
+from annoflow.failpoints import failpoint
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from connectors.state import RosterEntry, StateStore
@@ -196,6 +197,7 @@ def apply_roster_changes(camp: Campaign, planned: dict[str, dict], *, now: datet
     apply_access(ls, replace(camp, entries={
         e: replace(r, status=planned[e]["action"]) if e in planned else r
         for e, r in camp.entries.items()}))
+    failpoint("act:access-applied")
     actions: list[dict] = []
     for e, a in planned.items():
         if state.change_roster(request_id=camp.request_id, expert_id=e, status=a["action"],

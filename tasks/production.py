@@ -19,6 +19,7 @@ from annoflow.records import RAW_ANNOTATION_SCHEMA
 from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import UnreadableResult, get_task_type
+from annoflow.failpoints import failpoint
 from connectors.label_studio import LabelStudioClient, LSProject, LSTask
 from connectors.s3 import S3Store
 from connectors.state import StateStore
@@ -87,6 +88,7 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame) 
         ls.import_tasks(project_id=project.id, tasks=payload)
         existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
                                                                 with_annotations=False)}
+    failpoint("setup:tasks-imported")
     # who may work here, and which tasks are the hidden gold probes served at the gold rate
     gold_refs = items.loc[items["is_gold"], "ref"]
     ls.set_access(project_id=project.id, members=[int(u) for u in roster["ls_user_id"]],
@@ -305,6 +307,7 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
     synced, fresh = _merge(synced, rows)
     if len(fresh):
         _write_snapshot(store, raw, fresh)
+        failpoint("sync:snapshot-written")
         for r in fresh[fresh["quarantine"].notna()].itertuples():
             log.warning("annotation %d on item %s quarantined (kept in the raw zone, not "
                         "counted): %s", r.annotation_id, r.item_id, r.quarantine)

@@ -34,3 +34,20 @@ def test_missing_s3_object_is_named(tmp_path, s3) -> None:
     proc = annoflow("validate", str(spec))
     assert proc.returncode == 2
     assert f"{uri}: no such object" in proc.stderr
+
+
+def test_an_s3_file_is_streamed_to_disk_not_held_in_memory(tmp_path, s3, settings) -> None:
+    """read_table fetches an s3:// file in chunks into a temporary file; the rows come out
+    the same as from the local copy, and a missing object is named."""
+    import tempfile
+    from connectors.datafiles import read_table
+    s3.ensure_bucket(bucket="annoflow-it")
+    uri = f"s3://annoflow-it/sources/{unique_id('stream')}/items.jsonl"
+    local = REPO / "data/demo/items.jsonl"
+    s3.put_bytes(uri=uri, data=local.read_bytes())
+    with tempfile.TemporaryFile() as f:  # many small chunks, the same bytes
+        assert s3.download(uri=uri, into=f, chunk_bytes=4096)
+        assert f.read() == local.read_bytes()
+        assert not s3.download(uri=uri + ".missing", into=f)
+    remote, here = read_table(uri, store=s3), read_table(str(local))
+    pd.testing.assert_frame_equal(remote, here)
