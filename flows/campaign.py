@@ -33,6 +33,7 @@ from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from tasks.delivery import deliver
 from tasks.extra_judgments import ask_for_more
+from tasks.services import Services
 from tasks.locks import TICK_WAIT_S, campaign_lock
 from tasks.operations import Campaign, act_on_quality, load_campaign, record_progress
 from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced, setup_project,
@@ -64,12 +65,12 @@ def _watermark(progress: Progress | None) -> datetime | None:
     return datetime.fromisoformat(at) if at else None
 
 
-def _set_up(camp: Campaign) -> Campaign:
+def _set_up(camp: Campaign, svc: Services) -> Campaign:
     """Onboard the roster and make the project (the first tick; idempotent)."""
     roster = onboard_experts(camp.spec, camp.roster)
     setup_project(camp.spec, camp.items, roster)
     set_stage(camp.request_id, "producing", actor="tick")
-    return load_campaign(camp.request_id)
+    return load_campaign(camp.request_id, svc)
 
 
 def _finish(camp: Campaign, synced) -> CampaignResult:
@@ -129,20 +130,22 @@ def tick(request_id: str) -> TickResult:
         return TickResult(request_id=request_id, stage=stopped, skipped="stopped")
     try:
         with campaign_lock(request_id, wait_s=TICK_WAIT_S):
-            camp = load_campaign(request_id)
+            svc = Services.connect()  # the clients of this tick, built once
+            camp = load_campaign(request_id, svc)
             if camp.stage in STOPPED:
                 return TickResult(request_id=request_id, stage=camp.stage, skipped="stopped")
             if camp.project_id is None or camp.stage in ("scoped", "submitted"):
-                camp = _set_up(camp)
+                camp = _set_up(camp, svc)
             previous = last_progress(request_id)
             full = _reconcile_due(previous)
             sync = sync_annotations(camp.spec, camp.project_id, camp.items, camp.roster,
-                                    full=full, watermark=None if full else _watermark(previous))
-            camp, actions = act_on_quality(camp, sync.synced)
-            camp, more = ask_for_more(camp, sync.synced)
+                                    full=full, watermark=None if full else _watermark(previous),
+                                    svc=svc)
+            camp, actions = act_on_quality(camp, sync.synced, svc)
+            camp, more = ask_for_more(camp, sync.synced, svc)
             actions += more
             progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark,
-                                       previous)
+                                       previous, svc)
             failpoint("tick:progress-recorded")
             result = None
             if progress.tasks_complete >= progress.tasks:

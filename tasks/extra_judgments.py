@@ -7,7 +7,8 @@ and how Label Studio is told. An item gets a judgment back, or one more, when
 * the end-of-campaign rules (``qc.pipeline``) would exclude an expert live QC kept, once
   every item has its judgments: that expert is removed here the way live QC removes, so
   that their items are judged again before anything is delivered, instead of being
-  delivered short of judgments;
+  delivered short of judgments (unless fewer than ``annotators_per_item`` active experts
+  would be left: a campaign is never stranded; they are then excluded at delivery);
 * it has all its judgments but its aggregate confidence (the lowest over its fields) is
   under ``qc.target_confidence`` (dynamic overlap): its overlap goes up by one, up to
   ``workforce.max_annotators_per_item``, and again at later ticks while it stays under.
@@ -26,16 +27,13 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from annoflow.layout import RawZone
-from annoflow.settings import get_settings
 from annoflow.failpoints import failpoint
-from connectors.label_studio import LabelStudioClient
-from connectors.s3 import S3Store
 from qc.pipeline import QCResult
 from tasks import stage
 from tasks.operations import Campaign, apply_roster_changes, record_actions
 from tasks.production import complete_item_ids, live_annotations
 from tasks.quality import assess
+from tasks.services import Services
 
 log = logging.getLogger("annoflow.extra")
 
@@ -52,20 +50,34 @@ def raised_overlaps(camp: Campaign, judges: pd.Series, confidence: pd.Series) ->
     this tick. An item with all the judgments it needs (``judges``: item_id -> the experts
     whose judgments of it count) whose ``confidence`` is under ``qc.target_confidence``
     needs one more, up to ``workforce.max_annotators_per_item``, when an active expert who
-    has not judged it is left to give it. Overlaps only go up: an expert may already be
-    working on the judgment asked for."""
+    has not judged it is left to give it. An overlap goes down only when nobody is left to
+    give what it asks (experts removed since): then nobody can be working on it either, and
+    the campaign does not wait for a judgment that cannot come."""
     out = dict(camp.overlaps)
+    k, top = camp.spec.workforce.annotators_per_item, camp.spec.workforce.most_per_item
+    active = set(camp.with_status("active"))
+    for item, n in camp.overlaps.items():
+        who = judges.get(item, set())
+        if n > len(who) and not active - who:
+            out[item] = max(k, len(who))
     target = camp.spec.qc.target_confidence
     if target is None:
         return out
-    k, top = camp.spec.workforce.annotators_per_item, camp.spec.workforce.most_per_item
-    active = set(camp.with_status("active"))
     for item in confidence.index[confidence < target]:
         who = judges.get(item, set())
         n = len(who)
         if out.get(item, k) <= n < top and active - who:
             out[item] = n + 1
     return out
+
+
+def stranded(camp: Campaign, judges: pd.Series, leaving: set[str]) -> list[str]:
+    """Items that could not get the judgments they need any more if ``leaving`` were
+    removed: too few experts would be left who judged them or could (pure)."""
+    active = set(camp.with_status("active")) - leaving
+    k = camp.spec.workforce.annotators_per_item
+    return sorted(item for item, who in judges.items() if who & leaving
+                  and len((who - leaving) | active) < camp.overlaps.get(item, k))
 
 
 def trusted_judges(synced: pd.DataFrame, removed: set[str]) -> pd.Series:
@@ -89,41 +101,53 @@ def _task_ids(synced: pd.DataFrame, items: list[str]) -> dict[str, int]:
 
 
 @stage(name="extra-judgments")
-def ask_for_more(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list[dict]]:
+def ask_for_more(camp: Campaign, synced: pd.DataFrame,
+                 svc: Services | None = None) -> tuple[Campaign, list[dict]]:
     """Judgments again for the items the end-of-campaign rules would leave short, and one
     more for the items under the target confidence; returns the campaign as changed and
     the actions taken (also in the audit log)."""
-    spec = camp.spec
+    spec, svc = camp.spec, svc or Services.connect()
     work = int((~camp.items["is_gold"].astype(bool)).sum())
     done = len(complete_item_ids(synced, camp.items, spec, set(camp.removed), camp.overlaps))
-    if spec.qc.target_confidence is None and done < work:
+    if spec.qc.target_confidence is None and not camp.overlaps and done < work:
         return camp, []
     qc = assess(spec, camp.items, synced, camp.removed)
     now = datetime.now(timezone.utc)
+    judges = trusted_judges(synced, set(camp.removed))
     if done >= work and (late := late_exclusions(camp, qc)):
-        # taken off the campaign now, so their items are judged again before delivery
-        return apply_roster_changes(camp, {e: {"action": "removed", "expert_id": e, "rule": "end",
-                                               "reason": f"end-of-campaign rules: {why}"}
-                                           for e, why in late.items()}, now=now)
+        if not (short := stranded(camp, judges, set(late))):
+            # taken off the campaign now, so their items are judged again before delivery
+            return apply_roster_changes(
+                camp, {e: {"action": "removed", "expert_id": e, "rule": "end",
+                           "reason": f"end-of-campaign rules: {why}"} for e, why in late.items()},
+                now=now, svc=svc)
+        # too few experts would be left to judge their items again: excluded at delivery
+        log.warning("%s: the end-of-campaign rules exclude %s; without them %d item(s) could "
+                    "not get their judgments from the experts left, so they are excluded at "
+                    "delivery instead and those items have fewer judgments",
+                    camp.request_id, ", ".join(sorted(late)), len(short))
     conf = item_confidence(qc.outcome)
-    raised = raised_overlaps(camp, trusted_judges(synced, set(camp.removed)), conf)
+    raised = raised_overlaps(camp, judges, conf)
     new = {i: n for i, n in raised.items() if camp.overlaps.get(i) != n}
     tasks = _task_ids(synced, list(new))
     new = {i: n for i, n in new.items() if i in tasks}  # (a raised item has judgments)
     if not new:
         return camp, []
     raised = {**camp.overlaps, **new}
-    settings = get_settings()
-    ls, store = LabelStudioClient(settings), S3Store(settings)
-    ls.set_overlaps(project_id=camp.project_id, overlaps={tasks[i]: n for i, n in new.items()})
+    svc.ls.set_overlaps(project_id=camp.project_id, overlaps={tasks[i]: n for i, n in new.items()})
     failpoint("extra:overlaps-set")
-    raw = RawZone(settings.raw_zone_uri, camp.request_id)
-    store.put_bytes(uri=raw.overlaps, data=json.dumps(raised, sort_keys=True).encode(),
+    raw = svc.raw(camp.request_id)
+    svc.store.put_bytes(uri=raw.overlaps, data=json.dumps(raised, sort_keys=True).encode(),
                     content_type="application/json")
+    k = spec.workforce.annotators_per_item
     actions = [{"action": "overlap_raised", "item_id": i, "judgments": n,
                 "reason": f"confidence {conf[i]:.2f} < qc.target_confidence "
-                          f"{spec.qc.target_confidence:g}"} for i, n in sorted(new.items())]
-    record_actions(store, raw, [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
-    log.info("%s: %d item(s) under the target confidence get one more judgment",
-             camp.request_id, len(new))
+                          f"{spec.qc.target_confidence:g}"}
+               if n > camp.overlaps.get(i, k) else
+               {"action": "overlap_lowered", "item_id": i, "judgments": n,
+                "reason": "no active expert is left who has not judged it"}
+               for i, n in sorted(new.items())]
+    record_actions(svc.store, raw, [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
+    log.info("%s: the overlap of %d item(s) changed: %s", camp.request_id, len(new),
+             ", ".join(f"{a['item_id']} {a['judgments']}" for a in actions[:10]))
     return replace(camp, overlaps=raised), actions

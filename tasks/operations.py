@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-from prefect.artifacts import create_markdown_artifact
 
 from annoflow.errors import AnnoflowError
 from annoflow.judgments import counted, set_aside_summary
@@ -31,6 +30,7 @@ from qc.live import LiveRules, removals, reviewed
 from tasks import stage
 from tasks.production import complete_items, live_annotations, required_overlap, trusted_counts
 from tasks.quality import gold_answers, qc_config, to_contract
+from tasks.services import CampaignLabelStudio, ObjectStore, Services
 
 log = logging.getLogger("annoflow.operations")
 
@@ -62,11 +62,10 @@ class Campaign:
         return {e: r.reason or "" for e, r in self.entries.items() if r.status == "removed"}
 
 
-def load_campaign(request_id: str) -> Campaign:
+def load_campaign(request_id: str, svc: Services | None = None) -> Campaign:
     """The campaign as recorded at submission and onboarding."""
-    settings = get_settings()
-    store, state = S3Store(settings), StateStore(settings.state_url)
-    raw = RawZone(settings.raw_zone_uri, request_id)
+    svc = svc or Services.connect()
+    store, state, raw = svc.store, svc.state, svc.raw(request_id)
     camp = state.campaign(request_id)
     spec_bytes, items, roster = (store.get_bytes(uri=raw.spec), store.get_parquet(uri=raw.items),
                                  store.get_parquet(uri=raw.roster))
@@ -81,7 +80,7 @@ def load_campaign(request_id: str) -> Campaign:
                     overlaps=json.loads(overlaps) if overlaps else {})
 
 
-def apply_access(ls: LabelStudioClient, camp: Campaign, probes: list[int] | None = None) -> None:
+def apply_access(ls: CampaignLabelStudio, camp: Campaign, probes: list[int] | None = None) -> None:
     """Label Studio's view of the roster: active experts are members; removed ones are
     out and their work no longer counts (their tasks are served to others); released ones
     are out, their held tasks freed, their work still counting."""
@@ -93,7 +92,7 @@ def apply_access(ls: LabelStudioClient, camp: Campaign, probes: list[int] | None
                   serving_ttl_s=camp.spec.operations.idle_release_hours * 3600)
 
 
-def record_actions(store: S3Store, raw: RawZone, actions: list[dict]) -> None:
+def record_actions(store: ObjectStore, raw: RawZone, actions: list[dict]) -> None:
     """An append-only copy of the tick's actions in the raw zone (lineage)."""
     if not actions:
         return
@@ -160,7 +159,8 @@ def idle_experts(camp: Campaign, activity: dict, now: datetime) -> dict[str, str
 
 
 @stage(name="live-qc")
-def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list[dict]]:
+def act_on_quality(camp: Campaign, synced: pd.DataFrame,
+                   svc: Services | None = None) -> tuple[Campaign, list[dict]]:
     """Remove the experts live QC is confident about, release idle ones; their access and
     Label Studio's counting change at once (the items they touched are requeued).
 
@@ -169,7 +169,8 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
     active in the roster but out of Label Studio: the next tick, on the same evidence,
     decides the same and records it (access is recomputed from the roster whenever a tick
     acts, so nobody stays locked out by a decision that was not recorded)."""
-    ls = LabelStudioClient(get_settings())
+    svc = svc or Services.connect()
+    ls = svc.ls
     contract = live_contract(camp, synced)
     planned: dict[str, dict] = {}
     for e, r in quality_removals(camp, contract).iterrows():
@@ -177,7 +178,7 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
     now = datetime.now(timezone.utc)
     for e, why in idle_experts(camp, ls.expert_activity(project_id=camp.project_id), now).items():
         planned.setdefault(e, {"action": "released", "expert_id": e, "reason": why})
-    camp, actions = apply_roster_changes(camp, planned, now=now, ls=ls)
+    camp, actions = apply_roster_changes(camp, planned, now=now, svc=svc)
     # what live QC has now looked at: the experts it vouches for may work further ahead
     ls.set_review(project_id=camp.project_id, window=camp.spec.qc.review_window,
                   reviewed=vouched(camp, contract))
@@ -185,16 +186,15 @@ def act_on_quality(camp: Campaign, synced: pd.DataFrame) -> tuple[Campaign, list
 
 
 def apply_roster_changes(camp: Campaign, planned: dict[str, dict], *, now: datetime,
-                         ls: LabelStudioClient | None = None) -> tuple[Campaign, list[dict]]:
+                         svc: Services | None = None) -> tuple[Campaign, list[dict]]:
     """A tick's removals and releases (expert -> action with its reason): Label Studio is
     told first, the roster after, so that a removal is recorded after the last submission
     it could accept; each recorded change goes in the audit log."""
     if not planned:
         return camp, []
-    settings = get_settings()
-    ls = ls or LabelStudioClient(settings)
-    state, store = StateStore(settings.state_url), S3Store(settings)
-    apply_access(ls, replace(camp, entries={
+    svc = svc or Services.connect()
+    state, store = svc.state, svc.store
+    apply_access(svc.ls, replace(camp, entries={
         e: replace(r, status=planned[e]["action"]) if e in planned else r
         for e, r in camp.entries.items()}))
     failpoint("act:access-applied")
@@ -206,7 +206,7 @@ def apply_roster_changes(camp: Campaign, planned: dict[str, dict], *, now: datet
             actions.append(a)
             log.warning("%s expert %s from %s: %s", a["action"], e, camp.request_id, a["reason"])
     camp = replace(camp, entries={r.expert_id: r for r in state.roster_entries(camp.request_id)})
-    record_actions(store, RawZone(settings.raw_zone_uri, camp.request_id),
+    record_actions(store, svc.raw(camp.request_id),
                    [{**a, "at": now.isoformat(timespec="seconds")} for a in actions])
     return camp, actions
 
@@ -297,23 +297,20 @@ def status_markdown(request_id: str, p: Progress) -> str:
 
 @stage(name="record-progress")
 def record_progress(camp: Campaign, synced: pd.DataFrame, reconciled: dict | None,
-                    watermark: datetime | None = None,
-                    previous: Progress | None = None) -> Progress:
+                    watermark: datetime | None = None, previous: Progress | None = None,
+                    svc: Services | None = None) -> Progress:
     """Write the progress snapshot (raw zone; what `annoflow status` reads) and the
     campaign's status artifact in Prefect. ``previous``: the last tick's snapshot (the
     tick has read it already)."""
-    settings = get_settings()
-    store = S3Store(settings)
-    raw = RawZone(settings.raw_zone_uri, camp.request_id)
+    svc = svc or Services.connect()
     snap = progress_snapshot(camp, synced, now=datetime.now(timezone.utc), previous=previous,
                              reconciled=reconciled)
     if watermark is not None:  # where the next tick's sync starts
         snap.sync_watermark = watermark.isoformat()
-    store.put_bytes(uri=raw.progress, data=snap.model_dump_json().encode(),
-                    content_type="application/json")
-    create_markdown_artifact(key=f"{camp.request_id}-status",
-                             markdown=status_markdown(camp.request_id, snap),
-                             description=f"Status of campaign {camp.request_id}")
+    svc.store.put_bytes(uri=svc.raw(camp.request_id).progress,
+                        data=snap.model_dump_json().encode(), content_type="application/json")
+    svc.publish(key=f"{camp.request_id}-status", markdown=status_markdown(camp.request_id, snap),
+                description=f"Status of campaign {camp.request_id}")
     log.info("progress: %d/%d items complete, %d judgments synced", snap.tasks_complete,
              snap.tasks, snap.judgments)
     return snap

@@ -21,9 +21,9 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import UnreadableResult, get_task_type
 from annoflow.failpoints import failpoint
 from connectors.label_studio import LabelStudioClient, LSProject, LSTask
-from connectors.s3 import S3Store
 from connectors.state import StateStore
 from tasks import stage
+from tasks.services import ObjectStore, Services
 
 log = logging.getLogger("annoflow.produce")
 
@@ -130,7 +130,7 @@ def annotation_rows(tasks: list[LSTask], *, refs: dict[str, tuple[str, bool]],
     return df, outsiders
 
 
-def read_synced(store: S3Store, raw: RawZone) -> pd.DataFrame:
+def read_synced(store: ObjectStore, raw: RawZone) -> pd.DataFrame:
     """Every annotation synced so far, latest version of each."""
     frames = [store.get_parquet(uri=u).to_pandas()
               for u in store.list_uris(prefix_uri=raw.annotations_prefix) if u.endswith(".parquet")]
@@ -203,7 +203,7 @@ def reconcile(synced: pd.DataFrame, tasks: list[LSTask], listed: pd.DataFrame
     return gone, events
 
 
-def _write_snapshot(store: S3Store, raw: RawZone, rows: pd.DataFrame) -> str:
+def _write_snapshot(store: ObjectStore, raw: RawZone, rows: pd.DataFrame) -> str:
     table = pa.Table.from_pandas(rows.sort_values("annotation_id"), schema=RAW_ANNOTATION_SCHEMA,
                                  preserve_index=False)
     until = rows["updated_at"].max().strftime("%Y%m%dT%H%M%S%fZ")
@@ -245,7 +245,7 @@ def complete_items(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,
     return len(complete_item_ids(synced, items, spec, removed, raised))
 
 
-def _record_reconciliation(store: S3Store, raw: RawZone, events: list[dict]) -> dict:
+def _record_reconciliation(store: ObjectStore, raw: RawZone, events: list[dict]) -> dict:
     """Write what a full reconciliation found (only when it found something) and say it."""
     at = datetime.now(timezone.utc)
     summary = {"at": at.isoformat(timespec="seconds"), "differences": len(events),
@@ -274,16 +274,16 @@ class SyncResult:
 @stage(name="sync")
 def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
                      roster: pd.DataFrame, *, full: bool,
-                     watermark: datetime | None = None) -> SyncResult:
+                     watermark: datetime | None = None,
+                     svc: Services | None = None) -> SyncResult:
     """One pass: the tasks Label Studio changed since ``watermark`` (when the last pass
     began listing, less a safety margin; else the newest synced annotation's), or all of
     them and a reconciliation against the raw zone when ``full`` -> new raw-zone rows.
 
     Idempotent: what is synced is read back from the raw zone first, and a snapshot's key
     is its content's digest, so a pass cut short and run again writes nothing twice."""
-    settings = get_settings()
-    ls, store = LabelStudioClient(settings), S3Store(settings)
-    raw = RawZone(settings.raw_zone_uri, spec.request_id)
+    svc = svc or Services.connect()
+    ls, store, raw = svc.ls, svc.store, svc.raw(spec.request_id)
     refs = {r.ref: (r.item_id, bool(r.is_gold)) for r in items.itertuples()}
     experts = dict(zip(roster["ls_user_id"].astype(int), roster["expert_id"]))
     synced = read_synced(store, raw)

@@ -71,7 +71,7 @@ def _tick(rid: str, armed: list[str]) -> tuple[str | None, dict | None]:
 def crashed(tmp_path_factory, settings):
     from tasks.submission import submit_campaign
     tmp = tmp_path_factory.mktemp("crash")
-    items = pd.read_json(REPO / "data/demo/items.jsonl", lines=True).head(24)
+    items = pd.read_json(REPO / "data/demo/items.jsonl", lines=True).head(30)
     items.to_json(tmp / "items.jsonl", orient="records", lines=True)
     rid = unique_id("it-crash")
     spec_path = write_spec(
@@ -81,7 +81,7 @@ def crashed(tmp_path_factory, settings):
         workforce__max_experts=5, qc__aggregation="majority_vote", qc__target_confidence=0.75,
         qc__min_judgments_for_speed=4)
     profile = {"seed": 4, "truth": str(REPO / "data/demo/truth.jsonl"), "time_scale": 0.1,
-               "experts": {"accuracy": [0.7, 0.85], "lead_time_s": {"median": 16, "sigma": 0.3}},
+               "experts": {"accuracy": [0.8, 0.95], "lead_time_s": {"median": 16, "sigma": 0.3}},
                "spammers": {"count": 1, "accuracy": 0.5,
                             "lead_time_s": {"median": 1, "sigma": 0.2}}}
     (tmp / "profile.yaml").write_text(yaml.safe_dump(profile))

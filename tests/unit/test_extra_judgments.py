@@ -128,3 +128,31 @@ def test_raised_overlaps_read_back_as_json_keys(repo) -> None:
     assert need[sc.items.set_index("item_id").at[item, "ref"]] == 4
     assert (need[sc.items.loc[sc.items["is_gold"], "ref"]] == 0).all()
     assert isinstance(need, pd.Series)
+
+
+def test_an_overlap_nobody_is_left_to_give_comes_down_and_does_not_hold_the_campaign(repo) -> None:
+    spec, sc, synced = _dynamic("pairwise_preference", repo, target=0.99, top=5)
+    k = spec.workforce.annotators_per_item
+    judges = trusted_judges(synced, set())
+    item = next(i for i, who in judges.items() if len(who) == k)
+    camp = _camp(spec, sc)
+    raised = camp.__class__(**{**camp.__dict__, "overlaps": {item: k + 1}})
+    conf = pd.Series({item: 0.5})
+    assert raised_overlaps(raised, judges, conf)[item] == k + 1  # others could give it
+    # everyone who has not judged it is removed since: the raise comes down to what it has
+    gone = {e: "removed" for e in camp.entries if e not in judges[item]}
+    stuck = _camp(spec, sc, gone)
+    stuck = stuck.__class__(**{**stuck.__dict__, "overlaps": {item: k + 1}})
+    assert raised_overlaps(stuck, judges, conf)[item] == k
+    assert item in complete_item_ids(synced, sc.items, spec, raised={item: k})
+
+
+def test_removing_experts_that_would_strand_an_item_is_seen(repo) -> None:
+    from tasks.extra_judgments import stranded
+    spec, sc, synced = _dynamic("pairwise_preference", repo, target=0.9, top=4)
+    judges = trusted_judges(synced, set())
+    camp = _camp(spec, sc)
+    one = next(iter(camp.entries))
+    assert stranded(camp, judges, {one}) == []  # the others can give their judgments back
+    everyone_but = set(list(camp.entries)[:len(camp.entries) - 1])
+    assert stranded(camp, judges, everyone_but)  # one expert cannot give k judgments

@@ -1,0 +1,72 @@
+"""The clients a stage uses, built once (per tick, per command) and passed in.
+
+Stages name what they need of each service as a Protocol: the real connectors satisfy
+them, and so do the in-memory fakes of ``tests/support/fakes.py``, on which the tick's
+stages have unit tests that need no service (integration tests use the real ones).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, Sequence
+
+import pyarrow as pa
+
+from annoflow.layout import RawZone
+from annoflow.settings import Settings, get_settings
+from connectors.label_studio import ExpertActivity, LabelStudioClient, LSTask
+from connectors.s3 import S3Store
+from connectors.state import StateStore
+
+
+class ObjectStore(Protocol):
+    """The raw zone and the deliveries (S3)."""
+    def get_bytes(self, *, uri: str) -> bytes | None: ...
+    def put_bytes(self, *, uri: str, data: bytes, if_none_match: bool = False,
+                  content_type: str = ...) -> Any: ...
+    def get_parquet(self, *, uri: str) -> pa.Table | None: ...
+    def put_parquet(self, *, uri: str, table: pa.Table) -> Any: ...
+    def exists(self, *, uri: str) -> bool: ...
+    def list_uris(self, *, prefix_uri: str) -> list[str]: ...
+
+
+class CampaignLabelStudio(Protocol):
+    """What a tick asks of Label Studio (its project exists by then)."""
+    def iter_tasks(self, *, project_id: int, updated_after: datetime | None = None,
+                   with_annotations: bool = True) -> Iterator[LSTask]: ...
+    def set_access(self, *, project_id: int, members: list[int], probes: list[int] | None,
+                   gold_rate: float, removed: Sequence[int] | None = None,
+                   serving_ttl_s: float | None = None) -> None: ...
+    def set_review(self, *, project_id: int, window: int, reviewed: dict[int, int]) -> None: ...
+    def set_overlaps(self, *, project_id: int, overlaps: dict[int, int]) -> None: ...
+    def expert_activity(self, *, project_id: int) -> dict[int, ExpertActivity]: ...
+
+
+class Publisher(Protocol):
+    """Where a campaign's status is shown besides `annoflow status` (Prefect artifacts)."""
+    def __call__(self, *, key: str, markdown: str, description: str) -> Any: ...
+
+
+def prefect_artifact(*, key: str, markdown: str, description: str) -> Any:
+    from prefect.artifacts import create_markdown_artifact
+    return create_markdown_artifact(key=key, markdown=markdown, description=description)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    ls: CampaignLabelStudio
+    store: ObjectStore
+    state: StateStore
+    publish: Publisher = prefect_artifact
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None) -> "Services":
+        """The real clients, from the settings."""
+        settings = settings or get_settings()
+        return cls(settings=settings, ls=LabelStudioClient(settings), store=S3Store(settings),
+                   state=StateStore(settings.state_url))
+
+    def raw(self, request_id: str) -> RawZone:
+        return RawZone(self.settings.raw_zone_uri, request_id)
