@@ -343,6 +343,9 @@ def _print_status(st: dict) -> None:
         t = p["throughput_per_hour"]
         out.print(f"  Throughput   {t['last_hour']}/h in the last hour, {t['last_day']}/h over "
                   f"the last day; ETA {p['eta'] or 'n/a'}")
+        if p.get("items_with_extra"):
+            out.print(f"  Extra        {p['extra_judgments']} judgment(s) asked on "
+                      f"{p['items_with_extra']} unsure item(s) (dynamic overlap)")
         out.print(f"  Cost         ${p['cost_usd']:,.2f}"
                   + (f" of a ${p['budget_usd']:,.0f} budget" if p.get("budget_usd") else ""))
         out.print(f"  Experts      " + ", ".join(

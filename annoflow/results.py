@@ -76,6 +76,8 @@ class Progress(BaseModel):
     experts: list[ExpertState] = []
     alerts: list[str] = []
     quiet_since: str | None = None   # no new judgment since
+    extra_judgments: int = 0         # asked beyond the spec's overlap (dynamic overlap)
+    items_with_extra: int = 0
     set_aside: dict[str, Any] = {}   # judgments that do not count (annoflow.judgments)
     reconciliation: dict[str, Any] = {}  # the last full reconciliation: when, what it found
     sync_watermark: str | None = None    # where the next tick's sync starts

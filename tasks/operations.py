@@ -279,6 +279,8 @@ def progress_snapshot(camp: Campaign, synced: pd.DataFrame, *, now: datetime,
         cost_usd=round(cost, 2), budget_usd=spec.budget_usd,
         experts_active=sum(x.state == "active" for x in experts), experts=experts,
         alerts=alerts, quiet_since=quiet_since,
+        extra_judgments=sum(max(0, n - k) for n in camp.overlaps.values()),
+        items_with_extra=sum(n > k for n in camp.overlaps.values()),
         set_aside=set_aside_summary(counted(synced)[1])[1],
         reconciliation=reconciled or (previous.reconciliation if previous else {}))
 

@@ -145,6 +145,9 @@ def test_extra_judgments_tell_label_studio_then_record(world) -> None:
     assert all(by_ref[refs[i]].overlap == spec.workforce.annotators_per_item for i in untouched)
     _, again = ask_for_more.fn(camp, synced, svc)
     assert again == [] and svc.ls.calls.count("set_overlaps") == 1
+    snap = record_progress.fn(camp, synced, None, None, None, svc)
+    assert snap.items_with_extra == len(raised) and snap.extra_judgments == len(raised)
+    assert snap.tasks_complete == snap.tasks - len(raised)  # each waits for its extra one
 
 
 def test_progress_is_written_where_status_reads_it_and_published(world) -> None:
