@@ -24,25 +24,20 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from annoflow.errors import AnnoflowError, CampaignBusy, QCGateFailed
-from annoflow.layout import RawZone
 from annoflow.results import CampaignResult, ExcludedExpert, Progress, TickResult
-from annoflow.settings import get_settings
-from annoflow.spec import RequestSpec
 from annoflow.failpoints import failpoint
-from connectors.label_studio import LabelStudioClient
-from connectors.s3 import S3Store
+from annoflow.spec import RequestSpec
 from tasks.delivery import deliver
 from tasks.extra_judgments import ask_for_more
-from tasks.services import Services
-from tasks.locks import TICK_WAIT_S, campaign_lock
+from tasks.locks import TICK_WAIT_S, command_wait_s
 from tasks.operations import Campaign, act_on_quality, load_campaign, record_progress
 from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced, setup_project,
                               sync_annotations)
 from tasks.quality import assess, quality_control
+from tasks.services import Services
 from tasks.sourcing import onboard_experts
 from tasks.submission import submit_campaign
-from tasks.stages import (STOPPED, halted, last_plan, last_progress, set_stage, slot_deadline,
-                          stop_schedules)
+from tasks.stages import STOPPED, halted, last_plan, last_progress, set_stage, slot_deadline
 
 
 #: ticks closer together than this share a run of the deployment (seconds)
@@ -69,38 +64,39 @@ def _set_up(camp: Campaign, svc: Services) -> Campaign:
     """Onboard the roster and make the project (the first tick; idempotent)."""
     roster = onboard_experts(camp.spec, camp.roster)
     setup_project(camp.spec, camp.items, roster)
-    set_stage(camp.request_id, "producing", actor="tick")
+    set_stage(camp.request_id, "producing", actor="tick", state=svc.state)
     return load_campaign(camp.request_id, svc)
 
 
-def _finish(camp: Campaign, synced) -> CampaignResult:
+def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult:
     """QC and the final delivery; the campaign's schedule stops."""
     try:
-        qc = quality_control(camp.spec, camp.items, synced, camp.removed)
+        qc = quality_control(camp.spec, camp.items, synced, camp.removed, svc.publish)
     except QCGateFailed as e:
-        set_stage(camp.request_id, "qc_failed", reason=str(e), actor="tick")
-        stop_schedules(camp.request_id)
+        set_stage(camp.request_id, "qc_failed", reason=str(e), actor="tick", state=svc.state)
+        svc.stop_schedules(camp.request_id)
         raise
     failpoint("finish:qc-done")
-    delivery = deliver(camp.spec, camp.items, synced, qc)
-    result = _result(camp, delivery, qc)
-    set_stage(camp.request_id, "delivered", actor="tick", result=result)
-    stop_schedules(camp.request_id)
+    delivery = deliver(camp.spec, camp.items, synced, qc, svc=svc)
+    result = _result(camp, delivery, qc, svc)
+    set_stage(camp.request_id, "delivered", actor="tick", result=result, state=svc.state)
+    svc.stop_schedules(camp.request_id)
     return result
 
 
-def _result(camp: Campaign, delivery, qc) -> CampaignResult:
-    settings = get_settings()
+def _result(camp: Campaign, delivery, qc, svc: Services) -> CampaignResult:
+    settings = svc.settings
     return CampaignResult(
         request_id=camp.request_id, delivery_uri=delivery.uri,
         manifest_uri=delivery.manifest_uri, items=delivery.rows,
         annotations=delivery.annotations, reused_delivery=delivery.reused,
-        label_studio_project_url=LabelStudioClient(settings).project_url(camp.project_id),
+        label_studio_project_url=svc.ls.project_url(camp.project_id),
         qc=delivery.manifest.qc,
         excluded_experts=[ExcludedExpert(expert_id=w, reason=r) for w, r in
                           qc.excluded_workers["exclusion_reason"].items()],
-        plan=last_plan(camp.request_id),
-        prefect_flow_run_url=f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}")
+        plan=last_plan(camp.request_id, svc),
+        prefect_flow_run_url=(f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}"
+                              if flow_run.id else None))
 
 
 @flow(name="campaign-tick", flow_run_name="{request_id}", validate_parameters=False)
@@ -119,24 +115,24 @@ def campaign_tick(request_id: str, tick_seconds: float = 0.0, span_s: float = 0.
         time.sleep(tick_seconds)
 
 
-def tick(request_id: str) -> TickResult:
+def tick(request_id: str, svc: Services | None = None) -> TickResult:
     """One step of a campaign: sync -> live QC -> act -> extra judgments -> progress
-    (-> deliver at the end)."""
-    stopped = halted(request_id)
+    (-> deliver at the end). ``svc``: the clients it uses (built once per tick)."""
+    svc = svc or Services.connect()
+    stopped = halted(request_id, svc.state, svc.stop_schedules)
     if stopped == "unknown":
         raise AnnoflowError(f"campaign {request_id!r} has no record in this state store; its "
                             f"schedules are switched off")
     if stopped:
         return TickResult(request_id=request_id, stage=stopped, skipped="stopped")
     try:
-        with campaign_lock(request_id, wait_s=TICK_WAIT_S):
-            svc = Services.connect()  # the clients of this tick, built once
+        with svc.lock(request_id, TICK_WAIT_S):
             camp = load_campaign(request_id, svc)
             if camp.stage in STOPPED:
                 return TickResult(request_id=request_id, stage=camp.stage, skipped="stopped")
             if camp.project_id is None or camp.stage in ("scoped", "submitted"):
                 camp = _set_up(camp, svc)
-            previous = last_progress(request_id)
+            previous = last_progress(request_id, svc)
             full = _reconcile_due(previous)
             sync = sync_annotations(camp.spec, camp.project_id, camp.items, camp.roster,
                                     full=full, watermark=None if full else _watermark(previous),
@@ -149,7 +145,7 @@ def tick(request_id: str) -> TickResult:
             failpoint("tick:progress-recorded")
             result = None
             if progress.tasks_complete >= progress.tasks:
-                result = _finish(camp, sync.synced)
+                result = _finish(camp, sync.synced, svc)
             return TickResult(request_id=request_id, stage="delivered" if result else camp.stage,
                               synced=sync.fresh, actions=actions,
                               tasks_complete=progress.tasks_complete, tasks=progress.tasks)
@@ -167,13 +163,13 @@ def submit(spec: RequestSpec, spec_change: str | None = None) -> None:
 def deliver_interim(request_id: str) -> CampaignResult:
     """An interim version of what has passed QC so far (`annoflow deliver`): the items with
     all their trusted judgments, aggregated as the final delivery would."""
-    with campaign_lock(request_id):
-        camp = load_campaign(request_id)
+    svc = Services.connect()
+    with svc.lock(request_id, command_wait_s()):
+        camp = load_campaign(request_id, svc)
         if camp.project_id is None:
             raise AnnoflowError(f"campaign {request_id} has not started production yet: "
                                 f"nothing to deliver")
-        synced = read_synced(S3Store(get_settings()), RawZone(get_settings().raw_zone_uri,
-                                                             request_id))
+        synced = read_synced(svc.store, svc.raw(request_id))
         qc = assess(camp.spec, camp.items, synced, camp.removed)
         done = set(complete_item_ids(synced, camp.items, camp.spec, set(camp.removed),
                                      camp.overlaps))
@@ -181,5 +177,5 @@ def deliver_interim(request_id: str) -> CampaignResult:
             raise AnnoflowError(f"campaign {request_id}: no item has all its judgments yet; "
                                 f"nothing to deliver")
         qc = replace(qc, outcome=qc.outcome[qc.outcome["task"].isin(done)].reset_index(drop=True))
-        delivery = deliver(camp.spec, camp.items, synced, qc, final=False)
-        return _result(camp, delivery, qc)
+        delivery = deliver(camp.spec, camp.items, synced, qc, final=False, svc=svc)
+        return _result(camp, delivery, qc, svc)

@@ -8,10 +8,25 @@ campaign again: every stage finds what it already made.
 """
 from __future__ import annotations
 
-from functools import partial
+import functools
+from collections.abc import Callable
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 
-#: a stage of the campaign flow (no Prefect retries, no result caching)
-stage = partial(task, cache_policy=NO_CACHE)
+
+def stage(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A stage of the campaign flow: a Prefect task run (no retries, no result caching)
+    inside a flow run, a plain call outside one (a command, a unit test): no task run is
+    recorded without the flow run it belongs to. ``.fn`` is the function itself."""
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        as_task = task(fn, name=name, cache_policy=NO_CACHE)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return (as_task if FlowRunContext.get() is not None else fn)(*args, **kwargs)
+        run.fn = fn  # type: ignore[attr-defined]
+        return run
+    return decorate

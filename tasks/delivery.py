@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 import pyarrow as pa
-from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from annoflow.delivery import (ExcludedAnnotator, Manifest, ManifestFile, VersionChanges,
@@ -19,15 +18,16 @@ from annoflow.errors import ConnectorError
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
 from qc.report import qc_report_html
-from annoflow.settings import Settings, get_settings
+from annoflow.settings import Settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from annoflow.failpoints import failpoint
-from connectors.s3 import ObjectExists, S3Store, parquet_bytes
+from connectors.s3 import ObjectExists, parquet_bytes
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCResult
 from qc.schema import TableRules, validate_table
 from tasks import stage
+from tasks.services import ObjectStore, Services
 
 log = logging.getLogger("annoflow.deliver")
 
@@ -61,14 +61,14 @@ def check_delivery(spec: RequestSpec, views: list[tuple[str, pa.Table]],
     return checks
 
 
-def check_client_bucket(settings: Settings, store: S3Store, spec: RequestSpec) -> None:
+def check_client_bucket(settings: Settings, store: ObjectStore, spec: RequestSpec) -> None:
     """The delivery target is the client's own (ANNOFLOW_CLIENT_BUCKETS), and its bucket
     exists: annoflow never creates a client's bucket."""
     settings.check_delivery_target(spec.client, spec.delivery.uri)
     if not store.bucket_exists(bucket=spec.delivery.bucket):
         raise ConnectorError(
             f"the client's bucket {spec.delivery.bucket} (delivery.uri {spec.delivery.uri}) does "
-            f"not exist at {store.endpoint}. annoflow never creates a client's bucket: create it "
+            f"not exist at {settings.s3_endpoint_url or 'AWS S3'}. annoflow never creates a client's bucket: create it "
             f"and give annoflow's S3 identity write access to the prefix, then run again.")
 
 
@@ -76,7 +76,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def delivered_versions(store: S3Store, spec: RequestSpec) -> list[int]:
+def delivered_versions(store: ObjectStore, spec: RequestSpec) -> list[int]:
     """The versions of the campaign's delivery that are complete (have a manifest)."""
     base = DeliveryLayout(spec.delivery.uri, spec.request_id, 1).base.rsplit("/v1/", 1)[0] + "/"
     found = {int(m.group(1)) for u in store.list_uris(prefix_uri=base)
@@ -157,13 +157,13 @@ def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
 
 @stage(name="deliver")
 def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
-            qc: QCResult, *, final: bool = True) -> Delivery:
+            qc: QCResult, *, final: bool = True, svc: Services | None = None) -> Delivery:
     """Write the next version: the model-ready views, the judgments, the report and the
     card, then the manifest (last: a version is complete once it exists, and never changes
     after). Content identical to the latest version's creates nothing."""
-    settings = get_settings()
+    svc = svc or Services.connect()
+    settings, store = svc.settings, svc.store
     settings.require_secret_key()
-    store = S3Store(settings)
     check_client_bucket(settings, store, spec)
     versions = delivered_versions(store, spec)
     last = DeliveryLayout(spec.delivery.uri, spec.request_id, versions[-1]) if versions else None
@@ -192,7 +192,7 @@ def deliver(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     except ObjectExists:  # another run completed this version first: theirs stands
         m = Manifest.model_validate_json(store.get_bytes(uri=layout.manifest))
     failpoint("deliver:manifest-written")
-    create_markdown_artifact(
+    svc.publish(
         key=f"{spec.request_id}-delivery",
         markdown=f"# Delivered {spec.request_id} v{layout.version}\n\n`{layout.base}`\n\n"
                  + "\n".join(f"- `{f.path}`: {f.bytes:,} bytes, rows {f.rows}"

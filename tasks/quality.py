@@ -7,7 +7,6 @@ import logging
 from dataclasses import replace
 
 import pandas as pd
-from prefect.artifacts import create_markdown_artifact
 
 from annoflow.judgments import counted, set_aside_summary
 from annoflow.spec import RequestSpec
@@ -15,6 +14,7 @@ from annoflow.tasktypes import get_task_type
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCConfig, QCResult, run_layers, run_text_layers
 from tasks import stage
+from tasks.services import Publisher, prefect_artifact
 
 log = logging.getLogger("annoflow.qc")
 
@@ -85,11 +85,12 @@ def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
 
 @stage(name="quality-control")
 def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
-                    removed: dict[str, str] | None = None) -> QCResult:
+                    removed: dict[str, str] | None = None,
+                    publish: Publisher = prefect_artifact) -> QCResult:
     """Run L1-L5 on the judgments; raise QCGateFailed if a blocking check fails."""
     result = assess(spec, items, synced, removed)
-    create_markdown_artifact(key=f"{spec.request_id}-qc", markdown=qc_markdown(spec, result),
-                             description=f"QC summary for {spec.request_id}")
+    publish(key=f"{spec.request_id}-qc", markdown=qc_markdown(spec, result),
+            description=f"QC summary for {spec.request_id}")
     for w, r in result.excluded_workers.iterrows():
         log.info("excluded annotator %s: %s", w, r.exclusion_reason)
     s = result.stats()

@@ -7,6 +7,7 @@ stages have unit tests that need no service (integration tests use the real ones
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Sequence
@@ -29,6 +30,7 @@ class ObjectStore(Protocol):
     def put_parquet(self, *, uri: str, table: pa.Table) -> Any: ...
     def exists(self, *, uri: str) -> bool: ...
     def list_uris(self, *, prefix_uri: str) -> list[str]: ...
+    def bucket_exists(self, *, bucket: str) -> bool: ...
 
 
 class CampaignLabelStudio(Protocol):
@@ -41,6 +43,7 @@ class CampaignLabelStudio(Protocol):
     def set_review(self, *, project_id: int, window: int, reviewed: dict[int, int]) -> None: ...
     def set_overlaps(self, *, project_id: int, overlaps: dict[int, int]) -> None: ...
     def expert_activity(self, *, project_id: int) -> dict[int, ExpertActivity]: ...
+    def project_url(self, project_id: int) -> str: ...
 
 
 class Publisher(Protocol):
@@ -48,9 +51,24 @@ class Publisher(Protocol):
     def __call__(self, *, key: str, markdown: str, description: str) -> Any: ...
 
 
+class Locker(Protocol):
+    """The campaign's lock: one writer at a time (``tasks.locks``)."""
+    def __call__(self, request_id: str, wait_s: float) -> AbstractContextManager[None]: ...
+
+
 def prefect_artifact(*, key: str, markdown: str, description: str) -> Any:
     from prefect.artifacts import create_markdown_artifact
     return create_markdown_artifact(key=key, markdown=markdown, description=description)
+
+
+def prefect_lock(request_id: str, wait_s: float) -> AbstractContextManager[None]:
+    from tasks.locks import campaign_lock
+    return campaign_lock(request_id, wait_s=wait_s)
+
+
+def prefect_stop_schedules(request_id: str) -> None:
+    from tasks.stages import stop_schedules
+    stop_schedules(request_id)
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,8 @@ class Services:
     store: ObjectStore
     state: StateStore
     publish: Publisher = prefect_artifact
+    lock: Locker = prefect_lock
+    stop_schedules: Any = prefect_stop_schedules   # (request_id) -> None: its runs stop
 
     @classmethod
     def connect(cls, settings: Settings | None = None) -> "Services":

@@ -10,6 +10,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from annoflow.results import CampaignResult, Progress
 from annoflow.settings import get_settings
 from connectors.s3 import S3Store
 from connectors.state import StateStore
+from tasks.services import Services
 
 log = logging.getLogger("annoflow.stages")
 
@@ -36,29 +38,32 @@ SUBMITTED_SETTINGS = ("label_studio_url", "s3_endpoint_url", "raw_zone_uri", "st
 
 
 def set_stage(request_id: str, stage: str, *, reason: str | None = None, actor: str = "cli",
-              result: CampaignResult | None = None) -> bool:
-    state = StateStore(get_settings().state_url)
+              result: CampaignResult | None = None, state: StateStore | None = None) -> bool:
+    state = state or StateStore(get_settings().state_url)
     if result is not None:
         state.save_result(request_id=request_id, result_json=result.model_dump_json())
     return state.set_stage(request_id=request_id, stage=stage, reason=reason, actor=actor)
 
 
-def _raw_json(request_id: str, what: str) -> dict | None:
-    settings = get_settings()
-    raw = RawZone(settings.raw_zone_uri, request_id)
-    data = S3Store(settings).get_bytes(uri=getattr(raw, what))
+def _raw_json(request_id: str, what: str, svc: Services | None = None) -> dict | None:
+    if svc is None:
+        settings = get_settings()
+        raw, store = RawZone(settings.raw_zone_uri, request_id), S3Store(settings)
+    else:
+        raw, store = svc.raw(request_id), svc.store
+    data = store.get_bytes(uri=getattr(raw, what))
     return json.loads(data) if data else None
 
 
-def last_progress(request_id: str) -> Progress | None:
+def last_progress(request_id: str, svc: Services | None = None) -> Progress | None:
     """The progress snapshot the campaign's last tick wrote."""
-    data = _raw_json(request_id, "progress")
+    data = _raw_json(request_id, "progress", svc)
     return Progress.model_validate(data) if data else None
 
 
-def last_plan(request_id: str) -> CampaignPlan | None:
+def last_plan(request_id: str, svc: Services | None = None) -> CampaignPlan | None:
     """The plan made when the campaign was last submitted."""
-    data = _raw_json(request_id, "plan")
+    data = _raw_json(request_id, "plan", svc)
     return CampaignPlan.model_validate(data) if data else None
 
 
@@ -134,14 +139,16 @@ def run_now(request_id: str, flow_name: str = TICK_FLOW) -> None:
 STOPPED = ("paused", "cancelled", "delivered", "qc_failed")
 
 
-def halted(request_id: str) -> str | None:
+def halted(request_id: str, state: StateStore | None = None,
+           stop: Callable[[str], None] | None = None) -> str | None:
     """Why the campaign's scheduled runs have nothing to do (its stage, or "unknown" when
-    this state store has no record of it), once its schedules are switched off; None when
-    it is running. Read before anything else a run does: a stopped campaign costs no more."""
-    camp = StateStore(get_settings().state_url).campaign(request_id)
+    this state store has no record of it), once its schedules are switched off (``stop``);
+    None when it is running. Read before anything else a run does: a stopped campaign
+    costs no more."""
+    camp = (state or StateStore(get_settings().state_url)).campaign(request_id)
     if camp is not None and camp.stage not in STOPPED:
         return None
-    stop_schedules(request_id)
+    (stop or stop_schedules)(request_id)
     return camp.stage if camp is not None else "unknown"
 
 

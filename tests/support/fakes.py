@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Sequence
@@ -13,6 +14,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from annoflow.errors import CampaignBusy
 from connectors.label_studio import ExpertActivity, LSTask
 from connectors.s3 import ObjectExists, parquet_bytes
 
@@ -20,8 +22,12 @@ from connectors.s3 import ObjectExists, parquet_bytes
 class MemoryStore:
     """S3 as a dict of URIs to bytes."""
 
-    def __init__(self) -> None:
+    def __init__(self, buckets: set[str] | None = None) -> None:
         self.objects: dict[str, bytes] = {}
+        self.buckets = set(buckets or ())
+
+    def bucket_exists(self, *, bucket: str) -> bool:
+        return bucket in self.buckets
 
     def get_bytes(self, *, uri: str) -> bytes | None:
         return self.objects.get(uri)
@@ -79,6 +85,32 @@ class FakeLabelStudio:
 
     def expert_activity(self, *, project_id: int) -> dict[int, ExpertActivity]:
         return dict(self.activity)
+
+    def project_url(self, project_id: int) -> str:
+        return f"http://label-studio.invalid/projects/{project_id}/data"
+
+
+@dataclass
+class Schedules:
+    """The campaigns whose schedules a stage switched off."""
+    stopped: list[str] = field(default_factory=list)
+
+    def __call__(self, request_id: str) -> None:
+        self.stopped.append(request_id)
+
+
+@dataclass
+class Lock:
+    """The campaign's lock, held by this process only (``busy``: held by another)."""
+    busy: bool = False
+    taken: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def __call__(self, request_id: str, wait_s: float) -> Iterator[None]:
+        if self.busy:
+            raise CampaignBusy(f"campaign {request_id!r} is being changed by another process")
+        self.taken.append(request_id)
+        yield
 
 
 @dataclass

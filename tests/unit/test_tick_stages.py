@@ -21,8 +21,9 @@ from tasks.extra_judgments import ask_for_more
 from tasks.operations import act_on_quality, load_campaign, record_progress
 from tasks.production import read_synced, sync_annotations
 from tasks.services import Services
-from tests.support.fakes import FakeLabelStudio, MemoryStore, Published
+from tests.support.fakes import FakeLabelStudio, Lock, MemoryStore, Published, Schedules
 from tests.unit.test_extra_judgments import _dynamic
+from tests.unit.test_judgments import _campaign
 from tests.unit.test_ticks import _spam
 
 PROJECT = 1
@@ -49,15 +50,19 @@ def _tasks(spec, items: pd.DataFrame, synced: pd.DataFrame, users: dict[str, int
     return out
 
 
-@pytest.fixture()
-def world(repo, tmp_path):
-    spec, sc, synced = _dynamic("pairwise_preference", repo, target=0.9, top=4)
+def _world(repo, tmp_path, *, dynamic: bool) -> dict:
+    if dynamic:
+        spec, sc, synced = _dynamic("pairwise_preference", repo, target=0.9, top=4)
+    else:
+        spec, sc, synced = _campaign("pairwise_preference", repo)
     roster = sc.roster.assign(ls_user_id=range(100, 100 + len(sc.roster)))
     users = dict(zip(roster["expert_id"], roster["ls_user_id"].astype(int)))
     settings = Settings(state_url=f"sqlite:///{tmp_path / 'state.db'}",
                         raw_zone_uri="s3://raw-unit")
     svc = Services(settings=settings, ls=FakeLabelStudio(tasks=_tasks(spec, sc.items, synced, users)),
-                   store=MemoryStore(), state=StateStore(settings.state_url), publish=Published())
+                   store=MemoryStore(buckets={spec.delivery.bucket}),
+                   state=StateStore(settings.state_url), publish=Published(), lock=Lock(),
+                   stop_schedules=Schedules())
     rid, raw = spec.request_id, svc.raw(spec.request_id)
     svc.state.begin_campaign(request_id=rid, client=spec.client)
     svc.state.set_project(request_id=rid, project_id=PROJECT)
@@ -67,6 +72,12 @@ def world(repo, tmp_path):
     svc.store.put_parquet(uri=raw.items, table=pa.Table.from_pandas(sc.items, preserve_index=False))
     svc.store.put_parquet(uri=raw.roster, table=pa.Table.from_pandas(roster, preserve_index=False))
     return {"spec": spec, "svc": svc, "synced": synced, "users": users}
+
+
+@pytest.fixture()
+def world(repo, tmp_path):
+    """A campaign with every judgment in (fake) Label Studio, and dynamic overlap on."""
+    return _world(repo, tmp_path, dynamic=True)
 
 
 def test_load_campaign_reads_back_what_was_recorded(world) -> None:
@@ -186,3 +197,41 @@ def test_at_the_end_an_expert_the_end_rules_exclude_is_removed_unless_it_strands
     kept, more = ask_for_more.fn(few, spammed, svc)
     assert not [a for a in more if a["action"] == "removed"]
     assert kept.entries[bad].status == "active"  # excluded at delivery instead
+
+
+# -- the tick itself, on the same fakes ---------------------------------------------------
+def test_a_tick_syncs_and_delivers_once_every_item_is_judged(repo, tmp_path) -> None:
+    from flows.campaign import tick
+    w = _world(repo, tmp_path, dynamic=False)
+    svc, rid = w["svc"], w["spec"].request_id
+    result = tick(rid, svc)
+    assert result.stage == "delivered" and result.synced == len(w["synced"])
+    assert result.tasks_complete == result.tasks > 0
+    assert svc.lock.taken == [rid] and svc.stop_schedules.stopped == [rid]
+    assert svc.state.campaign(rid).stage == "delivered"
+    manifests = [u for u in svc.store.objects if u.endswith("/v1/manifest.json")]
+    assert manifests == [f"{w['spec'].delivery.uri}{rid}/v1/manifest.json"]
+    assert {a["key"] for a in svc.publish.items} == {f"{rid}-status", f"{rid}-qc", f"{rid}-delivery"}
+    # the next tick finds it delivered: nothing more is done, its schedules stay off
+    again = tick(rid, svc)
+    assert again.skipped == "stopped" and svc.lock.taken == [rid]
+    assert [u for u in svc.store.objects if u.endswith("manifest.json")] == manifests
+
+
+def test_a_tick_that_finds_the_lock_taken_does_nothing(world) -> None:
+    from flows.campaign import tick
+    svc, rid = world["svc"], world["spec"].request_id
+    svc.lock.busy = True
+    result = tick(rid, svc)
+    assert result.stage == "busy" and result.skipped
+    assert not svc.store.list_uris(prefix_uri=svc.raw(rid).annotations_prefix)
+
+
+def test_a_tick_asks_for_more_judgments_and_does_not_deliver_before_they_come(world) -> None:
+    from flows.campaign import tick
+    svc, rid = world["svc"], world["spec"].request_id
+    result = tick(rid, svc)
+    raised = [a for a in result.actions if a["action"] == "overlap_raised"]
+    assert raised and result.stage == "producing"
+    assert result.tasks_complete == result.tasks - len(raised)
+    assert not [u for u in svc.store.objects if u.endswith("manifest.json")]
