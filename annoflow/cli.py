@@ -207,7 +207,7 @@ def _follow(request_id: str, wait_timeout: float, poll_interval: float) -> "Camp
                     err.print(time.strftime("%H:%M:%S  ") + line)
                 last_line = line
             if time.monotonic() >= deadline:
-                done, total = p.get("tasks_complete", 0), p.get("tasks", 0)
+                done, total = (p.tasks_complete, p.tasks) if p else (0, 0)
                 raise CampaignTimeout(
                     f"stopped following after {wait_timeout:.0f} s ({done} of {total} items "
                     f"complete). The campaign goes on by itself: `annoflow status {request_id}` "

@@ -110,7 +110,10 @@ def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) ->
     from annoflow.tasktypes import get_task_type
     from connectors.s3 import S3Store
     from connectors.state import RosterEntry
-    from tasks.operations import Campaign, progress_snapshot, quality_removals
+    from tasks.extra_judgments import item_confidence, raised_overlaps, trusted_judges
+    from tasks.operations import (Campaign, live_contract, progress_snapshot, quality_removals,
+                                  vouched)
+    from tasks.quality import assess
     from tasks.production import SYNC_MARGIN, read_synced, sync_annotations
 
     settings = Settings()
@@ -150,10 +153,18 @@ def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) ->
             task_id=t, user_id=users[k], result=tt.make_result(spec.task, {"label": labels[0]}),
             lead_time=30.0), changed))
 
+    extra_s = []
+
     def tick() -> int:
         sync = sync_annotations.fn(spec, p.id, items, roster, full=False,
                                    watermark=full.watermark)
-        quality_removals(camp, sync.synced)
+        contract = live_contract(camp, sync.synced)
+        quality_removals(camp, contract)
+        vouched(camp, contract)
+        # dynamic overlap (the example spec has qc.target_confidence): QC on what is synced
+        t, _ = timed(lambda: raised_overlaps(camp, trusted_judges(sync.synced, set()),
+                                             item_confidence(assess(spec, items, sync.synced).outcome)))
+        extra_s.append(t)
         progress_snapshot(camp, sync.synced, now=pd.Timestamp.now(tz="UTC").to_pydatetime(),
                           previous=None, reconciled=None)
         return sync.fresh
@@ -162,6 +173,7 @@ def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) ->
     ls._sdk.projects.delete(id=p.id)
     return {"tasks": n_tasks, "judgments": int(len(synced)), "changed_tasks": len(changed),
             "full_sync_s": round(t_full, 2), "tick_s": round(t_tick, 2),
+            "tick_extra_judgments_s": round(extra_s[0], 2),
             "tick_over_full_sync": round(t_tick / t_full, 3), "tick_new_rows": int(fresh),
             "raw_zone_read_s": round(t_read, 2)}
 

@@ -74,7 +74,9 @@ def _make_camp(ls: LabelStudioClient, settings, tmp: Path, prefix: str) -> Camp:
     spec = load_spec(write_spec(tmp, base="configs/requests/classification.yaml",
                                 request_id=rid, source__uri=str(source), gold=DELETE,
                                 task__labels=LABELS, task__instructions="Pick one colour.",
-                                workforce__annotators_per_item=2, workforce__max_experts=2))
+                                workforce__annotators_per_item=2, workforce__max_experts=2,
+                                workforce__max_annotators_per_item=DELETE,
+                                qc__target_confidence=DELETE))
     items = prepare_items(spec, read_table(spec.source.uri), None,
                           ref_key=settings.derived_key("task-ref")).items
     experts = (make_expert(ls, prefix), make_expert(ls, prefix))
