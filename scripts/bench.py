@@ -110,7 +110,8 @@ def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) ->
     from annoflow.tasktypes import get_task_type
     from connectors.s3 import S3Store
     from connectors.state import RosterEntry
-    from tasks.extra_judgments import item_confidence, raised_overlaps, trusted_judges
+    from tasks.extra_judgments import item_confidence, raised_overlaps
+    from tasks.production import trusted_judges
     from tasks.operations import (Campaign, live_contract, progress_snapshot, quality_removals,
                                   vouched)
     from tasks.quality import assess

@@ -7,8 +7,8 @@ and how Label Studio is told. An item gets a judgment back, or one more, when
 * the end-of-campaign rules (``qc.pipeline``) would exclude an expert live QC kept, once
   every item has its judgments: that expert is removed here the way live QC removes, so
   that their items are judged again before anything is delivered, instead of being
-  delivered short of judgments (unless fewer than ``annotators_per_item`` active experts
-  would be left: a campaign is never stranded; they are then excluded at delivery);
+  delivered short of judgments (unless the experts left could not give those items their
+  judgments back: a campaign is never stranded; they are then excluded at delivery);
 * it has all its judgments but its aggregate confidence (the lowest over its fields) is
   under ``qc.target_confidence`` (dynamic overlap): its overlap goes up by one, up to
   ``workforce.max_annotators_per_item``, and again at later ticks while it stays under.
@@ -31,7 +31,7 @@ from annoflow.failpoints import failpoint
 from qc.pipeline import QCResult
 from tasks import stage
 from tasks.operations import Campaign, apply_roster_changes, record_actions
-from tasks.production import complete_item_ids, live_annotations
+from tasks.production import complete_item_ids, live_annotations, trusted_judges
 from tasks.quality import assess
 from tasks.services import Services
 
@@ -78,13 +78,6 @@ def stranded(camp: Campaign, judges: pd.Series, leaving: set[str]) -> list[str]:
     k = camp.spec.workforce.annotators_per_item
     return sorted(item for item, who in judges.items() if who & leaving
                   and len((who - leaving) | active) < camp.overlaps.get(item, k))
-
-
-def trusted_judges(synced: pd.DataFrame, removed: set[str]) -> pd.Series:
-    """item_id -> the experts whose submitted judgments of it count."""
-    live = live_annotations(synced)
-    live = live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
-    return live.groupby("item_id")["expert_id"].agg(set)
 
 
 def late_exclusions(camp: Campaign, qc: QCResult) -> dict[str, str]:

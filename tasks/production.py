@@ -215,12 +215,21 @@ def _write_snapshot(store: ObjectStore, raw: RawZone, rows: pd.DataFrame) -> str
     return uri
 
 
-def trusted_counts(synced: pd.DataFrame, removed: set[str] = frozenset()) -> pd.Series:
-    """Distinct experts with a submission per item (item_id), not counting experts
-    removed for quality: what annoflow's scheduler in Label Studio counts."""
+def _trusted(synced: pd.DataFrame, removed: set[str]) -> pd.DataFrame:
+    """The submitted judgments that count: still in Label Studio, not cancelled, not by an
+    expert removed for quality (what annoflow's scheduler in Label Studio counts)."""
     live = live_annotations(synced)
-    live = live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
-    return live.groupby("item_id")["expert_id"].nunique()
+    return live[~live["expert_id"].isin(removed) & ~live["was_cancelled"].astype(bool)]
+
+
+def trusted_counts(synced: pd.DataFrame, removed: set[str] = frozenset()) -> pd.Series:
+    """Distinct experts whose judgments count, per item (item_id)."""
+    return _trusted(synced, removed).groupby("item_id")["expert_id"].nunique()
+
+
+def trusted_judges(synced: pd.DataFrame, removed: set[str] = frozenset()) -> pd.Series:
+    """item_id -> the experts whose judgments of it count."""
+    return _trusted(synced, removed).groupby("item_id")["expert_id"].agg(set)
 
 
 def complete_item_ids(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,

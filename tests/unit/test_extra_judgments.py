@@ -12,8 +12,8 @@ import yaml
 
 from annoflow.errors import SpecError
 from annoflow.spec import parse_spec
-from tasks.extra_judgments import item_confidence, late_exclusions, raised_overlaps, trusted_judges
-from tasks.production import complete_item_ids, required_overlap
+from tasks.extra_judgments import item_confidence, late_exclusions, raised_overlaps
+from tasks.production import complete_item_ids, required_overlap, trusted_judges
 from tasks.quality import assess
 from tests.unit.test_judgments import _campaign
 from tests.unit.test_task_types import REPO, SPECS
