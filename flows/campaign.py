@@ -62,8 +62,8 @@ def _watermark(progress: Progress | None) -> datetime | None:
 
 def _set_up(camp: Campaign, svc: Services) -> Campaign:
     """Onboard the roster and make the project (the first tick; idempotent)."""
-    roster = onboard_experts(camp.spec, camp.roster)
-    setup_project(camp.spec, camp.items, roster)
+    roster = onboard_experts(camp.spec, camp.roster, svc)
+    setup_project(camp.spec, camp.items, roster, svc)
     set_stage(camp.request_id, "producing", actor="tick", state=svc.state)
     return load_campaign(camp.request_id, svc)
 

@@ -16,14 +16,13 @@ from annoflow.judgments import counted
 from annoflow.layout import RawZone
 from annoflow.plan import gold_rate
 from annoflow.records import RAW_ANNOTATION_SCHEMA
-from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import UnreadableResult, get_task_type
 from annoflow.failpoints import failpoint
-from connectors.label_studio import LabelStudioClient, LSProject, LSTask
+from connectors.label_studio import LSProject, LSTask
 from connectors.state import StateStore
 from tasks import stage
-from tasks.services import ObjectStore, Services
+from tasks.services import CampaignLabelStudio, ObjectStore, Services
 
 log = logging.getLogger("annoflow.produce")
 
@@ -48,7 +47,7 @@ def required_overlap(items: pd.DataFrame, spec: RequestSpec,
     return pd.Series(need.to_numpy(), index=items["ref"].to_numpy())
 
 
-def campaign_project(ls: LabelStudioClient, state: StateStore, spec: RequestSpec,
+def campaign_project(ls: CampaignLabelStudio, state: StateStore, spec: RequestSpec,
                      label_config: str) -> LSProject:
     """The campaign's project, by the id recorded when it was made (never by title)."""
     camp = state.begin_campaign(request_id=spec.request_id, client=spec.client)
@@ -69,13 +68,14 @@ def campaign_project(ls: LabelStudioClient, state: StateStore, spec: RequestSpec
 
 
 @stage(name="setup-project")
-def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame) -> LSProject:
+def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame,
+                  svc: Services | None = None) -> LSProject:
     """Create (or find) the project and import the items not imported yet, gold hidden
     among them; the roster's experts are its members."""
-    settings = get_settings()
-    ls = LabelStudioClient(settings)
+    svc = svc or Services.connect()
+    ls = svc.ls
     tt = get_task_type(spec.task.type)
-    project = campaign_project(ls, StateStore(settings.state_url), spec, tt.label_config(spec))
+    project = campaign_project(ls, svc.state, spec, tt.label_config(spec))
     existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
                                                             with_annotations=False)}
     new = items[~items["ref"].isin(existing.keys())]

@@ -5,13 +5,11 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from prefect.artifacts import create_markdown_artifact
 
 from annoflow.errors import DataError, SettingsError
 from annoflow.plan import CampaignPlan, build_plan
 from annoflow.roster import available, rank_experts, select_roster
 from annoflow.settings import Settings, get_settings
-from annoflow.layout import RawZone
 from annoflow.spec import RequestSpec
 from connectors.datafiles import read_table
 from annoflow.uris import split_uri
@@ -21,6 +19,7 @@ from connectors.talent_pool import load_talent_pool
 from annoflow.items import PreparedItems, prepare_items
 from tasks import stage
 from tasks.delivery import check_client_bucket
+from tasks.services import ObjectStore, Services
 
 log = logging.getLogger("annoflow.scope")
 MAX_PROBLEMS_SHOWN = 10
@@ -45,14 +44,17 @@ class Scope:
         return self.prepared.items
 
 
-def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
+def scope(spec: RequestSpec, settings: Settings | None = None, *,
+          store: ObjectStore | None = None, state: StateStore | None = None) -> Scope:
     """Read and check the data and the talent pool; build the plan. Raises DataError
-    (naming file, row and field) when the request cannot start."""
+    (naming file, row and field) when the request cannot start. ``store``, ``state``: the
+    clients to use (by default made from the settings: S3 only if a file is on it)."""
     settings = settings or get_settings()
     settings.check_delivery_target(spec.client, spec.delivery.uri)
     pool_uri = spec.workforce.talent_pool or settings.talent_pool_uri
     uris = [spec.source.uri, pool_uri] + ([spec.gold.uri] if spec.gold else [])
-    store = S3Store(settings) if any(u.startswith("s3://") for u in uris) else None
+    if store is None and any(u.startswith("s3://") for u in uris):
+        store = S3Store(settings)
     source = read_table(spec.source.uri, store=store)
     gold = read_table(spec.gold.uri, store=store) if spec.gold else None
     prepared = prepare_items(spec, source, gold, ref_key=settings.derived_key("task-ref"))
@@ -66,7 +68,8 @@ def scope(spec: RequestSpec, settings: Settings | None = None) -> Scope:
         raise DataError(f"{spec.source.uri}: no items to annotate")
     pool = load_talent_pool(pool_uri, store=store)
     # what other campaigns running now have booked of each expert's week is not available
-    booked = StateStore(settings.state_url).booked_hours(exclude_request_id=spec.request_id)
+    state = state or StateStore(settings.state_url)
+    booked = state.booked_hours(exclude_request_id=spec.request_id)
     ranked = rank_experts(available(pool, booked), spec)
     roster = select_roster(ranked, spec)
     plan = build_plan(spec, n_items=prepared.n_items, n_gold=prepared.n_gold, roster=roster,
@@ -83,14 +86,15 @@ def _as_current_spec(spec_json: str) -> str:
 
 
 @stage(name="scope")
-def scope_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
+def scope_campaign(spec: RequestSpec, spec_change: str | None = None,
+                   svc: Services | None = None) -> Scope:
     """Validate the request's data, tie the request id to its client and spec (a reused id,
     or an edited spec without ``spec_change``, is refused), pick the roster and publish the
     plan. Bad input is refused before anything is recorded."""
-    result = scope(spec)
-    settings = get_settings()
-    store, state = S3Store(settings), StateStore(settings.state_url)
-    raw = RawZone(settings.raw_zone_uri, spec.request_id)
+    svc = svc or Services.connect()
+    settings, store, state = svc.settings, svc.store, svc.state
+    result = scope(spec, settings, store=store, state=state)
+    raw = svc.raw(spec.request_id)
     check_client_bucket(settings, store, spec)  # before anything is recorded
     if state.campaign(spec.request_id) is None and store.exists(uri=raw.spec):
         raise SettingsError(
@@ -110,8 +114,8 @@ def scope_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
                         content_type="text/csv")
         log.warning("%d bad row(s) quarantined (report: %s):\n%s", len(result.prepared.problems),
                     raw.quarantine, format_problems(result.prepared.problems))
-    create_markdown_artifact(key=f"{spec.request_id}-plan", markdown=result.plan.to_markdown(),
-                             description=f"Campaign plan for {spec.request_id}")
+    svc.publish(key=f"{spec.request_id}-plan", markdown=result.plan.to_markdown(),
+                description=f"Campaign plan for {spec.request_id}")
     log.info("scoped: %d items + %d hidden gold, %d judgments, roster of %d experts",
              result.plan.items, result.plan.gold_items, result.plan.judgments,
              result.plan.roster_size)

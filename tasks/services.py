@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, Sequence
+from typing import Any, BinaryIO, Protocol, Sequence
 
 import pyarrow as pa
 
 from annoflow.layout import RawZone
 from annoflow.settings import Settings, get_settings
-from connectors.label_studio import ExpertActivity, LabelStudioClient, LSTask
+from connectors.label_studio import ExpertActivity, LabelStudioClient, LSProject, LSTask, LSUser
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 
@@ -31,10 +31,22 @@ class ObjectStore(Protocol):
     def exists(self, *, uri: str) -> bool: ...
     def list_uris(self, *, prefix_uri: str) -> list[str]: ...
     def bucket_exists(self, *, bucket: str) -> bool: ...
+    def ensure_bucket(self, *, bucket: str) -> None: ...
+    def size(self, *, uri: str) -> int | None: ...
+    def download(self, *, uri: str, into: BinaryIO) -> bool: ...
 
 
 class CampaignLabelStudio(Protocol):
-    """What a tick asks of Label Studio (its project exists by then)."""
+    """What the stages ask of Label Studio: the experts' users and the campaign's project
+    (made by the first tick), then its tasks, access, review and overlaps."""
+    base_url: str
+
+    def ensure_expert(self, *, login: str, handle: str) -> LSUser: ...
+    def get_project(self, *, project_id: int) -> LSProject | None: ...
+    def find_project_by_key(self, *, key: str) -> LSProject | None: ...
+    def create_project(self, *, key: str, request_id: str, title: str, label_config: str,
+                       overlap: int, description: str) -> LSProject: ...
+    def import_tasks(self, *, project_id: int, tasks: list[dict[str, Any]]) -> int: ...
     def iter_tasks(self, *, project_id: int, updated_after: datetime | None = None,
                    with_annotations: bool = True) -> Iterator[LSTask]: ...
     def set_access(self, *, project_id: int, members: list[int], probes: list[int] | None,
@@ -52,8 +64,15 @@ class Publisher(Protocol):
 
 
 class Locker(Protocol):
-    """The campaign's lock: one writer at a time (``tasks.locks``)."""
-    def __call__(self, request_id: str, wait_s: float) -> AbstractContextManager[None]: ...
+    """The campaign's lock, or another of its locks (``kind``): one writer at a time
+    (``tasks.locks``; ``wait_s`` None: what a command waits)."""
+    def __call__(self, request_id: str, wait_s: float | None = None,
+                 kind: str = "campaign") -> AbstractContextManager[None]: ...
+
+
+class ScheduleSwitch(Protocol):
+    """Switches off a campaign's scheduled ticks (its runs stop)."""
+    def __call__(self, request_id: str) -> None: ...
 
 
 def prefect_artifact(*, key: str, markdown: str, description: str) -> Any:
@@ -61,9 +80,10 @@ def prefect_artifact(*, key: str, markdown: str, description: str) -> Any:
     return create_markdown_artifact(key=key, markdown=markdown, description=description)
 
 
-def prefect_lock(request_id: str, wait_s: float) -> AbstractContextManager[None]:
+def prefect_lock(request_id: str, wait_s: float | None = None,
+                 kind: str = "campaign") -> AbstractContextManager[None]:
     from tasks.locks import campaign_lock
-    return campaign_lock(request_id, wait_s=wait_s)
+    return campaign_lock(request_id, kind=kind, wait_s=wait_s)
 
 
 def prefect_stop_schedules(request_id: str) -> None:
@@ -79,7 +99,7 @@ class Services:
     state: StateStore
     publish: Publisher = prefect_artifact
     lock: Locker = prefect_lock
-    stop_schedules: Any = prefect_stop_schedules   # (request_id) -> None: its runs stop
+    stop_schedules: ScheduleSwitch = prefect_stop_schedules
 
     @classmethod
     def connect(cls, settings: Settings | None = None) -> "Services":

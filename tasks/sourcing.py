@@ -21,14 +21,14 @@ from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
 from annoflow.uris import split_uri
-from connectors.s3 import S3Store
 from connectors.state import ExpertRecord, StateStore
 from tasks import stage
+from tasks.services import CampaignLabelStudio, ObjectStore, Services
 
 log = logging.getLogger("annoflow.source")
 
 
-def ensure_experts(expert_ids: list[str], *, ls: LabelStudioClient, state: StateStore,
+def ensure_experts(expert_ids: list[str], *, ls: CampaignLabelStudio, state: StateStore,
                    settings: Settings) -> dict[str, ExpertRecord]:
     """Each expert's Label Studio identity, made once and read back from the state store."""
     known = state.experts(expert_ids)
@@ -42,7 +42,7 @@ def ensure_experts(expert_ids: list[str], *, ls: LabelStudioClient, state: State
     return known
 
 
-def write_roster(store: S3Store, raw: RawZone, roster: pd.DataFrame) -> None:
+def write_roster(store: ObjectStore, raw: RawZone, roster: pd.DataFrame) -> None:
     """The raw zone's copy of the roster: no names or emails."""
     store.ensure_bucket(bucket=split_uri(raw.base)[0])
     roster = roster.reindex(columns=[f.name for f in ROSTER_SCHEMA])
@@ -51,14 +51,15 @@ def write_roster(store: S3Store, raw: RawZone, roster: pd.DataFrame) -> None:
 
 
 @stage(name="onboard-experts")
-def onboard_experts(spec: RequestSpec, roster: pd.DataFrame) -> pd.DataFrame:
+def onboard_experts(spec: RequestSpec, roster: pd.DataFrame,
+                    svc: Services | None = None) -> pd.DataFrame:
     """Create (or find) a Label Studio user per roster expert (the roster recorded at
     submission); the raw zone's roster gets their user ids."""
-    settings = get_settings()
-    ls, state = LabelStudioClient(settings), StateStore(settings.state_url)
-    experts = ensure_experts(list(roster["expert_id"]), ls=ls, state=state, settings=settings)
+    svc = svc or Services.connect()
+    experts = ensure_experts(list(roster["expert_id"]), ls=svc.ls, state=svc.state,
+                             settings=svc.settings)
     onboarded = roster.assign(ls_user_id=[experts[e].ls_user_id for e in roster["expert_id"]])
-    write_roster(S3Store(settings), RawZone(settings.raw_zone_uri, spec.request_id), onboarded)
+    write_roster(svc.store, svc.raw(spec.request_id), onboarded)
     log.info("onboarded %d experts in Label Studio (logins: `annoflow experts %s`)",
              len(onboarded), spec.request_id)
     return onboarded

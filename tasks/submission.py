@@ -9,43 +9,38 @@ import logging
 import pyarrow as pa
 
 from annoflow.errors import AnnoflowError
-from annoflow.layout import RawZone
 from annoflow.roster import bookings
-from annoflow.settings import get_settings
 from annoflow.spec import RequestSpec
 from annoflow.uris import split_uri
-from connectors.s3 import S3Store
-from connectors.state import StateStore
-from tasks.locks import campaign_lock
 from tasks.scoping import Scope, scope_campaign
+from tasks.services import Services
 from tasks.sourcing import write_roster
 
 log = logging.getLogger("annoflow.submit")
 
 
-def submit_campaign(spec: RequestSpec, spec_change: str | None = None) -> Scope:
+def submit_campaign(spec: RequestSpec, spec_change: str | None = None,
+                    svc: Services | None = None) -> Scope:
     """Scope the campaign and record it for its ticks. The roster is chosen the first
     time only, with the weekly hours other campaigns left, and booked under the pool's
     lock; later submissions keep it as recorded."""
-    settings = get_settings()
-    store, state = S3Store(settings), StateStore(settings.state_url)
-    camp = state.campaign(spec.request_id)
+    svc = svc or Services.connect()
+    camp = svc.state.campaign(spec.request_id)
     if camp is not None and camp.stage == "cancelled":
         raise AnnoflowError(f"campaign {spec.request_id!r} was cancelled ({camp.stage_reason}); "
                             f"a cancelled campaign does not start again: give a new request a "
                             f"request_id of its own")
     # the pool's weekly hours are read and booked under one lock for every campaign: two
     # campaigns submitted at once cannot both book the same hours
-    with campaign_lock("pool", kind="bookings"):
-        scoped = scope_campaign(spec, spec_change)
-        _record(spec, scoped, store, state, settings)
+    with svc.lock("pool", kind="bookings"):
+        scoped = scope_campaign(spec, spec_change, svc)
+        _record(spec, scoped, svc)
     return scoped
 
 
-def _record(spec: RequestSpec, scoped: Scope, store: S3Store, state: StateStore,
-            settings) -> None:
+def _record(spec: RequestSpec, scoped: Scope, svc: Services) -> None:
     """The spec, plan and items in the raw zone; the roster and its bookings, once."""
-    raw = RawZone(settings.raw_zone_uri, spec.request_id)
+    store, state, raw = svc.store, svc.state, svc.raw(spec.request_id)
     store.ensure_bucket(bucket=split_uri(raw.base)[0])
     store.put_bytes(uri=raw.spec, data=spec.model_dump_json(indent=2).encode(),
                     content_type="application/json")

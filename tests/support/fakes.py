@@ -8,14 +8,14 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Sequence
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from annoflow.errors import CampaignBusy
-from connectors.label_studio import ExpertActivity, LSTask
+from connectors.label_studio import ExpertActivity, LSProject, LSTask, LSUser
 from connectors.s3 import ObjectExists, parquet_bytes
 
 
@@ -51,15 +51,64 @@ class MemoryStore:
     def list_uris(self, *, prefix_uri: str) -> list[str]:
         return sorted(u for u in self.objects if u.startswith(prefix_uri))
 
+    def ensure_bucket(self, *, bucket: str) -> None:
+        self.buckets.add(bucket)
+
+    def size(self, *, uri: str) -> int | None:
+        data = self.objects.get(uri)
+        return None if data is None else len(data)
+
+    def download(self, *, uri: str, into: BinaryIO) -> bool:
+        data = self.objects.get(uri)
+        if data is None:
+            return False
+        into.write(data)
+        return True
+
 
 @dataclass
 class FakeLabelStudio:
-    """One project's tasks and what annoflow told its access extension."""
+    """One campaign's project: its tasks and what annoflow told its access extension, and
+    the experts' users (by login)."""
     tasks: dict[int, LSTask] = field(default_factory=dict)
     access: dict[str, Any] = field(default_factory=dict)
     reviewed: dict[int, int] = field(default_factory=dict)
     activity: dict[int, ExpertActivity] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    users: dict[str, LSUser] = field(default_factory=dict)
+    projects: dict[int, tuple[LSProject, str]] = field(default_factory=dict)  # id -> (project, description)
+    base_url: str = "http://label-studio.invalid"
+
+    def ensure_expert(self, *, login: str, handle: str) -> LSUser:
+        self.calls.append("ensure_expert")
+        if login not in self.users:
+            self.users[login] = LSUser(id=1000 + len(self.users), username=handle, email=login)
+        return self.users[login]
+
+    def get_project(self, *, project_id: int) -> LSProject | None:
+        return self.projects[project_id][0] if project_id in self.projects else None
+
+    def find_project_by_key(self, *, key: str) -> LSProject | None:
+        return next((p for p, d in self.projects.values() if key in d), None)
+
+    def create_project(self, *, key: str, request_id: str, title: str, label_config: str,
+                       overlap: int, description: str) -> LSProject:
+        self.calls.append("create_project")
+        pid = len(self.projects) + 1
+        project = LSProject(id=pid, title=f"{request_id} · {title}", url=self.project_url(pid),
+                            maximum_annotations=overlap)
+        self.projects[pid] = (project, f"{description}\n[annoflow {key}]")
+        return project
+
+    def import_tasks(self, *, project_id: int, tasks: list[dict[str, Any]]) -> int:
+        self.calls.append("import_tasks")
+        overlap = self.projects[project_id][0].maximum_annotations
+        for t in tasks:
+            tid = len(self.tasks) + 1
+            self.tasks[tid] = LSTask(id=tid, data=dict(t["data"]), meta=dict(t["meta"]),
+                                     overlap=overlap, updated_at=datetime.now(timezone.utc),
+                                     annotations=())
+        return len(tasks)
 
     def iter_tasks(self, *, project_id: int, updated_after: datetime | None = None,
                    with_annotations: bool = True) -> Iterator[LSTask]:
@@ -72,7 +121,8 @@ class FakeLabelStudio:
                    gold_rate: float, removed: Sequence[int] | None = None,
                    serving_ttl_s: float | None = None) -> None:
         self.calls.append("set_access")
-        self.access = {"members": sorted(members), "removed": sorted(removed or [])}
+        self.access = {"members": sorted(members), "removed": sorted(removed or []),
+                       **({"probes": sorted(probes)} if probes is not None else {})}
 
     def set_review(self, *, project_id: int, window: int, reviewed: dict[int, int]) -> None:
         self.calls.append("set_review")
@@ -87,7 +137,7 @@ class FakeLabelStudio:
         return dict(self.activity)
 
     def project_url(self, project_id: int) -> str:
-        return f"http://label-studio.invalid/projects/{project_id}/data"
+        return f"{self.base_url}/projects/{project_id}/data"
 
 
 @dataclass
@@ -106,10 +156,11 @@ class Lock:
     taken: list[str] = field(default_factory=list)
 
     @contextmanager
-    def __call__(self, request_id: str, wait_s: float) -> Iterator[None]:
+    def __call__(self, request_id: str, wait_s: float | None = None,
+                 kind: str = "campaign") -> Iterator[None]:
         if self.busy:
             raise CampaignBusy(f"campaign {request_id!r} is being changed by another process")
-        self.taken.append(request_id)
+        self.taken.append(request_id if kind == "campaign" else f"{kind}:{request_id}")
         yield
 
 

@@ -1,0 +1,148 @@
+"""Submission and the first tick on injected clients (``tasks.services``), without services:
+scoping and recording a campaign (``submit_campaign``), onboarding its experts
+(``onboard_experts``) and making its project (``setup_project``), then the whole way to
+a delivery. Label Studio and S3 are the in-memory fakes of ``tests/support/fakes.py``, the
+state store the embedded SQLite on a temporary file."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from annoflow.errors import ConnectorError, SpecError
+from annoflow.settings import Settings
+from annoflow.tasktypes import get_task_type
+from connectors.state import StateStore
+from flows.campaign import tick
+from simulation.workforce import load_profile
+from tasks.production import read_synced
+from tasks.services import Services
+from tasks.submission import submit_campaign
+from tests.support.fakes import FakeLabelStudio, Lock, MemoryStore, Published, Schedules
+from tests.unit.test_good_campaigns import _good_judgments
+from tests.unit.test_task_types import spec_for
+from tests.unit.test_tick_stages import _tasks
+
+
+def _services(tmp_path, spec, *, buckets: set[str] | None = None) -> Services:
+    settings = Settings(state_url=f"sqlite:///{tmp_path / 'state.db'}",
+                        raw_zone_uri="s3://raw-unit")
+    return Services(settings=settings, ls=FakeLabelStudio(),
+                    store=MemoryStore(buckets={spec.delivery.bucket} if buckets is None else buckets),
+                    state=StateStore(settings.state_url), publish=Published(), lock=Lock(),
+                    stop_schedules=Schedules())
+
+
+@pytest.fixture()
+def spec():
+    return spec_for("pairwise_preference")
+
+
+def test_submission_records_the_campaign_and_books_its_roster_once(spec, tmp_path) -> None:
+    svc = _services(tmp_path, spec)
+    rid, raw = spec.request_id, svc.raw(spec.request_id)
+    scoped = submit_campaign(spec, svc=svc)
+    assert svc.lock.taken == ["bookings:pool"]  # the pool's hours are booked under its lock
+    assert {raw.spec, raw.plan, raw.items, raw.roster} <= set(svc.store.objects)
+    assert len(svc.store.get_parquet(uri=raw.items)) == len(scoped.items)
+    roster = sorted(scoped.roster["expert_id"])
+    assert sorted(svc.state.roster(rid)) == roster and svc.state.campaign(rid).stage == "submitted"
+    booked = {e.expert_id: e.booked_hours for e in svc.state.roster_entries(rid)}
+    assert set(booked) == set(roster) and sum(booked.values()) > 0
+    on_file = svc.store.get_parquet(uri=raw.roster).to_pandas()
+    assert not {"name", "email"} & set(on_file.columns)  # the raw zone holds no contact details
+    assert [a["key"] for a in svc.publish.items] == [f"{rid}-plan"]
+    # submitted again (the same spec): the roster and its bookings stay as recorded
+    submit_campaign(spec, svc=svc)
+    assert sorted(svc.state.roster(rid)) == roster
+    assert {e.expert_id: e.booked_hours for e in svc.state.roster_entries(rid)} == booked
+
+
+def test_submission_to_a_client_bucket_that_does_not_exist_records_nothing(spec, tmp_path) -> None:
+    svc = _services(tmp_path, spec, buckets=set())
+    with pytest.raises(ConnectorError, match="annoflow never creates a client's bucket"):
+        submit_campaign(spec, svc=svc)
+    assert svc.store.objects == {} and svc.state.campaign(spec.request_id) is None
+    assert svc.store.buckets == set()
+
+
+def test_an_edited_spec_needs_a_stated_change(spec, tmp_path) -> None:
+    svc = _services(tmp_path, spec)
+    submit_campaign(spec, svc=svc)
+    edited = spec.model_copy(update={"title": spec.title + " (edited)"})
+    with pytest.raises(SpecError, match="changed: title"):
+        submit_campaign(edited, svc=svc)
+    submit_campaign(edited, "a clearer title", svc=svc)
+    stored = svc.store.get_bytes(uri=svc.raw(spec.request_id).spec)
+    assert b"(edited)" in stored
+
+
+def test_the_first_tick_onboards_the_experts_and_makes_the_project_once(spec, tmp_path) -> None:
+    svc = _services(tmp_path, spec)
+    rid, raw = spec.request_id, svc.raw(spec.request_id)
+    scoped = submit_campaign(spec, svc=svc)
+    result = tick(rid, svc)
+    assert result.stage == "producing" and result.tasks_complete == 0
+    ls = svc.ls
+    assert ls.calls.count("create_project") == 1 and len(ls.projects) == 1
+    (pid,) = ls.projects
+    assert svc.state.campaign(rid).ls_project_id == pid
+    # every item (gold among them) once, carrying only its inputs and its opaque ref
+    items = scoped.items
+    assert sorted(t.meta["ref"] for t in ls.tasks.values()) == sorted(items["ref"])
+    inputs = set(get_task_type(spec.task.type).inputs)
+    assert all(set(t.data) == inputs for t in ls.tasks.values())
+    # the roster's experts are users and the project's members; gold are its probes
+    experts = svc.state.experts(list(scoped.roster["expert_id"]))
+    users = sorted(r.ls_user_id for r in experts.values())
+    assert sorted(u.id for u in ls.users.values()) == users == ls.access["members"]
+    by_ref = {t.meta["ref"]: t.id for t in ls.tasks.values()}
+    assert ls.access["probes"] == sorted(by_ref[r] for r in items.loc[items["is_gold"], "ref"])
+    on_file = svc.store.get_parquet(uri=raw.roster).to_pandas()
+    assert sorted(on_file["ls_user_id"]) == users
+    # the next tick makes nothing again
+    calls = {c: ls.calls.count(c) for c in ("create_project", "import_tasks", "ensure_expert")}
+    again = tick(rid, svc)
+    assert again.stage == "producing" and len(ls.tasks) == len(items)
+    assert {c: ls.calls.count(c) for c in calls} == calls
+
+
+def test_a_project_made_just_before_a_crash_is_found_by_its_key(spec, tmp_path) -> None:
+    svc = _services(tmp_path, spec)
+    rid = spec.request_id
+    submit_campaign(spec, svc=svc)
+    # the last tick made the project and died before recording its id
+    camp = svc.state.begin_campaign(request_id=rid, client=spec.client)
+    made = svc.ls.create_project(key=camp.project_key, request_id=rid, title=spec.title,
+                                 label_config="<View/>", overlap=2, description="made before")
+    assert svc.state.campaign(rid).ls_project_id is None
+    tick(rid, svc)
+    assert svc.state.campaign(rid).ls_project_id == made.id and len(svc.ls.projects) == 1
+
+
+def test_a_campaign_on_fakes_goes_from_submission_to_its_delivery(spec, tmp_path, repo) -> None:
+    """The experts' judgments arrive in (fake) Label Studio between ticks, as people would
+    submit them: the campaign is delivered with every one of them, and stops."""
+    svc = _services(tmp_path, spec)
+    rid = spec.request_id
+    scoped = submit_campaign(spec, svc=svc)
+    tick(rid, svc)
+    experts = svc.state.experts(list(scoped.roster["expert_id"]))
+    users = {e: r.ls_user_id for e, r in experts.items()}
+    truth = pd.read_json(repo / load_profile(repo / "configs/simulation/demo.yaml").truth,
+                         lines=True).set_index("item_id").to_dict("index")
+    judged = _good_judgments(spec, scoped.items, scoped.roster, truth)
+    done = {t.meta["ref"]: t for t in _tasks(spec, scoped.items, judged, users).values()}
+    ls, now = svc.ls, datetime.now(timezone.utc)
+    for tid, t in list(ls.tasks.items()):  # (a task changes when a judgment comes in)
+        ls.tasks[tid] = dataclasses.replace(t, annotations=done[t.meta["ref"]].annotations,
+                                            updated_at=now)
+    result = tick(rid, svc)
+    assert result.stage == "delivered" and result.synced == len(judged)
+    assert svc.stop_schedules.stopped == [rid]
+    synced = read_synced(svc.store, svc.raw(rid))
+    assert len(synced) == len(judged) and set(synced["expert_id"]) == set(users)
+    assert [u for u in svc.store.objects if u.endswith("manifest.json")] == \
+        [f"{spec.delivery.uri}{rid}/v1/manifest.json"]
