@@ -99,52 +99,67 @@ def qc_million() -> dict:
 
 
 def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) -> dict:
-    """A tick's own work (incremental sync, live QC, progress) on a campaign of
-    ``n_tasks`` tasks x ``k`` judgments when 1 % of the tasks changed, beside a full sync of
-    the same project, in the same run. Called in-process (the stages' functions), so the
-    figures leave out the worker's process start, measured separately."""
+    """The campaign's own tick (``flows.campaign.tick``: incremental sync, live QC, extra
+    judgments, progress) on a campaign of ``n_tasks`` tasks x ``k`` judgments when 1 % of
+    the tasks changed, beside a full sync of the same project, in the same run. Label
+    Studio and S3 are the real services; the state store is a SQLite file of its own, and
+    the Prefect lock and artifacts are left out (called in-process, so the figures leave
+    out the worker's process start too, measured separately)."""
+    import tempfile
+    from contextlib import nullcontext
+
     import pyarrow as pa
 
-    from annoflow.layout import RawZone
     from annoflow.spec import load_spec
     from annoflow.tasktypes import get_task_type
     from connectors.s3 import S3Store
-    from connectors.state import RosterEntry
-    from tasks.extra_judgments import item_confidence, raised_overlaps
-    from tasks.production import trusted_judges
-    from tasks.operations import (Campaign, live_contract, progress_snapshot, quality_removals,
-                                  vouched)
-    from tasks.quality import assess
+    from connectors.state import StateStore
+    from flows.campaign import tick
     from tasks.production import SYNC_MARGIN, read_synced, sync_annotations
+    from tasks.services import Services
 
-    settings = Settings()
+    settings = Settings(state_url=f"sqlite:///{tempfile.mkdtemp(prefix='bench-tick-')}/state.db")
     ls, store = LabelStudioClient(settings), S3Store(settings)
+    svc = Services(settings=settings, ls=ls, store=store, state=StateStore(settings.state_url),
+                   publish=lambda **_: None, lock=lambda *a, **kw: nullcontext(),
+                   stop_schedules=lambda _: None)
     rid = f"bench-tick-{uuid.uuid4().hex[:6]}"
-    spec = load_spec(ROOT / "configs/requests/classification.yaml").model_copy(
-        update={"request_id": rid})
+    base = load_spec(ROOT / "configs/requests/classification.yaml")
+    # k judgments in, one more asked of each task: the campaign is still producing
+    spec = base.model_copy(update={"request_id": rid, "workforce": base.workforce.model_copy(
+        update={"annotators_per_item": k + 1, "max_annotators_per_item": k + 2,
+                "max_experts": k + 2})})
     tt = get_task_type("classification")
+    experts = [f"ex-b{i}" for i in range(k + 1)]
     users = [ls.ensure_expert(login=f"{rid}-{i}@experts.annoflow.invalid", handle=f"{rid}-{i}").id
              for i in range(k + 1)]
-    roster = pd.DataFrame({"expert_id": [f"ex-b{i}" for i in range(k + 1)], "ls_user_id": users,
+    roster = pd.DataFrame({"expert_id": experts, "ls_user_id": users,
                            "hourly_rate_usd": 50.0, "weekly_hours": 20.0})
     items = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_tasks)],
                           "ref": [f"r{i}" for i in range(n_tasks)], "is_gold": False,
                           "text": [f"ticket {i}" for i in range(n_tasks)], "gold_answer": None})
     labels = list(spec.task.labels)
-    p = ls._sdk.projects.create(title=rid, label_config=tt.label_config(spec), maximum_annotations=k + 1)
+    p = ls._sdk.projects.create(title=rid, label_config=tt.label_config(spec),
+                                maximum_annotations=k + 1)
     tasks = [{"data": {"text": r.text}, "meta": {"ref": r.ref}, "annotations": [
-        {"result": tt.make_result(spec.task, {"label": labels[(j + i) % len(labels)]}),
+        {"result": tt.make_result(spec.task, {"label": labels[i % len(labels)]}),
          "completed_by": users[j], "lead_time": 30.0} for j in range(k)]}
         for i, r in enumerate(items.itertuples())]
     ls.import_tasks(project_id=p.id, tasks=tasks)
-    camp = Campaign(spec=spec, items=items, roster=roster,
-                    entries={e: RosterEntry(expert_id=e) for e in roster["expert_id"]},
-                    project_id=p.id, stage="producing")
-    raw = RawZone(settings.raw_zone_uri, rid)
+    # the campaign as submission and its first tick record it
+    svc.state.begin_campaign(request_id=rid, client=spec.client)
+    svc.state.set_project(request_id=rid, project_id=p.id)
+    svc.state.set_roster(request_id=rid, expert_ids=experts, actor="bench")
+    svc.state.set_stage(request_id=rid, stage="producing", actor="bench")
+    raw = svc.raw(rid)
     store.ensure_bucket(bucket=raw.base.removeprefix("s3://").split("/")[0])
+    store.put_bytes(uri=raw.spec, data=spec.model_dump_json().encode())
+    store.put_parquet(uri=raw.items, table=pa.Table.from_pandas(items, preserve_index=False))
+    store.put_parquet(uri=raw.roster, table=pa.Table.from_pandas(roster, preserve_index=False))
     time.sleep(15)  # Label Studio touches every imported task once more, seconds after an import
-    sync_annotations.fn(spec, p.id, items, roster, full=True)  # the raw zone gets them
-    t_full, full = timed(lambda: sync_annotations.fn(spec, p.id, items, roster, full=True))
+    first = tick(rid, svc)  # a full sync (and reconciliation): the raw zone gets them all
+    assert first.stage == "producing" and first.synced == n_tasks * k, first
+    t_full, _ = timed(lambda: sync_annotations.fn(spec, p.id, items, roster, full=True, svc=svc))
     # 1 % of the tasks change, later (past the sync's safety margin): a fourth expert judges them
     time.sleep(SYNC_MARGIN.total_seconds() + 1)
     ids = [t.id for t in ls.iter_tasks(project_id=p.id, with_annotations=False)]
@@ -153,30 +168,14 @@ def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) ->
         list(pool.map(lambda t: ls.create_annotation(
             task_id=t, user_id=users[k], result=tt.make_result(spec.task, {"label": labels[0]}),
             lead_time=30.0), changed))
-
-    extra_s = []
-
-    def tick() -> int:
-        sync = sync_annotations.fn(spec, p.id, items, roster, full=False,
-                                   watermark=full.watermark)
-        contract = live_contract(camp, sync.synced)
-        quality_removals(camp, contract)
-        vouched(camp, contract)
-        # dynamic overlap (the example spec has qc.target_confidence): QC on what is synced
-        t, _ = timed(lambda: raised_overlaps(camp, trusted_judges(sync.synced, set()),
-                                             item_confidence(assess(spec, items, sync.synced).outcome)))
-        extra_s.append(t)
-        progress_snapshot(camp, sync.synced, now=pd.Timestamp.now(tz="UTC").to_pydatetime(),
-                          previous=None, reconciled=None)
-        return sync.fresh
-    t_tick, fresh = timed(tick)
+    t_tick, result = timed(lambda: tick(rid, svc))
+    assert result.stage == "producing" and result.synced == len(changed), result
     t_read, synced = timed(lambda: read_synced(store, raw))
     ls._sdk.projects.delete(id=p.id)
     return {"tasks": n_tasks, "judgments": int(len(synced)), "changed_tasks": len(changed),
             "full_sync_s": round(t_full, 2), "tick_s": round(t_tick, 2),
-            "tick_extra_judgments_s": round(extra_s[0], 2),
-            "tick_over_full_sync": round(t_tick / t_full, 3), "tick_new_rows": int(fresh),
-            "raw_zone_read_s": round(t_read, 2)}
+            "tick_over_full_sync": round(t_tick / t_full, 3), "tick_new_rows": result.synced,
+            "tick_complete_items": result.tasks_complete, "raw_zone_read_s": round(t_read, 2)}
 
 
 def main() -> None:

@@ -161,7 +161,8 @@ def _merge(synced: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     def key(df: pd.DataFrame) -> pd.MultiIndex:
         return pd.MultiIndex.from_frame(df.reindex(columns=VERSION_KEY).astype(object)
                                         .where(lambda d: d.notna(), None))
-    fresh = rows[~key(rows).isin(key(synced))]
+    known = synced[synced["annotation_id"].isin(rows["annotation_id"])]  # (their versions)
+    fresh = rows[~key(rows).isin(key(known))]
     return _latest(pd.concat([synced, fresh], ignore_index=True)), fresh
 
 
@@ -229,7 +230,11 @@ def trusted_counts(synced: pd.DataFrame, removed: set[str] = frozenset()) -> pd.
 
 def trusted_judges(synced: pd.DataFrame, removed: set[str] = frozenset()) -> pd.Series:
     """item_id -> the experts whose judgments of it count."""
-    return _trusted(synced, removed).groupby("item_id")["expert_id"].agg(set)
+    judges: dict[str, set[str]] = {}
+    trusted = _trusted(synced, removed)
+    for item, expert in zip(trusted["item_id"].to_numpy(), trusted["expert_id"].to_numpy()):
+        judges.setdefault(item, set()).add(expert)
+    return pd.Series(judges, dtype=object).rename_axis("item_id").rename("expert_id")
 
 
 def complete_item_ids(synced: pd.DataFrame, items: pd.DataFrame, spec: RequestSpec,

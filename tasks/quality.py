@@ -22,10 +22,21 @@ log = logging.getLogger("annoflow.qc")
 def to_contract(judged: pd.DataFrame) -> pd.DataFrame:
     """The judgments that count (``annoflow.judgments.counted``) -> the long QC contract
     (see qc.contract), one row per field."""
-    rows = [(r.item_id, r.expert_id, f, v, r.lead_time_s, bool(r.is_gold))
-            for r in judged.itertuples() for f, v in json.loads(r.answer_json).items()]
-    df = pd.DataFrame(rows, columns=["task", "worker", "field", "label", "lead_time_s", "is_gold"])
-    return df.astype({"lead_time_s": "float64", "is_gold": bool})
+    cols = ["task", "worker", "field", "label", "lead_time_s", "is_gold"]
+    if not len(judged):
+        return pd.DataFrame(columns=cols).astype({"lead_time_s": "float64", "is_gold": bool})
+    # each distinct answer is parsed once (a choice task has a handful of them)
+    fields = {a: list(json.loads(a).items()) for a in pd.unique(judged["answer_json"])}
+    pairs = judged["answer_json"].map(fields)
+    n = pairs.map(len).to_numpy()
+    flat = [p for ps in pairs for p in ps]
+    df = pd.DataFrame({
+        "task": judged["item_id"].to_numpy().repeat(n),
+        "worker": judged["expert_id"].to_numpy().repeat(n),
+        "field": [f for f, _ in flat], "label": [v for _, v in flat],
+        "lead_time_s": judged["lead_time_s"].to_numpy(dtype="float64").repeat(n),
+        "is_gold": judged["is_gold"].astype(bool).to_numpy().repeat(n)})
+    return df.reset_index(drop=True)
 
 
 def gold_answers(items: pd.DataFrame) -> pd.DataFrame:
