@@ -472,6 +472,103 @@ def experts(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
               "its first use; after that only --reset-password makes a new one.")
 
 
+pool_app = typer.Typer(no_args_is_help=True, help="The talent pool: import experts, look them "
+                                                   "up, generate test pools.")
+app.add_typer(pool_app, name="pool")
+
+
+def _registry():
+    from connectors.pool_registry import PoolRegistry
+    from connectors.state import StateStore
+    return PoolRegistry(StateStore(get_settings().state_url))
+
+
+@pool_app.command("import")
+def pool_import(file: str = typer.Argument(..., metavar="FILE",
+                                           help="CSV, JSONL or Parquet; a path or s3:// URI"),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Add or update experts from a pool file (by expert_id). Every row is checked first:
+    a file with any bad row changes nothing."""
+    try:
+        store = None
+        if file.startswith("s3://"):
+            from connectors.s3 import S3Store
+            store = S3Store(get_settings())
+        registry = _registry()
+        result = registry.import_file(file, store=store)
+    except AnnoflowError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps({"file": file, **result.__dict__, "pool_size": registry.size()}))
+        return
+    out.print(f"{escape(file)}: {result.rows:,} experts read; {result.added:,} added, "
+              f"{result.changed:,} changed, {result.unchanged:,} unchanged. The pool holds "
+              f"{registry.size():,} experts ({escape(registry.state.where)}).")
+
+
+@pool_app.command("show")
+def pool_show(expert_id: Optional[str] = typer.Argument(None, metavar="[EXPERT_ID]"),
+              contacts: bool = typer.Option(False, "--contacts",
+                                            help="include names and emails (personal data)"),
+              limit: int = typer.Option(20, "--limit", min=1, help="experts listed at most"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """One expert's profile and quality history, or the pool's first experts. Contact
+    details only with --contacts."""
+    try:
+        registry = _registry()
+        if expert_id is not None:
+            found = registry.profiles([expert_id])
+            if not found:
+                raise AnnoflowError(f"no expert {expert_id!r} in the talent pool "
+                                    f"({registry.state.where})")
+            profiles = found
+        else:
+            profiles = registry.profiles(registry.first_ids(limit))
+    except AnnoflowError as e:
+        _fail(e, as_json)
+    hidden = set() if contacts else {"name", "email"}
+    rows = [{**p.model_dump(mode="json", exclude=hidden),
+             **({"quality": registry.quality(p.expert_id)} if expert_id else {})}
+            for p in profiles]
+    if as_json:
+        print(json.dumps({"pool_size": registry.size(), "experts": rows}, default=str))
+        return
+    out.print(f"Talent pool: {registry.size():,} experts ({escape(registry.state.where)})")
+    for r in rows:
+        domains = ", ".join(f"{d['domain']} {d['vetting_score'] if d['vetting_score'] is not None else '-'}"
+                            + (f" ({'/'.join(d['subspecialties'])})" if d["subspecialties"] else "")
+                            for d in r["domains"])
+        who = f" {r['name']} <{r['email']}>" if contacts else ""
+        flags = (" BANNED" if r["banned"] else "") + (
+            f" excluded by {', '.join(r['excluded_clients'])}" if r["excluded_clients"] else "")
+        out.print(f"  {r['expert_id']}{who}: {domains}; {'/'.join(r['languages'])}; "
+                  f"${r['hourly_rate_usd']:,.0f}/h, {r['weekly_hours']:g} h/week; "
+                  f"{r['timezone']}{flags}")
+        for domain, q in r.get("quality", {}).items():
+            acc = f"{q['gold_right']}/{q['gold_judged']} gold" if q["gold_judged"] else "no gold yet"
+            out.print(f"    {domain}: {acc}, {q['judgments']} judgments in {q['campaigns']} "
+                      f"campaign(s), last active {q['last_active']}")
+
+
+@pool_app.command("generate")
+def pool_generate(n: int = typer.Argument(..., metavar="N", min=1, help="how many experts"),
+                  out_path: Path = typer.Option(..., "--out", help="a .csv, .jsonl or .parquet file"),
+                  seed: int = typer.Option(0, "--seed")) -> None:
+    """Write a realistic generated pool of N experts (for tests and benchmarks)."""
+    from simulation.pool import generate_pool
+    df = generate_pool(n, seed=seed)
+    suffix = out_path.suffix.lower()
+    if suffix == ".csv":
+        df.to_csv(out_path, index=False)
+    elif suffix == ".jsonl":
+        df.to_json(out_path, orient="records", lines=True)
+    elif suffix == ".parquet":
+        df.to_parquet(out_path, index=False)
+    else:
+        _fail(AnnoflowError(f"--out {out_path}: expected a .csv, .jsonl or .parquet file"), False)
+    out.print(f"{n:,} experts written to {escape(str(out_path))} (seed {seed})")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

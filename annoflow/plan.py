@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 from pydantic import BaseModel
 
+from annoflow.roster import StaffedExpert, staffing
 from annoflow.spec import RequestSpec
 
 
@@ -32,6 +33,10 @@ class CampaignPlan(BaseModel):
     budget_usd: float | None
     quarantined_rows: int
     warnings: list[str]
+    #: why the request cannot be done as asked, each with what would fix it (blocking)
+    infeasible: list[str] = []
+    #: every chosen expert with their score and its named parts
+    staffing: list[StaffedExpert] = []
 
     def to_text(self) -> str:
         lines = [
@@ -60,6 +65,12 @@ class CampaignPlan(BaseModel):
         if self.quarantined_rows:
             lines.append(f"  quarantined rows     {self.quarantined_rows}")
         lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  infeasible: {w}" for w in self.infeasible]
+        if self.staffing:
+            lines.append(f"  staffing             {'expert':<14} {'score':>6}  "
+                         + "  ".join(f"{p:>12}" for p in self.staffing[0].parts))
+            lines += [f"  {s.rank:>19}. {s.expert_id:<14} {s.score:6.3f}  "
+                      + "  ".join(f"{v:12.3f}" for v in s.parts.values()) for s in self.staffing]
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
@@ -75,6 +86,13 @@ class CampaignPlan(BaseModel):
         md = [f"# Plan: {self.request_id}", "", "| | |", "|---|---|"]
         md += [f"| {k} | {v} |" for k, v in rows]
         md += ["", *[f"- ⚠ {w}" for w in self.warnings]]
+        md += [f"- ⛔ {w}" for w in self.infeasible]
+        if self.staffing:
+            parts = list(self.staffing[0].parts)
+            md += ["", "## Staffing", "", "| rank | expert | score | " + " | ".join(parts) + " |",
+                   "|---" * (3 + len(parts)) + "|"]
+            md += [f"| {s.rank} | {s.expert_id} | {s.score:.3f} | "
+                   + " | ".join(f"{v:.3f}" for v in s.parts.values()) + " |" for s in self.staffing]
         return "\n".join(md)
 
 
@@ -93,8 +111,46 @@ def gold_rate(spec: RequestSpec) -> float:
                                         spec.qc.min_gold_judgments / GOLD_HORIZON)), 4)
 
 
+def _deadline_fixes(hours: float, weekly: float, days: int, roster_size: int,
+                    shortlist: pd.DataFrame, today: date) -> str:
+    by = weekly * days / 7
+    fixes = []
+    if weekly > 0:
+        fixes.append(f"a deadline on or after {today + timedelta(days=math.ceil(hours / weekly * 7))}")
+    cum = shortlist["weekly_hours"].cumsum().to_numpy() if len(shortlist) else []
+    enough = [i + 1 for i, h in enumerate(cum) if h * days / 7 >= hours]
+    if enough and enough[0] > roster_size:
+        fixes.append(f"max_experts {enough[0]} (the {enough[0]} best eligible experts have "
+                     f"{cum[enough[0] - 1]:,.0f} h/week left)")
+    fixes.append("fewer items or judgments per item")
+    return (f"the deadline cannot be met: {hours:,.0f} expert-hours are needed and the roster "
+            f"of {roster_size} has {weekly:,.0f} h/week left, {by:,.0f} h by then. What would "
+            f"fix it: " + "; or ".join(fixes))
+
+
+def _budget_fixes(spec: RequestSpec, cost: float, hours: float, roster_size: int,
+                  shortlist: pd.DataFrame) -> str:
+    k = spec.workforce.annotators_per_item
+    fixes = [f"a budget of at least ${math.ceil(cost):,}"]
+    if roster_size and len(shortlist) >= roster_size:
+        cheap = float((hours / roster_size * shortlist.nsmallest(roster_size, "hourly_rate_usd")
+                       ["hourly_rate_usd"]).sum())
+        if cheap <= spec.budget_usd:
+            fixes.append(f"cheaper experts (a higher workforce.weights.cost: the "
+                         f"{roster_size} cheapest eligible would cost ${cheap:,.0f})")
+    if k > 1:
+        fixes.append(f"annotators_per_item {k - 1} (about ${cost * (k - 1) / k:,.0f})")
+    return (f"the budget cannot cover the work: the expected cost is ${cost:,.0f}, over the "
+            f"${spec.budget_usd:,.0f} budget. What would fix it: " + "; or ".join(fixes))
+
+
 def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataFrame,
-               eligible: int, quarantined: int, today: date | None = None) -> CampaignPlan:
+               eligible: int, quarantined: int, today: date | None = None,
+               shortlist: pd.DataFrame | None = None) -> CampaignPlan:
+    """The plan; ``shortlist``: the best eligible experts beyond the roster too (for what
+    would fix an infeasible deadline or budget)."""
+    today = today or date.today()
+    shortlist = roster if shortlist is None else shortlist
     k = spec.workforce.annotators_per_item
     rate = gold_rate(spec) if n_gold else 0.0
     judgments = math.ceil(n_items * k / (1 - rate))  # gold probes ride along in every stream
@@ -104,21 +160,21 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
     # every expert works the same share of the judgments, at their own rate
     cost = float((hours / len(roster) * roster["hourly_rate_usd"]).sum()) if len(roster) else 0.0
     warnings: list[str] = []
+    infeasible: list[str] = []
     needed = None
     if spec.deadline:
-        days = (spec.deadline - (today or date.today())).days
+        days = (spec.deadline - today).days
         avg_weekly = weekly / len(roster) if len(roster) else 0
         needed = math.ceil(hours / (avg_weekly * days / 7)) if days > 0 and avg_weekly else None
         if days <= 0:
-            warnings.append(f"deadline {spec.deadline} has already passed")
-        elif needed is not None and needed > len(roster):
-            warnings.append(f"deadline infeasible: {needed} experts needed by {spec.deadline}, "
-                            f"roster has {len(roster)}")
+            infeasible.append(f"the deadline {spec.deadline} has already passed. What would fix "
+                              f"it: a deadline after {today}")
+        elif weekly * days / 7 < hours:
+            infeasible.append(_deadline_fixes(hours, weekly, days, len(roster), shortlist, today))
     top = spec.workforce.most_per_item
     most = cost * top / k
     if spec.budget_usd is not None and cost > spec.budget_usd:
-        warnings.append(f"budget exceeded: expected cost ${cost:,.0f} is over the "
-                        f"${spec.budget_usd:,.0f} budget")
+        infeasible.append(_budget_fixes(spec, cost, hours, len(roster), shortlist))
     elif spec.budget_usd is not None and most > spec.budget_usd:
         warnings.append(f"budget at risk: if every item needed {top} judgments (dynamic "
                         f"overlap) the cost would be ${most:,.0f}, over the "
@@ -140,4 +196,5 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
         roster_size=len(roster), eligible_experts=eligible, roster_weekly_hours=weekly,
         weeks_to_finish=round(weeks, 2), experts_needed_by_deadline=needed, deadline=spec.deadline,
         expected_cost_usd=round(cost, 2), most_cost_usd=round(most, 2), budget_usd=spec.budget_usd,
-        quarantined_rows=quarantined, warnings=warnings)
+        quarantined_rows=quarantined, warnings=warnings, infeasible=infeasible,
+        staffing=staffing(roster) if "score" in roster.columns else [])

@@ -46,6 +46,7 @@ ROSTER_SCHEMA = pa.schema([
     ("expert_id", pa.string()),
     ("ls_user_id", pa.int64()),
     ("rank", pa.int32()),
+    ("score", pa.float64()),
     ("vetting_score", pa.float64()),
     ("hourly_rate_usd", pa.float64()),
     ("weekly_hours", pa.float64()),

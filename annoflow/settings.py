@@ -3,7 +3,7 @@
 Environment variables override them:
   ANNOFLOW_LABEL_STUDIO_URL, ANNOFLOW_LABEL_STUDIO_TOKEN, ANNOFLOW_S3_ENDPOINT_URL,
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, PREFECT_API_URL,
-  ANNOFLOW_RAW_ZONE_URI, ANNOFLOW_TALENT_POOL_URI, ANNOFLOW_PSEUDONYM_KEY,
+  ANNOFLOW_RAW_ZONE_URI, ANNOFLOW_PSEUDONYM_KEY,
   ANNOFLOW_STATE_URL, ANNOFLOW_ANNOTATOR_URL, ANNOFLOW_CLIENT_BUCKETS,
   ANNOFLOW_RETRY_BUDGET_S, ANNOFLOW_HTTP_TIMEOUT_S.
 """
@@ -57,7 +57,6 @@ class Settings(BaseSettings):
     prefect_api_url: str = Field(
         "http://127.0.0.1:4200/api", validation_alias=AliasChoices("PREFECT_API_URL"))
     raw_zone_uri: str = "s3://annoflow-raw"
-    talent_pool_uri: str = str(REPO_ROOT / "data" / "talent_pool.csv")
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     #: annoflow's transactional state (campaign ids, expert identities); SQLite or PostgreSQL
     state_url: str = f"sqlite:///{REPO_ROOT / '.local' / 'annoflow-state.db'}"

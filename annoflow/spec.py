@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from annoflow.errors import SpecError
+from annoflow.pool import MatchWeights
 from annoflow.tasktypes import TASK_TYPES, get_task_type
 
 REQUEST_ID = re.compile(r"^[a-z0-9-]+$")
@@ -64,7 +65,12 @@ class WorkforceSpec(_Model):
     max_experts: int = Field(ge=1)
     languages: list[str] = Field(min_length=1)
     min_vetting_score: float = Field(0.0, ge=0, le=1)
-    talent_pool: str | None = Field(None, description="overrides ANNOFLOW_TALENT_POOL_URI")
+    subspecialties: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,59}$")]] = Field(
+        [], description="the domain's subspecialties the work needs (domain fit: the share "
+                        "of them an expert has)")
+    weights: MatchWeights = Field(
+        MatchWeights(), description="how much each part of an expert's score counts in "
+                                    "matching: domain_fit, quality, vetting, cost, availability")
     max_annotators_per_item: int | None = Field(
         None, ge=1, le=50,
         description="dynamic overlap: an item whose aggregate confidence stays under "
@@ -288,9 +294,6 @@ def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None
     }
     if spec.gold is not None:
         updates["gold"] = spec.gold.model_copy(update={"uri": _resolve(spec.gold.uri, base)})
-    if spec.workforce.talent_pool:
-        updates["workforce"] = spec.workforce.model_copy(
-            update={"talent_pool": _resolve(spec.workforce.talent_pool, base)})
     return spec.model_copy(update=updates)
 
 

@@ -91,6 +91,63 @@ AUDIT_LOG = sa.Table(
     sa.Column("detail_json", sa.Text, nullable=False),
 )
 
+# -- the talent pool (``connectors.pool_registry``) -------------------------------------
+#: one row per expert: the profile a pool file gives (contact details stay in this table);
+#: ``languages`` and ``excluded_clients`` are ";"-delimited (";en;de;")
+POOL_EXPERTS = sa.Table(
+    "pool_experts", META,
+    sa.Column("expert_id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("languages", sa.Text, nullable=False),
+    sa.Column("excluded_clients", sa.Text, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("skills_json", sa.Text, nullable=False),
+    sa.Column("hourly_rate_usd", sa.Float, nullable=False),
+    sa.Column("weekly_hours", sa.Float, nullable=False),
+    sa.Column("banned", sa.Boolean, nullable=False),
+    sa.Column("ban_reason", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+#: an expert's domains, each with its subspecialties (";a;b;") and vetting result. Also the
+#: table matching reads: it carries a copy of what the hard constraints and the score need
+#: of the expert's row (languages, exclusions, ban, rate, hours; written with it, in one
+#: transaction, by the import only), and is clustered by domain (SQLite: WITHOUT ROWID),
+#: so that ranking a domain reads one contiguous range and nothing else
+POOL_DOMAINS = sa.Table(
+    "pool_domains", META,
+    sa.Column("domain", sa.String(60), primary_key=True),
+    sa.Column("expert_id", sa.String(100), primary_key=True),
+    sa.Column("subspecialties", sa.Text, nullable=False),
+    sa.Column("vetting_score", sa.Float, nullable=True),
+    sa.Column("vetted_at", sa.Date, nullable=True),
+    sa.Column("languages", sa.Text, nullable=False),
+    sa.Column("excluded_clients", sa.Text, nullable=False),
+    sa.Column("banned", sa.Boolean, nullable=False),
+    sa.Column("hourly_rate_usd", sa.Float, nullable=False),
+    sa.Column("weekly_hours", sa.Float, nullable=False),
+    sa.Index("ix_pool_domains_expert_id", "expert_id"),
+    sqlite_with_rowid=False,
+)
+#: an expert's measured quality per domain, as sufficient statistics (counts and sums):
+#: gold judged and right, judgments compared with the consensus and the agreement summed,
+#: reviews and reviews accepted, judgments and campaigns done, last active
+POOL_QUALITY = sa.Table(
+    "pool_quality", META,
+    sa.Column("expert_id", sa.String(100), primary_key=True),
+    sa.Column("domain", sa.String(60), primary_key=True),
+    sa.Column("gold_judged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("gold_right", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("agreement_judged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("agreement_sum", sa.Float, nullable=False, server_default="0"),
+    sa.Column("reviews", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reviews_accepted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("judgments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("campaigns", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_active", sa.DateTime(timezone=True), nullable=True),
+    sqlite_with_rowid=False,
+)
+
 ROSTER_STATUSES = ("active", "removed", "released")
 #: a campaign in one of these stages books no expert's hours any more
 FINISHED_STAGES = ("delivered", "cancelled", "failed", "qc_failed")
@@ -167,7 +224,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE_TABLES = ("campaigns", "experts", "campaign_specs", "rosters")
 BASELINE_REVISION = "0001"
 #: the head of ``connectors/migrations/versions``: move it with every new revision
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 #: PostgreSQL advisory lock key serialising migrations of one database ("annoflow")
 _PG_MIGRATION_LOCK = 0x616E6E6F666C6F77
 

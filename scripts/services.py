@@ -236,6 +236,19 @@ def _client_buckets() -> None:
             store.ensure_bucket(bucket=prefix.removeprefix("s3://").split("/")[0])
 
 
+def _demo_pool() -> None:
+    """The demo talent pool in the embedded state store (an idempotent upsert by id: the
+    experts' quality history, and anyone else imported, stay)."""
+    sys.path.insert(0, str(ROOT))
+    from annoflow.settings import Settings
+    from connectors.pool_registry import PoolRegistry
+    from connectors.state import StateStore
+    result = PoolRegistry(StateStore(Settings().state_url)).import_file(
+        str(ROOT / "data/talent_pool.csv"))
+    print(f"  {'talent pool':<13} {result.rows} demo experts (data/talent_pool.csv; "
+          f"{result.added} added, {result.changed} changed)")
+
+
 def main(argv: list[str]) -> None:
     action = argv[1] if len(argv) > 1 else "status"
     LOCAL.mkdir(exist_ok=True)
@@ -248,6 +261,7 @@ def main(argv: list[str]) -> None:
         start(WORKER)  # it needs the Prefect API up
         wait(WORKER)
         _client_buckets()
+        _demo_pool()
         print(f"  Label Studio login: {LS_ADMIN_EMAIL} / {LS_ADMIN_PASSWORD}")
     elif action == "stop":
         for svc in (WORKER, *SERVICES):

@@ -323,7 +323,6 @@ def add_experts(request_id: str, n: int) -> list[str]:
     """Source ``n`` more experts from the pool for a running campaign (after removals, say):
     the best eligible ones not on the roster yet, with the weekly hours other campaigns
     left them; booked, onboarded and given access in one go. Returns their ids."""
-    from connectors.talent_pool import load_talent_pool
     from tasks.locks import campaign_lock
 
     settings = get_settings()
@@ -331,25 +330,19 @@ def add_experts(request_id: str, n: int) -> list[str]:
     camp = load_campaign(request_id)
     if camp.stage in ("delivered", "cancelled"):
         raise AnnoflowError(f"campaign {request_id} is {camp.stage}: its roster is closed")
-    uri = camp.spec.workforce.talent_pool or settings.talent_pool_uri
-    pool = load_talent_pool(uri, store=store if uri.startswith("s3://") else None)
     with campaign_lock("pool", kind="bookings"):  # read and book the pool's hours at once
-        return _add(camp, pool, n, state, store, ls, settings)
+        return _add(camp, n, state, store, ls, settings)
 
 
-def _add(camp: Campaign, pool: pd.DataFrame, n: int, state: StateStore, store: S3Store,
+def _add(camp: Campaign, n: int, state: StateStore, store: S3Store,
          ls: LabelStudioClient, settings) -> list[str]:
-    from annoflow.roster import available, bookings, rank_experts
+    from annoflow.roster import bookings
+    from tasks.scoping import rank_pool
     from tasks.sourcing import ensure_experts, write_roster
 
     request_id = camp.request_id
-    booked = state.booked_hours(exclude_request_id=request_id)
-    ranked = rank_experts(available(pool, booked), camp.spec)
-    fresh = ranked[~ranked["expert_id"].isin(list(camp.entries))].head(n)
-    if len(fresh) < n:
-        raise AnnoflowError(f"only {len(fresh)} more eligible expert(s) in the pool for "
-                            f"{request_id} (domain {camp.spec.domain}, languages, vetting "
-                            f"score, weekly hours left); nothing was changed")
+    # (DataError when the pool has fewer than n more: nothing is changed)
+    fresh = rank_pool(camp.spec, state, exclude=list(camp.entries), limit=n, need=n)[0].head(n)
     hours = camp.spec.seconds_per_judgment * len(camp.items) / 3600  # a share's upper bound
     added = state.set_roster(request_id=request_id, expert_ids=list(fresh["expert_id"]),
                              booked_hours=bookings(fresh, hours), actor="cli")

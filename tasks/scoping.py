@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from annoflow.errors import DataError, SettingsError
 from annoflow.plan import CampaignPlan, build_plan
-from annoflow.roster import available, rank_experts, select_roster
+from annoflow.roster import select_roster, shortlist_size
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from connectors.datafiles import read_table
 from annoflow.uris import split_uri
 from connectors.s3 import S3Store
 from connectors.state import StateStore
-from connectors.talent_pool import load_talent_pool
+from connectors.pool_registry import MatchRequest, PoolRegistry
 from annoflow.items import PreparedItems, prepare_items
 from tasks import stage
 from tasks.delivery import check_client_bucket
@@ -51,8 +52,7 @@ def scope(spec: RequestSpec, settings: Settings | None = None, *,
     clients to use (by default made from the settings: S3 only if a file is on it)."""
     settings = settings or get_settings()
     settings.check_delivery_target(spec.client, spec.delivery.uri)
-    pool_uri = spec.workforce.talent_pool or settings.talent_pool_uri
-    uris = [spec.source.uri, pool_uri] + ([spec.gold.uri] if spec.gold else [])
+    uris = [spec.source.uri] + ([spec.gold.uri] if spec.gold else [])
     if store is None and any(u.startswith("s3://") for u in uris):
         store = S3Store(settings)
     source = read_table(spec.source.uri, store=store)
@@ -66,15 +66,54 @@ def scope(spec: RequestSpec, settings: Settings | None = None, *,
             + format_problems(prepared.problems))
     if prepared.n_items == 0:
         raise DataError(f"{spec.source.uri}: no items to annotate")
-    pool = load_talent_pool(pool_uri, store=store)
-    # what other campaigns running now have booked of each expert's week is not available
     state = state or StateStore(settings.state_url)
-    booked = state.booked_hours(exclude_request_id=spec.request_id)
-    ranked = rank_experts(available(pool, booked), spec)
+    ranked, eligible = rank_pool(spec, state)
     roster = select_roster(ranked, spec)
     plan = build_plan(spec, n_items=prepared.n_items, n_gold=prepared.n_gold, roster=roster,
-                      eligible=len(ranked), quarantined=prepared.bad_rows)
+                      eligible=eligible, quarantined=prepared.bad_rows, shortlist=ranked)
+    if plan.infeasible:
+        raise DataError(f"{spec.request_id} cannot be done as asked; nothing was created:\n"
+                        + "\n".join(f"  {w}" for w in plan.infeasible))
     return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan)
+
+
+def match_request(spec: RequestSpec) -> MatchRequest:
+    wf = spec.workforce
+    return MatchRequest(domain=spec.domain, languages=tuple(wf.languages), client=spec.client,
+                        min_vetting_score=wf.min_vetting_score,
+                        subspecialties=tuple(wf.subspecialties), weights=wf.weights,
+                        request_id=spec.request_id)
+
+
+def rank_pool(spec: RequestSpec, state: StateStore, *, exclude: Sequence[str] = (),
+              limit: int | None = None, need: int | None = None) -> tuple[pd.DataFrame, int]:
+    """The best eligible experts for the request (not ``exclude``), and how many are
+    eligible; DataError, with what would widen it, when fewer than ``need`` are (by
+    default: the experts one item needs)."""
+    registry = PoolRegistry(state)
+    req = match_request(spec)
+    ranked, eligible = registry.rank(req, limit=(limit or shortlist_size(spec)) + len(exclude))
+    ranked = ranked[~ranked["expert_id"].isin(list(exclude))].reset_index(drop=True)
+    ranked["rank"] = range(1, len(ranked) + 1)
+    k = spec.workforce.annotators_per_item
+    need = k if need is None else need
+    if len(ranked) < need:
+        if registry.size() == 0:
+            raise DataError(f"the talent pool in {state.where} is empty: import experts with "
+                            f"`annoflow pool import FILE` (the demo's: data/talent_pool.csv)")
+        wider = [f"min_vetting_score {lower}: {n} eligible" for lower in (0.5, 0.0)
+                 if lower < req.min_vetting_score
+                 and (n := registry.rank(replace(req, min_vetting_score=lower), limit=1)[1]) > eligible]
+        raise DataError(
+            f"talent pool too thin: {eligible} expert(s) match domain {spec.domain!r}, "
+            f"languages {sorted(req.languages)}, vetting score >= {req.min_vetting_score}, "
+            f"weekly hours left and no ban or exclusion by {spec.client}"
+            + (f" ({len(exclude)} of them on the roster already)" if exclude else "")
+            + f", but {need} are needed" + (f" (each item needs {k} different experts: "
+                                             f"workforce.annotators_per_item)" if need == k else "")
+            + ". What would fix it: "
+            + "; or ".join([*wider, "more experts in the pool (`annoflow pool import`)"]))
+    return ranked, eligible
 
 
 def _as_current_spec(spec_json: str) -> str:

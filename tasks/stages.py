@@ -33,8 +33,7 @@ TICK_FLOW, SIMULATION_FLOW = "campaign-tick", "simulated-workforce"
 #: are, as that command saw them), never a secret: secrets come from the worker's own
 #: environment
 SUBMITTED_SETTINGS = ("label_studio_url", "s3_endpoint_url", "raw_zone_uri", "state_url",
-                      "client_buckets", "annotator_url", "retry_budget_s", "http_timeout_s",
-                      "talent_pool_uri")
+                      "client_buckets", "annotator_url", "retry_budget_s", "http_timeout_s")
 
 
 def set_stage(request_id: str, stage: str, *, reason: str | None = None, actor: str = "cli",

@@ -15,7 +15,8 @@ from annoflow.errors import DataError, SpecError
 from annoflow.spec import parse_spec
 from annoflow.tasktypes import get_task_type
 from connectors.datafiles import MAX_DEPTH, read_table
-from connectors.talent_pool import load_talent_pool
+from connectors.pool_registry import PoolRegistry
+from connectors.state import StateStore
 from annoflow.items import prepare_items
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,9 +148,14 @@ def test_any_source_rows_are_prepared_or_refused_clearly(tmp_path_factory, rows:
     for c in ["expert_id", "name", "email", "domains", "languages", "vetting_score",
               "hourly_rate_usd", "weekly_hours"]}), max_size=5))
 def test_any_pool_file_is_imported_or_refused_clearly(tmp_path_factory, rows: list[dict]) -> None:
-    path = tmp_path_factory.mktemp("pool") / "pool.jsonl"
+    tmp = tmp_path_factory.mktemp("pool")
+    path = tmp / "pool.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    registry = PoolRegistry(StateStore(f"sqlite:///{tmp / 'state.db'}"))
     try:
-        load_talent_pool(str(path))
+        result = registry.import_file(str(path))
     except DataError as err:
         assert str(path) in str(err)
+        assert registry.size() == 0  # nothing of a refused file is imported
+    else:
+        assert registry.size() == result.rows == len(rows)

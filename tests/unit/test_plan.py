@@ -11,9 +11,8 @@ import yaml
 
 from annoflow.errors import DataError
 from annoflow.plan import build_plan
-from annoflow.roster import rank_experts, select_roster
+from annoflow.roster import select_roster
 from annoflow.spec import parse_spec
-from connectors.talent_pool import load_talent_pool
 from tasks.scoping import scope
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,19 +52,45 @@ def test_gold_rate_is_capped_and_absent_without_gold() -> None:
                       quarantined=0).gold_rate == 0.5
 
 
-def test_deadline_and_budget_warnings() -> None:
+def test_an_infeasible_deadline_or_budget_says_what_would_fix_it() -> None:
     s = spec(deadline="2026-12-03", budget_usd=100)
-    p = build_plan(s, n_items=2000, n_gold=10, roster=ROSTER, eligible=20, quarantined=0,
-                   today=date(2026, 11, 26))
-    hours = p.judgments * 90 / 3600  # 7 days at 10 h/week per expert
+    # the two on the roster, and two more eligible: 30 h/week more, cheaper
+    shortlist = pd.concat([ROSTER, pd.DataFrame({
+        "expert_id": ["c", "d"], "hourly_rate_usd": [20.0, 30.0],
+        "weekly_hours": [10.0, 20.0]})], ignore_index=True)
+    p = build_plan(s, n_items=300, n_gold=10, roster=ROSTER, eligible=4, quarantined=0,
+                   today=date(2026, 11, 26), shortlist=shortlist)
+    hours = p.judgments * 90 / 3600  # 7 days, 20 h/week together
+    assert hours > 20 and hours <= 50   # (the four together could do it)
     needed = math.ceil(hours / (10 * 7 / 7))
     assert p.experts_needed_by_deadline == needed
-    assert any(w.startswith(f"deadline infeasible: {needed} experts needed by 2026-12-03")
-               for w in p.warnings)
-    assert any(w.startswith("budget exceeded") for w in p.warnings)
+    deadline, budget = p.infeasible
+    assert deadline.startswith(f"the deadline cannot be met: {hours:,.0f} expert-hours are "
+                               f"needed and the roster of 2 has 20 h/week left")
+    fix_day = date(2026, 11, 26) + pd.Timedelta(days=math.ceil(hours / 20 * 7))
+    assert f"a deadline on or after {fix_day.date() if hasattr(fix_day, 'date') else fix_day}" \
+        in deadline
+    enough = next(i for i, h in enumerate([10, 20, 30, 50], start=1) if h >= hours)
+    assert f"max_experts {enough}" in deadline
+    assert budget.startswith(f"the budget cannot cover the work: the expected cost is "
+                             f"${p.expected_cost_usd:,.0f}, over the $100 budget")
+    assert f"a budget of at least ${math.ceil(p.expected_cost_usd):,}" in budget
+    assert "annotators_per_item 2" in budget
+    assert p.to_text().count("infeasible:") == 2
     late = build_plan(spec(deadline="2026-01-01"), n_items=1, n_gold=10, roster=ROSTER,
                       eligible=20, quarantined=0, today=date(2026, 11, 26))
-    assert "deadline 2026-01-01 has already passed" in late.warnings
+    assert late.infeasible == ["the deadline 2026-01-01 has already passed. What would fix "
+                               "it: a deadline after 2026-11-26"]
+    fine = build_plan(spec(deadline="2027-06-01", budget_usd=10**6), n_items=200, n_gold=10,
+                      roster=ROSTER, eligible=20, quarantined=0, today=date(2026, 11, 26))
+    assert fine.infeasible == []
+
+
+def test_scope_refuses_an_infeasible_request_and_names_the_fix() -> None:
+    with pytest.raises(DataError, match=r"cannot be done as asked; nothing was created:\n"
+                                        r"  the budget cannot cover the work.*What would fix "
+                                        r"it: a budget of at least"):
+        scope(spec(budget_usd=10))
 
 
 def test_dynamic_overlap_shows_the_most_it_can_cost() -> None:
@@ -87,16 +112,20 @@ def test_dynamic_overlap_shows_the_most_it_can_cost() -> None:
 
 
 def test_roster_ranking_filters_and_orders() -> None:
-    pool = load_talent_pool(str(REPO / "data/talent_pool.csv"))
+    from tasks.scoping import rank_pool
+    from connectors.state import StateStore
+    from annoflow.settings import get_settings
     s = spec()
-    ranked = rank_experts(pool, s)
-    assert all("software-engineering" in d for d in ranked["domains"])
-    assert all("en" in langs for langs in ranked["languages"])
-    assert (ranked["vetting_score"] >= 0.6).all()
-    assert ranked["vetting_score"].is_monotonic_decreasing
+    ranked, eligible = rank_pool(s, StateStore(get_settings().state_url))
+    pool = pd.read_csv(REPO / "data/talent_pool.csv").set_index("expert_id")
+    fits = pool[pool["domains"].str.split(";").map(lambda d: "software-engineering" in d)
+                & pool["languages"].str.split(";").map(lambda ls: "en" in ls)
+                & (pool["vetting_score"] >= 0.6)]
+    assert eligible == len(ranked) == len(fits) and set(ranked["expert_id"]) == set(fits.index)
+    assert ranked["score"].is_monotonic_decreasing
     assert len(select_roster(ranked, s)) == 8
     with pytest.raises(DataError, match="talent pool too thin: 0 expert"):
-        rank_experts(pool, spec(domain="astrophysics"))
+        rank_pool(spec(domain="astrophysics"), StateStore(get_settings().state_url))
 
 
 def test_scope_reads_the_demo() -> None:

@@ -14,12 +14,14 @@ import pytest
 from annoflow.errors import ConnectorError, SpecError
 from annoflow.settings import Settings
 from annoflow.tasktypes import get_task_type
+from connectors.pool_registry import PoolRegistry
 from connectors.state import StateStore
 from flows.campaign import tick
 from simulation.workforce import load_profile
 from tasks.production import read_synced
 from tasks.services import Services
 from tasks.submission import submit_campaign
+from tests.conftest import REPO
 from tests.support.fakes import FakeLabelStudio, Lock, MemoryStore, Published, Schedules
 from tests.unit.test_good_campaigns import _good_judgments
 from tests.unit.test_task_types import spec_for
@@ -29,10 +31,11 @@ from tests.unit.test_tick_stages import _tasks
 def _services(tmp_path, spec, *, buckets: set[str] | None = None) -> Services:
     settings = Settings(state_url=f"sqlite:///{tmp_path / 'state.db'}",
                         raw_zone_uri="s3://raw-unit")
+    state = StateStore(settings.state_url)
+    PoolRegistry(state).import_file(str(REPO / "data/talent_pool.csv"))
     return Services(settings=settings, ls=FakeLabelStudio(),
                     store=MemoryStore(buckets={spec.delivery.bucket} if buckets is None else buckets),
-                    state=StateStore(settings.state_url), publish=Published(), lock=Lock(),
-                    stop_schedules=Schedules())
+                    state=state, publish=Published(), lock=Lock(), stop_schedules=Schedules())
 
 
 @pytest.fixture()
