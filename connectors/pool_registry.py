@@ -195,21 +195,24 @@ class PoolRegistry:
         cols = ("gold_judged", "gold_right", "agreement_judged", "agreement_sum", "reviews",
                 "reviews_accepted", "judgments")
         with self.state._begin() as c:
-            have = {r.expert_id: r for r in c.execute(
+            ids = list(measured["expert_id"])
+            have = {r.expert_id: r for start in range(0, len(ids), 500) for r in c.execute(
                 sa.select(POOL_QUALITY).where(POOL_QUALITY.c.domain == domain,
-                                              POOL_QUALITY.c.expert_id.in_(list(measured["expert_id"]))))}
+                                              POOL_QUALITY.c.expert_id.in_(ids[start:start + 500])))}
+            inserts = []
             for r in measured.to_dict("records"):
                 add = {k: (float if k == "agreement_sum" else int)(r.get(k) or 0) for k in cols}
                 old = have.get(r["expert_id"])
                 if old is None:
-                    c.execute(POOL_QUALITY.insert().values(
-                        expert_id=r["expert_id"], domain=domain, campaigns=int(campaign),
-                        last_active=at, **add))
+                    inserts.append({"expert_id": r["expert_id"], "domain": domain,
+                                    "campaigns": int(campaign), "last_active": at, **add})
                 else:
                     c.execute(POOL_QUALITY.update().where(
                         POOL_QUALITY.c.expert_id == r["expert_id"], POOL_QUALITY.c.domain == domain
                     ).values(campaigns=old.campaigns + int(campaign), last_active=at,
                              **{k: getattr(old, k) + v for k, v in add.items()}))
+            if inserts:
+                c.execute(POOL_QUALITY.insert(), inserts)
 
     # -- matching ------------------------------------------------------------------------
     def rank(self, req: MatchRequest, *, limit: int | None = None) -> tuple[pd.DataFrame, int]:
