@@ -95,6 +95,9 @@ def test_a_campaign_unknown_to_this_state_store_is_not_mixed_into(tmp_path, ls, 
     assert annoflow("run", str(spec), "--wait-timeout", "1", "--poll-interval", "1").returncode == 4
     wait_for("the first tick to make the project", lambda: campaign_project(ls, settings, rid))
     other_state = f"sqlite:///{tmp_path / 'other-checkout-state.db'}"
+    # (the other checkout's `make services` imported the demo pool into its store)
+    assert annoflow("pool", "import", str(REPO / "data/talent_pool.csv"),
+                    env={"ANNOFLOW_STATE_URL": other_state}).returncode == 0
     proc = annoflow("run", str(spec), "--json", env={"ANNOFLOW_STATE_URL": other_state})
     assert proc.returncode == 2, proc.stderr[-1500:]
     assert f"already holds a campaign '{rid}', but annoflow's state store" in proc.stderr
