@@ -21,11 +21,14 @@ from annoflow.pool import (FULL_WEEK, PARTS, PRIOR_STRENGTH, QUALITY_PRIOR, RATE
                            DomainRecord, ExpertProfile, MatchWeights, check_pool,
                            format_problems)
 from connectors.datafiles import ROW, read_table
-from connectors.state import (CAMPAIGNS, FINISHED_STAGES, POOL_DOMAINS, POOL_EXPERTS,
-                              POOL_QUALITY, ROSTERS, StateStore)
+from connectors.state import (CAMPAIGNS, FINISHED_STAGES, POOL_CAMPAIGN_QUALITY, POOL_DOMAINS,
+                              POOL_EXPERTS, POOL_QUALITY, ROSTERS, StateStore)
 
 #: rows written per statement on import
 BATCH = 5_000
+#: the counts an expert's quality history keeps per domain
+QUALITY_COUNTS = ("gold_judged", "gold_right", "agreement_judged", "agreement_sum", "reviews",
+                  "reviews_accepted", "judgments")
 
 
 @dataclass(frozen=True)
@@ -187,32 +190,89 @@ class PoolRegistry:
     # -- quality history ---------------------------------------------------------------
     def record_quality(self, domain: str, measured: pd.DataFrame, *, campaign: bool = True,
                        at: datetime | None = None) -> None:
-        """Add what a campaign measured to each expert's history in ``domain``: one row per
-        expert (``expert_id``) with any of ``gold_judged``, ``gold_right``,
-        ``agreement_judged``, ``agreement_sum``, ``reviews``, ``reviews_accepted``,
-        ``judgments``. ``campaign``: counts as one more campaign."""
-        at = at or _now()
-        cols = ("gold_judged", "gold_right", "agreement_judged", "agreement_sum", "reviews",
-                "reviews_accepted", "judgments")
+        """Add counts to each expert's history in ``domain``: one row per expert
+        (``expert_id``) with any of ``QUALITY_COUNTS``; ``campaign``: counts as one more
+        campaign. (A campaign's own measures go through ``record_campaign``.)"""
+        rows = [{"expert_id": r["expert_id"], "_new": campaign,
+                 **{k: (float if k == "agreement_sum" else int)(r.get(k) or 0)
+                    for k in QUALITY_COUNTS}} for r in measured.to_dict("records")]
         with self.state._begin() as c:
-            ids = list(measured["expert_id"])
-            have = {r.expert_id: r for start in range(0, len(ids), 500) for r in c.execute(
-                sa.select(POOL_QUALITY).where(POOL_QUALITY.c.domain == domain,
-                                              POOL_QUALITY.c.expert_id.in_(ids[start:start + 500])))}
-            inserts = []
-            for r in measured.to_dict("records"):
-                add = {k: (float if k == "agreement_sum" else int)(r.get(k) or 0) for k in cols}
-                old = have.get(r["expert_id"])
+            self._add_quality(c, domain, rows, at or _now())
+
+    @staticmethod
+    def _add_quality(c: sa.Connection, domain: str, rows: list[dict], at: datetime) -> None:
+        """Add each row's counts (and one campaign where ``_new``) to the history."""
+        ids = [r["expert_id"] for r in rows]
+        have = {r.expert_id: r for start in range(0, len(ids), 500) for r in c.execute(
+            sa.select(POOL_QUALITY).where(POOL_QUALITY.c.domain == domain,
+                                          POOL_QUALITY.c.expert_id.in_(ids[start:start + 500])))}
+        inserts = []
+        for r in rows:
+            add = {k: r[k] for k in QUALITY_COUNTS}
+            old = have.get(r["expert_id"])
+            if old is None:
+                inserts.append({"expert_id": r["expert_id"], "domain": domain,
+                                "campaigns": int(r["_new"]), "last_active": at, **add})
+            else:
+                c.execute(POOL_QUALITY.update().where(
+                    POOL_QUALITY.c.expert_id == r["expert_id"], POOL_QUALITY.c.domain == domain
+                ).values(campaigns=old.campaigns + int(r["_new"]), last_active=at,
+                         **{k: getattr(old, k) + v for k, v in add.items()}))
+        if inserts:
+            c.execute(POOL_QUALITY.insert(), inserts)
+
+    def record_campaign(self, request_id: str, domain: str, measured: pd.DataFrame,
+                        outcomes: dict[str, tuple[str, str | None]] | None = None) -> int:
+        """What campaign ``request_id`` measured of its experts so far (``measured``: the
+        columns of ``record_quality``, e.g. ``qc.pipeline.expert_quality``), into their
+        history in ``domain``; ``outcomes``: expert -> (status, why) on the campaign. The
+        campaign's latest measure replaces its earlier one: recorded every tick and at the
+        end, each judgment counts once, and the campaign once. Returns how many experts'
+        histories changed. Experts not in the pool are skipped."""
+        at = _now()
+        outcomes = outcomes or {}
+        rows = measured.to_dict("records")
+        ids = [str(r["expert_id"]) for r in rows]
+        with self.state._begin() as c:
+            known = {e for start in range(0, len(ids), 500) for e in c.execute(
+                sa.select(POOL_EXPERTS.c.expert_id).where(
+                    POOL_EXPERTS.c.expert_id.in_(ids[start:start + 500]))).scalars()}
+            before = {r.expert_id: r for r in c.execute(
+                sa.select(POOL_CAMPAIGN_QUALITY).where(
+                    POOL_CAMPAIGN_QUALITY.c.request_id == request_id))}
+            deltas, changed = [], 0
+            for r in rows:
+                e = str(r["expert_id"])
+                if e not in known:
+                    continue
+                now = {k: (float if k == "agreement_sum" else int)(r.get(k) or 0)
+                       for k in QUALITY_COUNTS}
+                status, why = outcomes.get(e, ("active", None))
+                old = before.get(e)
+                delta = {k: now[k] - (getattr(old, k) if old is not None else 0)
+                         for k in QUALITY_COUNTS}
+                values = {**now, "domain": domain, "outcome": status, "reason": why,
+                          "recorded_at": at}
                 if old is None:
-                    inserts.append({"expert_id": r["expert_id"], "domain": domain,
-                                    "campaigns": int(campaign), "last_active": at, **add})
-                else:
-                    c.execute(POOL_QUALITY.update().where(
-                        POOL_QUALITY.c.expert_id == r["expert_id"], POOL_QUALITY.c.domain == domain
-                    ).values(campaigns=old.campaigns + int(campaign), last_active=at,
-                             **{k: getattr(old, k) + v for k, v in add.items()}))
-            if inserts:
-                c.execute(POOL_QUALITY.insert(), inserts)
+                    c.execute(POOL_CAMPAIGN_QUALITY.insert().values(
+                        request_id=request_id, expert_id=e, **values))
+                elif any(delta.values()) or (old.outcome, old.reason) != (status, why):
+                    c.execute(POOL_CAMPAIGN_QUALITY.update().where(
+                        POOL_CAMPAIGN_QUALITY.c.request_id == request_id,
+                        POOL_CAMPAIGN_QUALITY.c.expert_id == e).values(**values))
+                if old is None or any(delta.values()):
+                    changed += 1
+                    deltas.append({"expert_id": e, **delta, "_new": old is None})
+            self._add_quality(c, domain, deltas, at)
+        return changed
+
+    def campaign_quality(self, request_id: str) -> pd.DataFrame:
+        """What was recorded of campaign ``request_id``'s experts."""
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(POOL_CAMPAIGN_QUALITY).where(
+                POOL_CAMPAIGN_QUALITY.c.request_id == request_id)
+                .order_by(POOL_CAMPAIGN_QUALITY.c.expert_id)).all()
+        return pd.DataFrame([r._asdict() for r in rows])
 
     # -- matching ------------------------------------------------------------------------
     def rank(self, req: MatchRequest, *, limit: int | None = None) -> tuple[pd.DataFrame, int]:

@@ -148,6 +148,26 @@ POOL_QUALITY = sa.Table(
     sqlite_with_rowid=False,
 )
 
+#: what each campaign measured of each expert (the latest measure; the pool's history holds
+#: the sum over campaigns, kept equal to it: recording a campaign again adds the difference)
+POOL_CAMPAIGN_QUALITY = sa.Table(
+    "pool_campaign_quality", META,
+    sa.Column("request_id", sa.String(200), primary_key=True),
+    sa.Column("expert_id", sa.String(100), primary_key=True),
+    sa.Column("domain", sa.String(60), nullable=False),
+    sa.Column("gold_judged", sa.Integer, nullable=False),
+    sa.Column("gold_right", sa.Integer, nullable=False),
+    sa.Column("agreement_judged", sa.Integer, nullable=False),
+    sa.Column("agreement_sum", sa.Float, nullable=False),
+    sa.Column("reviews", sa.Integer, nullable=False),
+    sa.Column("reviews_accepted", sa.Integer, nullable=False),
+    sa.Column("judgments", sa.Integer, nullable=False),
+    #: active | removed | released | qualification_failed ... and why
+    sa.Column("outcome", sa.String(40), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 ROSTER_STATUSES = ("active", "removed", "released")
 #: a campaign in one of these stages books no expert's hours any more
 FINISHED_STAGES = ("delivered", "cancelled", "failed", "qc_failed")
@@ -224,7 +244,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE_TABLES = ("campaigns", "experts", "campaign_specs", "rosters")
 BASELINE_REVISION = "0001"
 #: the head of ``connectors/migrations/versions``: move it with every new revision
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 #: PostgreSQL advisory lock key serialising migrations of one database ("annoflow")
 _PG_MIGRATION_LOCK = 0x616E6E6F666C6F77
 

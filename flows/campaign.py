@@ -35,7 +35,7 @@ from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced,
                               sync_annotations)
 from tasks.quality import assess, quality_control
 from tasks.services import Services
-from tasks.sourcing import onboard_experts
+from tasks.sourcing import onboard_experts, record_feedback
 from tasks.submission import submit_campaign
 from tasks.stages import STOPPED, halted, last_plan, last_progress, set_stage, slot_deadline
 
@@ -78,6 +78,7 @@ def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult:
         raise
     failpoint("finish:qc-done")
     delivery = deliver(camp.spec, camp.items, synced, qc, svc=svc)
+    record_feedback(camp, qc, svc)
     result = _result(camp, delivery, qc, svc)
     set_stage(camp.request_id, "delivered", actor="tick", result=result, state=svc.state)
     svc.stop_schedules(camp.request_id)
@@ -138,6 +139,8 @@ def tick(request_id: str, svc: Services | None = None) -> TickResult:
                                     full=full, watermark=None if full else _watermark(previous),
                                     svc=svc)
             camp, actions = act_on_quality(camp, sync.synced, svc)
+            if full and len(sync.synced):  # (as often as the full reconciliation: QC on all)
+                record_feedback(camp, assess(camp.spec, camp.items, sync.synced, camp.removed), svc)
             camp, more = ask_for_more(camp, sync.synced, svc)
             actions += more
             progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark,

@@ -279,3 +279,32 @@ def run_text_layers(annotations: pd.DataFrame, prompts: pd.Series, cfg: QCConfig
     unresolved = sorted(set(all_tasks) - set(outcome["task"]))
     return QCResult(workers=workers, judgments=data, outcome=outcome, unresolved=unresolved,
                     alpha=float("nan"), level="n/a (free text)", checks=checks)
+
+
+def expert_quality(result: QCResult) -> pd.DataFrame:
+    """What a campaign measured of each annotator, as counts for the talent pool's history
+    (``connectors.pool_registry``): ``judgments``; ``gold_judged``/``gold_right``; for voted
+    work ``agreement_judged``/``agreement_sum`` (their judgments of work items with a result,
+    and how many agree with it); for free text ``reviews``/``reviews_accepted`` (texts, and
+    texts that passed the automatic checks). One row per worker (``expert_id``)."""
+    w = result.workers
+    out = pd.DataFrame({"expert_id": w.index.astype(str),
+                        "judgments": w.get("n_judgments", pd.Series(0, index=w.index))
+                        .fillna(0).astype(int).to_numpy()})
+    out["gold_judged"] = w.get("n_gold", pd.Series(0, index=w.index)).fillna(0).astype(int).to_numpy()
+    out["gold_right"] = w.get("n_correct", pd.Series(0, index=w.index)).fillna(0).astype(int).to_numpy()
+    j = result.judgments
+    if "flag" in j.columns:  # free text: each text is checked, accepted or not
+        texts = j.groupby("worker")["flag"].agg(reviews="size", reviews_accepted=lambda f: f.isna().sum())
+        out = out.join(texts, on="expert_id")
+    elif len(result.outcome) and "label" in result.outcome.columns:
+        work = j[~j["is_gold"].astype(bool)] if "is_gold" in j.columns else j
+        agreed = work.merge(result.outcome[["task", "field", "label"]], on=["task", "field"],
+                            suffixes=("", "_result"))
+        agreed["agrees"] = agreed["label"].astype(str) == agreed["label_result"].astype(str)
+        by = agreed.groupby("worker")["agrees"].agg(agreement_judged="size", agreement_sum="sum")
+        out = out.join(by, on="expert_id")
+    for col in ("agreement_judged", "agreement_sum", "reviews", "reviews_accepted"):
+        out[col] = out[col].fillna(0) if col in out.columns else 0
+    return out.astype({"agreement_judged": int, "agreement_sum": float, "reviews": int,
+                       "reviews_accepted": int})

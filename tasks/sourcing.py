@@ -6,6 +6,8 @@ recorded in annoflow's state store once, and read back from there ever after.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 from urllib.parse import quote
 
@@ -22,8 +24,13 @@ from annoflow.spec import RequestSpec
 from connectors.label_studio import LabelStudioClient
 from annoflow.uris import split_uri
 from connectors.state import ExpertRecord, StateStore
+from connectors.pool_registry import PoolRegistry
+from qc.pipeline import QCResult, expert_quality
 from tasks import stage
 from tasks.services import CampaignLabelStudio, ObjectStore, Services
+
+if TYPE_CHECKING:
+    from tasks.operations import Campaign
 
 log = logging.getLogger("annoflow.source")
 
@@ -63,6 +70,25 @@ def onboard_experts(spec: RequestSpec, roster: pd.DataFrame,
     log.info("onboarded %d experts in Label Studio (logins: `annoflow experts %s`)",
              len(onboarded), spec.request_id)
     return onboarded
+
+
+@stage(name="pool-feedback")
+def record_feedback(camp: "Campaign", qc: QCResult, svc: Services | None = None) -> int:
+    """What QC measured of the campaign's experts so far, into their quality history in the
+    pool for the campaign's domain (each judgment once, however often it is recorded),
+    with how they left the campaign if they did (removed, released, excluded at delivery,
+    and why). The next campaign's matching reads it. Returns the experts changed."""
+    svc = svc or Services.connect()
+    outcomes = {e: (entry.status, entry.reason) for e, entry in camp.entries.items()
+                if entry.status != "active"}
+    for w, r in qc.excluded_workers.iterrows():
+        outcomes.setdefault(str(w), ("excluded", r.exclusion_reason))
+    changed = PoolRegistry(svc.state).record_campaign(
+        camp.request_id, camp.spec.domain, expert_quality(qc), outcomes)
+    if changed:
+        log.info("quality history of %d expert(s) in %s updated from %s", changed,
+                 camp.spec.domain, camp.request_id)
+    return changed
 
 
 class ExpertLogin(BaseModel):

@@ -232,3 +232,41 @@ def test_generated_pools_import_cleanly_and_rank(registry, tmp_path) -> None:
     assert len(ranked) == 25 < eligible and ranked["score"].is_monotonic_decreasing
     medicine = pool[pool["domains"].str.split(";").map(lambda d: "medicine" in d)]
     assert eligible < len(medicine)  # vetting, bans, exclusions and hours keep some out
+
+
+def test_a_campaign_recorded_again_counts_each_judgment_once(registry, tmp_path) -> None:
+    _pool(registry, tmp_path, [{"expert_id": "a"}, {"expert_id": "b"}])
+    first = pd.DataFrame([{"expert_id": "a", "gold_judged": 10, "gold_right": 9, "judgments": 40},
+                          {"expert_id": "b", "gold_judged": 10, "gold_right": 4, "judgments": 40},
+                          {"expert_id": "not-in-pool", "judgments": 5}])
+    assert registry.record_campaign("c1", "medicine", first) == 2
+    assert registry.record_campaign("c1", "medicine", first) == 0  # the same measure again
+    later = first.assign(gold_judged=[20, 12, 0], gold_right=[18, 5, 0], judgments=[80, 44, 5])
+    registry.record_campaign("c1", "medicine", later, outcomes={"b": ("removed", "gold accuracy 42%")})
+    a, b = registry.quality("a")["medicine"], registry.quality("b")["medicine"]
+    assert (a["gold_judged"], a["gold_right"], a["judgments"], a["campaigns"]) == (20, 18, 80, 1)
+    assert (b["gold_judged"], b["gold_right"], b["campaigns"]) == (12, 5, 1)
+    rec = registry.campaign_quality("c1").set_index("expert_id")
+    assert rec.at["b", "outcome"] == "removed" and rec.at["b", "reason"] == "gold accuracy 42%"
+    assert "not-in-pool" not in rec.index
+    registry.record_campaign("c2", "medicine", first.head(1))  # another campaign adds
+    assert registry.quality("a")["medicine"]["campaigns"] == 2
+    assert registry.quality("a")["medicine"]["gold_judged"] == 30
+
+
+def test_feedback_changes_the_next_campaigns_ranking(registry, tmp_path) -> None:
+    """The order before and after a campaign: the expert who did badly drops, the one who
+    did well rises, past better-vetted newcomers."""
+    _pool(registry, tmp_path, [{"expert_id": "strong-vetting", "vetting_score": 0.95},
+                               {"expert_id": "weak-worker", "vetting_score": 0.9},
+                               {"expert_id": "good-worker", "vetting_score": 0.8}])
+    req = MatchRequest(domain="medicine", languages=["en"], client="c")
+    before = list(registry.rank(req)[0]["expert_id"])
+    assert before == ["strong-vetting", "weak-worker", "good-worker"]
+    registry.record_campaign("c1", "medicine", pd.DataFrame([
+        {"expert_id": "weak-worker", "gold_judged": 40, "gold_right": 18,
+         "agreement_judged": 100, "agreement_sum": 55, "judgments": 140},
+        {"expert_id": "good-worker", "gold_judged": 40, "gold_right": 39,
+         "agreement_judged": 100, "agreement_sum": 97, "judgments": 140}]))
+    after = list(registry.rank(req)[0]["expert_id"])
+    assert after == ["good-worker", "strong-vetting", "weak-worker"]

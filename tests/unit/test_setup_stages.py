@@ -149,3 +149,14 @@ def test_a_campaign_on_fakes_goes_from_submission_to_its_delivery(spec, tmp_path
     assert len(synced) == len(judged) and set(synced["expert_id"]) == set(users)
     assert [u for u in svc.store.objects if u.endswith("manifest.json")] == \
         [f"{spec.delivery.uri}{rid}/v1/manifest.json"]
+    # what QC measured of each expert went into their history in the pool, once
+    pool = PoolRegistry(svc.state)
+    history = {e: pool.quality(e)[spec.domain] for e in users}
+    assert sum(h["judgments"] for h in history.values()) == len(judged)
+    assert all(h["campaigns"] == 1 and h["gold_judged"] > 0 for h in history.values())
+    from tasks.sourcing import record_feedback
+    from tasks.operations import load_campaign
+    from tasks.quality import assess
+    camp = load_campaign(rid, svc)
+    assert record_feedback.fn(camp, assess(spec, camp.items, synced, camp.removed), svc) == 0
+    assert {e: pool.quality(e)[spec.domain] for e in users} == history

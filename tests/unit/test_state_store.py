@@ -39,10 +39,10 @@ def test_migrations_from_nothing_make_the_schema_of_the_code(store):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    assert _revision(store.engine) == st.schema_head() == "0003"
+    assert _revision(store.engine) == st.schema_head() == "0004"
     assert set(sa.inspect(store.engine).get_table_names()) == {
         "alembic_version", "campaigns", "experts", "campaign_specs", "rosters", "audit_log",
-        "pool_experts", "pool_domains", "pool_quality"}
+        "pool_experts", "pool_domains", "pool_quality", "pool_campaign_quality"}
     with store.engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"compare_type": True,
                                                   "compare_server_default": True})
