@@ -155,6 +155,10 @@ def scope_campaign(spec: RequestSpec, spec_change: str | None = None,
                     raw.quarantine, format_problems(result.prepared.problems))
     svc.publish(key=f"{spec.request_id}-plan", markdown=result.plan.to_markdown(),
                 description=f"Campaign plan for {spec.request_id}")
+    svc.publish_table(key=f"{spec.request_id}-staffing", description=(
+        f"Staffing of {spec.request_id}: each chosen expert, their score and its parts"),
+        table=[{"rank": s.rank, "expert_id": s.expert_id, "score": s.score, **s.parts}
+               for s in result.plan.staffing])
     log.info("scoped: %d items + %d hidden gold, %d judgments, roster of %d experts",
              result.plan.items, result.plan.gold_items, result.plan.judgments,
              result.plan.roster_size)

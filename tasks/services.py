@@ -63,6 +63,11 @@ class Publisher(Protocol):
     def __call__(self, *, key: str, markdown: str, description: str) -> Any: ...
 
 
+class TablePublisher(Protocol):
+    """Where a table is shown besides the CLI (Prefect table artifacts)."""
+    def __call__(self, *, key: str, table: list[dict[str, Any]], description: str) -> Any: ...
+
+
 class Locker(Protocol):
     """The campaign's lock, or another of its locks (``kind``): one writer at a time
     (``tasks.locks``; ``wait_s`` None: what a command waits)."""
@@ -78,6 +83,11 @@ class ScheduleSwitch(Protocol):
 def prefect_artifact(*, key: str, markdown: str, description: str) -> Any:
     from prefect.artifacts import create_markdown_artifact
     return create_markdown_artifact(key=key, markdown=markdown, description=description)
+
+
+def prefect_table_artifact(*, key: str, table: list[dict[str, Any]], description: str) -> Any:
+    from prefect.artifacts import create_table_artifact
+    return create_table_artifact(key=key, table=table, description=description)
 
 
 def prefect_lock(request_id: str, wait_s: float | None = None,
@@ -98,6 +108,7 @@ class Services:
     store: ObjectStore
     state: StateStore
     publish: Publisher = prefect_artifact
+    publish_table: TablePublisher = prefect_table_artifact
     lock: Locker = prefect_lock
     stop_schedules: ScheduleSwitch = prefect_stop_schedules
 

@@ -171,3 +171,6 @@ class Published:
 
     def __call__(self, *, key: str, markdown: str, description: str) -> None:
         self.items.append({"key": key, "markdown": markdown, "description": description})
+
+    def table(self, *, key: str, table: list[dict[str, Any]], description: str) -> None:
+        self.items.append({"key": key, "table": table, "description": description})

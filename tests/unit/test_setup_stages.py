@@ -35,7 +35,8 @@ def _services(tmp_path, spec, *, buckets: set[str] | None = None) -> Services:
     PoolRegistry(state).import_file(str(REPO / "data/talent_pool.csv"))
     return Services(settings=settings, ls=FakeLabelStudio(),
                     store=MemoryStore(buckets={spec.delivery.bucket} if buckets is None else buckets),
-                    state=state, publish=Published(), lock=Lock(), stop_schedules=Schedules())
+                    state=state, publish=(published := Published()),
+                    publish_table=published.table, lock=Lock(), stop_schedules=Schedules())
 
 
 @pytest.fixture()
@@ -56,7 +57,10 @@ def test_submission_records_the_campaign_and_books_its_roster_once(spec, tmp_pat
     assert set(booked) == set(roster) and sum(booked.values()) > 0
     on_file = svc.store.get_parquet(uri=raw.roster).to_pandas()
     assert not {"name", "email"} & set(on_file.columns)  # the raw zone holds no contact details
-    assert [a["key"] for a in svc.publish.items] == [f"{rid}-plan"]
+    assert [a["key"] for a in svc.publish.items] == [f"{rid}-plan", f"{rid}-staffing"]
+    table = svc.publish.items[1]["table"]
+    assert [r["expert_id"] for r in table] == list(scoped.roster["expert_id"])
+    assert {"rank", "score", "domain_fit", "quality", "vetting", "cost", "availability"} <= set(table[0])
     # submitted again (the same spec): the roster and its bookings stay as recorded
     submit_campaign(spec, svc=svc)
     assert sorted(svc.state.roster(rid)) == roster

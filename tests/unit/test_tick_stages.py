@@ -61,7 +61,8 @@ def _world(repo, tmp_path, *, dynamic: bool) -> dict:
                         raw_zone_uri="s3://raw-unit")
     svc = Services(settings=settings, ls=FakeLabelStudio(tasks=_tasks(spec, sc.items, synced, users)),
                    store=MemoryStore(buckets={spec.delivery.bucket}),
-                   state=StateStore(settings.state_url), publish=Published(), lock=Lock(),
+                   state=StateStore(settings.state_url), publish=(published := Published()),
+                   publish_table=published.table, lock=Lock(),
                    stop_schedules=Schedules())
     rid, raw = spec.request_id, svc.raw(spec.request_id)
     svc.state.begin_campaign(request_id=rid, client=spec.client)
