@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from annoflow.errors import DataError
 from annoflow.pool import (FULL_WEEK, PARTS, PRIOR_STRENGTH, QUALITY_PRIOR, RATE_REF,
-                           DomainRecord, ExpertProfile, MatchWeights, check_pool,
+                           DomainRecord, ExpertProfile, MatchWeights, Problem, check_pool,
                            format_problems)
 from connectors.datafiles import ROW, read_table
 from connectors.state import (CAMPAIGNS, FINISHED_STAGES, POOL_CAMPAIGN_QUALITY, POOL_DOMAINS,
@@ -104,9 +104,8 @@ class PoolRegistry:
                             f"imported:\n" + format_problems(uri, problems))
         return self.upsert(profiles)
 
-    def _conflicts(self, profiles: list[ExpertProfile], rows: list[int]) -> list:
+    def _conflicts(self, profiles: list[ExpertProfile], rows: list[int]) -> list[Problem]:
         """An email the store already has for another expert id."""
-        from annoflow.pool import Problem
         by_email = {p.email.lower(): (p.expert_id, n) for p, n in zip(profiles, rows)}
         found = []
         with self.engine.connect() as c:
@@ -142,8 +141,7 @@ class PoolRegistry:
                             unchanged=len(profiles) - len(fresh))
 
     def _fingerprints(self, ids: list[str]) -> dict[str, str]:
-        found = {p.expert_id: _fingerprint(p) for p in self.profiles(ids)}
-        return found
+        return {p.expert_id: _fingerprint(p) for p in self.profiles(ids)}
 
     # -- reading -------------------------------------------------------------------------
     def size(self) -> int:
