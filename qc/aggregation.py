@@ -114,4 +114,70 @@ class DawidSkene:
         return self.fit(data).labels_
 
 
+@dataclass
+class WeightedMean:
+    """A reliability-weighted mean for interval scales (numbers).
+
+    Each worker's error variance is estimated from their residuals against the other
+    workers' weighted mean of the same task (leave-one-out, so that a worker's own answer
+    does not vouch for them), shrunk toward the crowd's pooled variance with the weight of
+    ``prior_n`` residuals (a worker with few answers is taken as average); a task's value is
+    the mean of its answers weighted by 1 / sigma ** (2 * ``power``). ``power`` 0.5 (1 /
+    sigma) tempers weights that rest on few residuals; 1 is the inverse-variance weight.
+    With every worker alike it is the plain mean.
+
+    ``labels_``: task -> value; ``std_error_``: task -> the value's standard error under
+    the estimated variances; ``variances_``: worker -> error variance.
+    """
+
+    n_iter: int = 30
+    prior_n: float = 10.0
+    power: float = 0.5
+    tol: float = 1e-9
+    labels_: pd.Series | None = field(init=False, default=None)
+    std_error_: pd.Series | None = field(init=False, default=None)
+    variances_: pd.Series | None = field(init=False, default=None)
+    n_iter_: int = field(init=False, default=0)
+
+    def fit(self, data: pd.DataFrame) -> "WeightedMean":
+        data = check_annotations(data)
+        t, tasks = pd.factorize(data["task"], sort=True)
+        w, workers = pd.factorize(data["worker"], sort=True)
+        x = pd.to_numeric(data["label"], errors="raise").to_numpy(dtype=float)
+        weights = np.ones(len(x))
+        value = np.zeros(len(tasks))
+        var = np.ones(len(workers))
+        for it in range(1, self.n_iter + 1):
+            sw = np.bincount(t, weights, len(tasks))
+            swx = np.bincount(t, weights * x, len(tasks))
+            new = swx / sw
+            others_w = sw[t] - weights
+            alone = others_w <= 0  # a task with one answer says nothing of its worker
+            loo = np.where(alone, np.nan, (swx[t] - weights * x) / np.where(alone, 1, others_w))
+            res2 = (x - loo) ** 2
+            seen = ~np.isnan(res2)
+            pooled = float(res2[seen].mean()) if seen.any() else 1.0
+            n = np.bincount(w[seen], minlength=len(workers))
+            ss = np.bincount(w[seen], res2[seen], minlength=len(workers))
+            var = (ss + self.prior_n * pooled) / (n + self.prior_n)
+            var = np.maximum(var, np.finfo(float).eps)
+            weights = var[w] ** -self.power
+            moved = np.abs(new - value).max() if it > 1 else np.inf
+            value = new
+            if moved < self.tol:
+                break
+        self.n_iter_ = it
+        sw = np.bincount(t, weights, len(tasks))
+        value = np.bincount(t, weights * x, len(tasks)) / sw
+        # Var(sum w x / sum w) with Var(x) = var of its worker
+        se = np.sqrt(np.bincount(t, weights ** 2 * var[w], len(tasks))) / sw
+        self.labels_ = pd.Series(value, index=pd.Index(tasks, name="task"), name="label")
+        self.std_error_ = pd.Series(se, index=self.labels_.index, name="std_error")
+        self.variances_ = pd.Series(var, index=pd.Index(workers, name="worker"), name="variance")
+        return self
+
+    def fit_predict(self, data: pd.DataFrame) -> pd.Series:
+        return self.fit(data).labels_
+
+
 AGGREGATORS = {"dawid_skene": DawidSkene, "majority_vote": MajorityVote}
