@@ -56,12 +56,13 @@ class MajorityVote:
     probas_: pd.DataFrame | None = field(init=False, default=None)
     confidence_: pd.Series | None = field(init=False, default=None)
 
-    def fit(self, data: pd.DataFrame) -> "MajorityVote":
+    def fit(self, data: pd.DataFrame, gold: pd.Series | None = None) -> "MajorityVote":
+        """(``gold`` is accepted for a common signature, and not used: a vote is a vote.)"""
         e = _encode(data)
         _finish(self, e, _vote_shares(e))
         return self
 
-    def fit_predict(self, data: pd.DataFrame) -> pd.Series:
+    def fit_predict(self, data: pd.DataFrame, gold: pd.Series | None = None) -> pd.Series:
         return self.fit(data).labels_
 
 
@@ -82,10 +83,15 @@ class DawidSkene:
     errors_: pd.DataFrame | None = field(init=False, default=None)
     n_iter_: int = field(init=False, default=0)
 
-    def fit(self, data: pd.DataFrame) -> "DawidSkene":
+    def fit(self, data: pd.DataFrame, gold: pd.Series | None = None) -> "DawidSkene":
+        """``gold``: task -> known label, for tasks in ``data`` whose answer is known (hidden
+        gold): their posterior is held at the known label throughout EM, so the workers'
+        confusion matrices learn from them as from certain evidence."""
         e = _encode(data)
         n_w, n_l = len(e.workers), len(e.labels)
         probas = _vote_shares(e)
+        clamp_rows, clamp = self._clamp(e, gold)
+        probas[clamp_rows] = clamp
         eps = np.finfo(float).tiny
         for it in range(1, self.n_iter + 1):
             # M-step: priors and each worker's confusion (true label -> observed label)
@@ -99,6 +105,7 @@ class DawidSkene:
             log_p -= log_p.max(axis=1, keepdims=True)
             new = np.exp(log_p)
             new /= new.sum(axis=1, keepdims=True)
+            new[clamp_rows] = clamp
             delta = np.abs(new - probas).max()
             probas = new
             if delta < self.tol:
@@ -110,8 +117,21 @@ class DawidSkene:
         _finish(self, e, probas)
         return self
 
-    def fit_predict(self, data: pd.DataFrame) -> pd.Series:
-        return self.fit(data).labels_
+    def fit_predict(self, data: pd.DataFrame, gold: pd.Series | None = None) -> pd.Series:
+        return self.fit(data, gold).labels_
+
+    @staticmethod
+    def _clamp(e: _Encoded, gold: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the gold tasks, and their one-hot known labels (a known label no worker
+        gave cannot be held: such a task is left to EM)."""
+        if gold is None or not len(gold):
+            return np.array([], dtype=int), np.zeros((0, len(e.labels)))
+        rows = e.tasks.get_indexer(gold.index)
+        cols = e.labels.get_indexer(gold.to_numpy())
+        ok = (rows >= 0) & (cols >= 0)
+        onehot = np.zeros((int(ok.sum()), len(e.labels)))
+        onehot[np.arange(int(ok.sum())), cols[ok]] = 1.0
+        return rows[ok], onehot
 
 
 @dataclass
