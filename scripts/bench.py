@@ -212,6 +212,19 @@ def real_datasets() -> dict:
         for k, m in peers.items():
             t, labels = timed(lambda: m.fit_predict(data))
             row[k], row[f"{k}_s"] = acc(labels), round(t, 2)
+        # known gold: a random share of the truth revealed, accuracy on the other tasks
+        from qc.aggregation import DawidSkene
+        plain = DawidSkene().fit(data).labels_
+        for share in (0.05, 0.1, 0.2):
+            pairs = []
+            for seed in range(5):
+                gold = truth.sample(frac=share, random_state=seed)
+                rest = truth.index.difference(gold.index).intersection(plain.index)
+                clamped = DawidSkene().fit(data, gold=gold).labels_
+                pairs.append(((plain[rest] == truth[rest]).mean(),
+                              (clamped[rest] == truth[rest]).mean()))
+            row[f"gold_{share:.0%}_plain_vs_clamped"] = [round(float(v), 4)
+                                                          for v in np.mean(pairs, axis=0)]
         out[name] = row
     ans = pd.read_csv(fix / "f_emotion/answer.csv", dtype={"question": str, "worker": str})
     truth = pd.read_csv(fix / "f_emotion/truth.csv", dtype={"question": str}).set_index(
