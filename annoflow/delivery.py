@@ -72,6 +72,11 @@ def judgments_table(judgments: pd.DataFrame, judged: pd.DataFrame, *, client: st
     return pa.Table.from_pandas(df, schema=DELIVERED_ANNOTATION_SCHEMA, preserve_index=False)
 
 
+def _shown(x: float | None) -> str:
+    """A figure as people read it (the manifest keeps it at full precision)."""
+    return "n/a" if x is None else f"{x:.4f}"
+
+
 def dataset_card(spec: RequestSpec, version: int, qc: QCStats,
                  views: list[tuple[str, str, int]]) -> str:
     files = "\n".join(f"- `{path}`: the `{name}` view, {rows} rows" for name, path, rows in views)
@@ -91,7 +96,7 @@ Domain: {spec.domain}. Produced by annoflow {__version__}.
   version is complete only if the manifest exists.
 
 ## Quality control
-- Krippendorff's alpha ({qc.agreement_level}): {qc.krippendorff_alpha}
+- Krippendorff's alpha ({qc.agreement_level}): {_shown(qc.krippendorff_alpha)}
 - Annotators: {qc.annotators}, excluded: {qc.annotators_excluded}
 - Judgments kept: {qc.judgments_kept} of {qc.judgments}
 - Items delivered: {qc.items_delivered}; unresolved: {qc.items_unresolved}

@@ -64,8 +64,8 @@ class QCResult:
         return kept & self.judgments["flag"].isna() if "flag" in self.judgments else kept
 
     def stats(self) -> QCStats:
-        def num(x: float | None) -> float | None:
-            return None if x is None or np.isnan(x) else round(float(x), 4)
+        def num(x: float | None) -> float | None:  # full precision: round only to display
+            return None if x is None or np.isnan(x) else float(x)
         s = QCStats(
             krippendorff_alpha=num(self.alpha), agreement_level=self.level,
             annotators=int(len(self.workers)),

@@ -60,8 +60,9 @@ def qc_config(spec: RequestSpec) -> QCConfig:
 
 def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
     s = result.stats()
+    alpha = "n/a" if s.krippendorff_alpha is None else f"{s.krippendorff_alpha:.4f}"
     md = [f"# QC: {spec.request_id}", "",
-          f"Krippendorff's alpha: **{s.krippendorff_alpha}** · items with a result: "
+          f"Krippendorff's alpha: **{alpha}** · items with a result: "
           f"**{s.items_delivered}** · annotators excluded: **{s.annotators_excluded}** of "
           f"{s.annotators}", "", "| check | layer | result | summary |", "|---|---|---|---|"]
     md += [f"| {c.name} | {c.layer} | {'pass' if c.passed else c.severity} | {c.summary} |"

@@ -69,3 +69,19 @@ def test_alpha_matches_krippendorff_package(name: str, level: str) -> None:
     ours = krippendorff_alpha(data, level=level)
     theirs = krippendorff.alpha(reliability_data=_reliability(data), level_of_measurement=level)
     assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+def test_the_stats_keep_alpha_at_full_precision() -> None:
+    """The manifest's figures are checkable to 1e-9 against the packages: nothing rounded
+    but for display."""
+    import krippendorff
+
+    from qc.pipeline import QCConfig, run_layers
+    data, _ = load("s_dog")
+    result = run_layers(data[["task", "worker", "label"]], pd.Series(dtype=str),
+                        QCConfig(min_gold_accuracy=0.0))
+    stats = result.stats()
+    assert stats.krippendorff_alpha == result.alpha
+    assert abs(stats.krippendorff_alpha - krippendorff.alpha(
+        reliability_data=_reliability(data), level_of_measurement="nominal")) < 1e-9
+    assert stats.mean_confidence == float(result.outcome["confidence"].mean())
