@@ -57,3 +57,76 @@ def krippendorff_alpha(annotations: pd.DataFrame, level: Level = "nominal") -> f
     if n <= 1 or d_e == 0:
         return float("nan")
     return float(1.0 - (n - 1) * (o * d2).sum() / d_e)
+
+
+def _counts(data: pd.DataFrame) -> tuple[pd.Index, pd.Index, np.ndarray]:
+    """tasks, labels, and the task x label count matrix."""
+    t, tasks = pd.factorize(data["task"], sort=True)
+    y, labels = pd.factorize(data["label"], sort=True)
+    counts = np.zeros((len(tasks), len(labels)))
+    np.add.at(counts, (t, y), 1.0)
+    return pd.Index(tasks, name="task"), pd.Index(labels, name="label"), counts
+
+
+def fleiss_kappa(annotations: pd.DataFrame) -> float:
+    """Fleiss' kappa (nominal) over the tasks with at least two judgments, with the
+    per-task agreement averaged over tasks (the same as statsmodels' ``fleiss_kappa`` when
+    every task has the same number of judgments); NaN when undefined."""
+    data = check_annotations(annotations)
+    _, _, counts = _counts(data)
+    n = counts.sum(axis=1)
+    counts, n = counts[n >= 2], n[n >= 2]
+    if not len(counts):
+        return float("nan")
+    p_item = ((counts * (counts - 1)).sum(axis=1)) / (n * (n - 1))
+    p_label = counts.sum(axis=0) / n.sum()
+    p_e = float((p_label ** 2).sum())
+    if p_e == 1.0:
+        return float("nan")
+    return float((p_item.mean() - p_e) / (1.0 - p_e))
+
+
+def cohen_kappa_matrix(annotations: pd.DataFrame, min_shared: int = 1) -> pd.DataFrame:
+    """Cohen's kappa between every two workers, on the tasks both judged (at least
+    ``min_shared``; NaN otherwise, and where kappa is undefined). Symmetric, 1 on the
+    diagonal."""
+    data = check_annotations(annotations)
+    wide = data.pivot(index="task", columns="worker", values="label")
+    workers = list(wide.columns)
+    out = pd.DataFrame(np.nan, index=pd.Index(workers, name="worker"), columns=workers)
+    cols = {w: wide[w].to_numpy() for w in workers}
+    for i, a in enumerate(workers):
+        out.iat[i, i] = 1.0
+        for j in range(i + 1, len(workers)):
+            b = workers[j]
+            both = pd.notna(cols[a]) & pd.notna(cols[b])
+            if both.sum() < min_shared:
+                continue
+            x, y = cols[a][both], cols[b][both]
+            labels = np.union1d(x.astype(str), y.astype(str))
+            xs, ys = x.astype(str), y.astype(str)
+            p_o = float((xs == ys).mean())
+            p_e = float(sum((xs == lab).mean() * (ys == lab).mean() for lab in labels))
+            k = float("nan") if p_e == 1.0 else (p_o - p_e) / (1.0 - p_e)
+            out.iat[i, j] = out.iat[j, i] = k
+    return out
+
+
+def alpha_without_each_worker(annotations: pd.DataFrame, level: Level = "nominal") -> pd.Series:
+    """Krippendorff's alpha of the judgments with each worker left out (worker -> alpha):
+    a worker whose absence raises alpha is one the others disagree with."""
+    data = check_annotations(annotations)
+    return pd.Series({w: krippendorff_alpha(data[data["worker"] != w], level)
+                      for w in sorted(data["worker"].unique())}, name="alpha_without",
+                     dtype=float).rename_axis("worker")
+
+
+def item_agreement(annotations: pd.DataFrame) -> pd.Series:
+    """Per task (with two or more judgments): the share of its pairs of judgments that
+    agree (nominal)."""
+    data = check_annotations(annotations)
+    tasks, _, counts = _counts(data)
+    n = counts.sum(axis=1)
+    ok = n >= 2
+    share = (counts * (counts - 1)).sum(axis=1)[ok] / (n * (n - 1))[ok]
+    return pd.Series(share, index=tasks[ok], name="agreement")

@@ -85,3 +85,55 @@ def test_the_stats_keep_alpha_at_full_precision() -> None:
     assert abs(stats.krippendorff_alpha - krippendorff.alpha(
         reliability_data=_reliability(data), level_of_measurement="nominal")) < 1e-9
     assert stats.mean_confidence == float(result.outcome["confidence"].mean())
+
+
+@pytest.mark.parametrize("name", ["d_duck_identification", "s_dog"])
+def test_fleiss_kappa_matches_statsmodels(name: str) -> None:
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa as sm_fleiss
+
+    from qc.agreement import fleiss_kappa
+    data, _ = load(name)
+    # statsmodels needs the same number of judgments per task: keep tasks' first k
+    k = int(data.groupby("task").size().min())
+    even = data.groupby("task").head(k)
+    table, _ = aggregate_raters(even.pivot(index="task", columns="worker", values="label")
+                                .apply(lambda r: r.dropna().to_numpy(), axis=1).tolist())
+    assert abs(fleiss_kappa(even) - sm_fleiss(table, method="fleiss")) < 1e-9
+
+
+def test_cohen_kappa_matrix_matches_scikit_learn() -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    from qc.agreement import cohen_kappa_matrix
+    data, _ = load("d_duck_identification")
+    matrix = cohen_kappa_matrix(data, min_shared=10)
+    wide = data.pivot(index="task", columns="worker", values="label")
+    checked = 0
+    for a in matrix.index[:8]:
+        for b in matrix.columns[:8]:
+            both = wide[[a, b]].dropna()
+            if a == b or len(both) < 10:
+                continue
+            theirs = cohen_kappa_score(both[a], both[b])
+            if np.isnan(theirs):
+                assert np.isnan(matrix.at[a, b])
+            else:
+                assert abs(matrix.at[a, b] - theirs) < 1e-9
+                checked += 1
+    assert checked >= 10 and (np.diag(matrix) == 1.0).all()
+    assert matrix.equals(matrix.T)
+
+
+def test_alpha_without_a_worker_and_item_agreement() -> None:
+    from qc.agreement import alpha_without_each_worker, item_agreement, krippendorff_alpha
+    rows = [(f"t{i}", w, "a" if i % 2 else "b") for i in range(20) for w in ("w1", "w2", "w3")]
+    rows += [(f"t{i}", "odd", "a" if i % 3 else "b") for i in range(20)]
+    data = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    loo = alpha_without_each_worker(data)
+    assert loo.idxmax() == "odd" and loo["odd"] == pytest.approx(1.0)
+    assert loo["odd"] > krippendorff_alpha(data) > loo["w1"]
+    agree = item_agreement(data)
+    # 4 judgments; where "odd" agrees all 6 pairs agree, else 3 of 6
+    expected = pd.Series({f"t{i}": 1.0 if (i % 2 == 1) == (i % 3 != 0) else 0.5
+                          for i in range(20)})
+    assert np.allclose(agree.reindex(expected.index), expected)
