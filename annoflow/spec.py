@@ -116,6 +116,13 @@ class QCSpec(_Model):
         description="how many judgments an expert may submit beyond what live QC has vouched "
                     "for (their pace compared with at least two others'); Label Studio then "
                     "serves them nothing until the next tick looks. 0: no limit")
+    max_top_label_share: float | None = Field(
+        0.95, gt=0.5, le=1,
+        description="straight-lining: exclude annotators who give one answer to at least this "
+                    "share of their judgments (with qc.min_judgments_for_straight_lining) while "
+                    "the other annotators give it 20 points less often (None disables)")
+    min_judgments_for_straight_lining: int = Field(
+        20, ge=2, description="judgments an annotator needs before straight-lining can exclude them")
     max_flagged_share: float = Field(
         0.5, gt=0, le=1, description="free-text types: exclude annotators with at least this "
                                      "share of their texts failing the automatic checks")

@@ -40,6 +40,8 @@ class QCConfig:
     level: Level = "nominal"
     gold_tolerance: float = 0
     max_flagged_share: float = 0.5
+    max_top_label_share: float | None = None
+    min_judgments_for_straight_lining: int = 20
     min_chars: int = 1
 
 
@@ -129,6 +131,41 @@ def _speed_reasons(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
                               f"{r.speed_ratio:.0%} of the crowd's")
 
 
+#: straight-lining is flagged only when the others give the same answer this much less often
+STRAIGHT_LINE_MARGIN = 0.2
+
+
+def _straight_lining(by_unit: pd.DataFrame, workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
+    """Workers who give one answer nearly always while the others do not: worker -> why."""
+    out = pd.Series("", index=workers.index, dtype=object)
+    if cfg.max_top_label_share is None or not len(by_unit):
+        return out
+    counts = by_unit.groupby(["worker", "label"]).size()
+    totals = counts.groupby(level="label").sum()
+    n_all = float(counts.sum())
+    for w, per in counts.groupby(level="worker"):
+        n = float(per.sum())
+        label = per.droplevel("worker").idxmax()
+        share = float(per.max()) / n
+        if n < cfg.min_judgments_for_straight_lining or share < cfg.max_top_label_share \
+                or n_all - n <= 0:
+            continue
+        others = float(totals[label] - per.max()) / (n_all - n)
+        if others <= share - STRAIGHT_LINE_MARGIN:
+            out[w] = (f"straight-lining: answered {label!r} to {share:.0%} of {int(n)} "
+                      f"judgments (the others: {others:.0%})")
+    return out
+
+
+def _straight_check(reasons: pd.Series) -> CheckResult:
+    flagged = list(map(str, reasons.index[reasons.ne("")]))
+    return CheckResult(
+        "straight_lining", "L1", passed=not flagged, severity="warning",
+        summary=(f"{len(flagged)} annotator(s) gave one answer nearly always" if flagged
+                 else "no annotator gave one answer nearly always"),
+        metrics={"flagged": flagged})
+
+
 def _join(a: pd.Series, b: pd.Series) -> pd.Series:
     return pd.Series([f"{x}; {y}" if x and y else (x or y) for x, y in zip(a, b.reindex(a.index))],
                      index=a.index, dtype=object)
@@ -181,8 +218,11 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     gold_reasons = _reasons(workers, low,
                             lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
                                       f"({int(r.n_correct)}/{int(r.n_gold)})")
-    workers = _finish_workers(workers, _join(gold_reasons, _speed_reasons(workers, cfg)), removed)
+    straight = _straight_lining(by_unit, workers, cfg)
+    workers = _finish_workers(workers, _join(_join(gold_reasons, _speed_reasons(workers, cfg)),
+                                             straight), removed)
     checks.append(_speed_check(workers, cfg))
+    checks.append(_straight_check(straight))
     thin = workers.index[workers["n_gold"] < cfg.min_gold_judgments]
     checks.append(CheckResult(
         "gold_accuracy", "L2", passed=not low.any(), severity="warning",

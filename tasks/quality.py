@@ -54,6 +54,8 @@ def qc_config(spec: RequestSpec) -> QCConfig:
     return QCConfig(min_gold_accuracy=spec.qc.min_gold_accuracy, aggregation=spec.qc.aggregation,
                     min_gold_judgments=spec.qc.min_gold_judgments,
                     min_speed_ratio=spec.qc.min_speed_ratio, level=level,
+                    max_top_label_share=spec.qc.max_top_label_share,
+                    min_judgments_for_straight_lining=spec.qc.min_judgments_for_straight_lining,
                     gold_tolerance=tolerance, max_flagged_share=spec.qc.max_flagged_share,
                     min_chars=tt.min_chars(spec.task))
 

@@ -126,3 +126,43 @@ def test_gate_raises_with_failed_checks_and_stats() -> None:
     assert [c.name for c in exc.value.failed_checks] == ["coverage"]
     assert exc.value.stats["items_unresolved"] == 90  # as JSON-ready figures
     assert "nothing was delivered" in str(exc.value)
+
+
+def _straight_data(skew: float, liner: bool, n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Five honest workers on ``n`` tasks whose true label is "a" with probability ``skew``
+    (they are right 90% of the time), and a sixth who always answers "a" if ``liner``."""
+    rng = np.random.default_rng(seed)
+    truth = np.where(rng.random(n) < skew, "a", "b")
+    rows = []
+    for w in range(5):
+        for i, t in enumerate(truth):
+            right = rng.random() < 0.9
+            rows.append((f"t{i}", f"w{w}", t if right else ("b" if t == "a" else "a"), 30.0))
+    if liner:
+        rows += [(f"t{i}", "liner", "a", 30.0) for i in range(n)]
+    return frame(rows)
+
+
+def test_a_straight_liner_is_excluded_and_reported() -> None:
+    cfg = QCConfig(min_gold_accuracy=0.0, max_top_label_share=0.95)
+    res = run_layers(_straight_data(0.5, liner=True), pd.Series(dtype=str), cfg)
+    assert res.excluded_workers.index.tolist() == ["liner"]
+    assert res.workers.at["liner", "exclusion_reason"].startswith(
+        "straight-lining: answered 'a' to 100% of 40 judgments (the others: ")
+    check = next(c for c in res.checks if c.name == "straight_lining")
+    assert not check.passed and check.metrics["flagged"] == ["liner"] and check.layer == "L1"
+    # off when the spec says so
+    off = run_layers(_straight_data(0.5, liner=True), pd.Series(dtype=str),
+                     QCConfig(min_gold_accuracy=0.0, max_top_label_share=None))
+    assert off.excluded_workers.empty
+
+
+def test_one_answer_that_is_simply_common_is_not_straight_lining() -> None:
+    """Work where nearly every true answer is "a": everyone answers "a" nearly always."""
+    cfg = QCConfig(min_gold_accuracy=0.0, max_top_label_share=0.95)
+    res = run_layers(_straight_data(1.0, liner=True), pd.Series(dtype=str), cfg)
+    assert res.excluded_workers.empty
+    assert next(c for c in res.checks if c.name == "straight_lining").passed
+    # and too few judgments to tell
+    few = run_layers(_straight_data(0.5, liner=True, n=10), pd.Series(dtype=str), cfg)
+    assert few.excluded_workers.empty
