@@ -330,14 +330,6 @@ class PoolRegistry:
         df.insert(1, "rank", range(1, len(df) + 1))
         return df, eligible
 
-    def contacts(self, ids: list[str]) -> pd.DataFrame:
-        """Name and email of these experts (for Label Studio logins and messages only)."""
-        with self.engine.connect() as c:
-            rows = c.execute(sa.select(POOL_EXPERTS.c.expert_id, POOL_EXPERTS.c.name,
-                                       POOL_EXPERTS.c.email)
-                             .where(POOL_EXPERTS.c.expert_id.in_(ids))).all()
-        return pd.DataFrame(rows, columns=["expert_id", "name", "email"])
-
 
 def _fingerprint(p: ExpertProfile) -> str:
     return p.model_copy(update={"languages": sorted(p.languages),
