@@ -93,12 +93,33 @@ def _frame(df: pd.DataFrame, ok: pd.Series, id_field: str, fields: dict[str, str
     return out
 
 
+def _answered_rows(spec: RequestSpec, df: pd.DataFrame, *, uri: str, answer: str,
+                   problems: list[dict]) -> tuple[pd.Series, dict[int, str]]:
+    """Rows of a file of items with known answers (gold, qualification): which are good,
+    and each good row's answers as JSON ``{field: label}``; problems appended."""
+    tt = get_task_type(spec.task.type)
+    ok = _check_rows(df, uri=uri, id_field=spec.source.id_field, fields=dict(spec.source.fields),
+                     max_chars=spec.source.max_field_chars, problems=problems)
+    if answer not in df.columns:
+        problems.append({"file": uri, "row": 0, "field": answer,
+                         "problem": "answer column is missing from the file"})
+        ok &= False
+    answers: dict[int, str] = {}
+    for i in df.index[ok]:
+        try:
+            answers[i] = json.dumps(tt.parse_gold(spec.task, df.at[i, answer]), sort_keys=True)
+        except ValueError as err:
+            problems.append({"file": uri, "row": int(df.at[i, ROW]), "field": answer,
+                             "problem": str(err)})
+            ok[i] = False
+    return ok, answers
+
+
 def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame | None, *,
                   ref_key: bytes) -> PreparedItems:
     """Validate source and gold rows and build the item table (gold items hidden among them).
 
     ``gold_answer`` holds a gold item's answers as JSON ``{field: label}``."""
-    tt = get_task_type(spec.task.type)
     problems: list[dict] = []
     fields = dict(spec.source.fields)
     id_field = spec.source.id_field
@@ -111,22 +132,8 @@ def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame | 
     items["gold_answer"] = None
     parts = [items]
     if gold is not None and spec.gold is not None:
-        answer = spec.gold.answer_field
-        gok = _check_rows(gold, uri=spec.gold.uri, id_field=id_field, fields=fields,
-                          max_chars=cap, problems=problems)
-        if answer not in gold.columns:
-            problems.append({"file": spec.gold.uri, "row": 0, "field": answer,
-                             "problem": "answer column is missing from the file"})
-            gok &= False
-        answers: dict[int, str] = {}
-        for i in gold.index[gok]:
-            try:
-                answers[i] = json.dumps(tt.parse_gold(spec.task, gold.at[i, answer]),
-                                        sort_keys=True)
-            except ValueError as err:
-                problems.append({"file": spec.gold.uri, "row": int(gold.at[i, ROW]),
-                                 "field": answer, "problem": str(err)})
-                gok[i] = False
+        gok, answers = _answered_rows(spec, gold, uri=spec.gold.uri,
+                                      answer=spec.gold.answer_field, problems=problems)
         gids = gold[id_field].astype(str).str.strip()
         clash = gok & gids.isin(set(items["item_id"]))
         for row, gid in zip(gold.loc[clash, ROW], gids[clash]):
@@ -146,3 +153,41 @@ def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame | 
     return PreparedItems(items=table.reset_index(drop=True),
                          problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS),
                          source_rows=len(source), gold_rows=0 if gold is None else len(gold))
+
+
+def prepare_qualification(spec: RequestSpec, table: pd.DataFrame, *, gold: pd.DataFrame | None,
+                          ref_key: bytes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The qualification round's items (``item_id``, ``ref``, ``gold_answer``, inputs): the
+    spec's ``items`` of the file's good rows, picked deterministically per request; and the
+    problems (file, row, field, problem), among them every row that is also a production
+    gold item, by id or by what it shows: nobody may see the production gold before
+    production. A qualification set is small and curated: any problem refuses it."""
+    q = spec.workforce.qualification
+    assert q is not None
+    problems: list[dict] = []
+    fields, id_field = dict(spec.source.fields), spec.source.id_field
+    ok, answers = _answered_rows(spec, table, uri=q.uri, answer=q.answer_field, problems=problems)
+    if gold is not None and spec.gold is not None and ok.any():
+        content = lambda df: df[list(fields.values())].astype(str).agg("\x00".join, axis=1)  # noqa: E731
+        gold_ids = set(gold[id_field].astype(str).str.strip()) if id_field in gold.columns else set()
+        gold_seen = set(content(gold)) if set(fields.values()) <= set(gold.columns) else set()
+        ids = table[id_field].astype(str).str.strip()
+        shown = content(table)
+        for i in table.index[ok]:
+            why = ("its id is a production gold item's" if ids[i] in gold_ids else
+                   "it shows the same as a production gold item" if shown[i] in gold_seen else None)
+            if why:
+                problems.append({"file": q.uri, "row": int(table.at[i, ROW]), "field": id_field,
+                                 "problem": f"{why} ({spec.gold.uri}): qualification items must "
+                                            f"be kept apart from the production gold"})
+                ok[i] = False
+    items = _frame(table, ok, id_field, fields)
+    items["gold_answer"] = [answers[i] for i in items.index]
+    items["ref"] = items["item_id"].map(
+        lambda i: task_ref(f"{spec.request_id}/qualification", i, key=ref_key))
+    items = items.sort_values("ref").head(q.items)[["item_id", "ref", "gold_answer", *fields]]
+    if not len(problems) and len(items) < q.items:
+        problems.append({"file": q.uri, "row": 0, "field": "workforce.qualification.items",
+                         "problem": f"the file has {len(items)} item(s); the round needs "
+                                    f"{q.items}"})
+    return items.reset_index(drop=True), pd.DataFrame(problems, columns=PROBLEM_COLUMNS)

@@ -55,6 +55,11 @@ class RawZone:
         return join_uri(self.base, "items.parquet")
 
     @property
+    def qualification(self) -> str:
+        """The qualification round's items, with their answers."""
+        return join_uri(self.base, "qualification.parquet")
+
+    @property
     def progress(self) -> str:
         return join_uri(self.base, "progress.json")
 

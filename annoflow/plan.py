@@ -11,6 +11,14 @@ from annoflow.roster import StaffedExpert, staffing
 from annoflow.spec import RequestSpec
 
 
+class QualificationPlan(BaseModel):
+    """The qualification round before production."""
+    items: int
+    pass_mark: float
+    expected_pass_rate: float   # the domain's record, shrunk toward a prior
+    candidates: int             # shortlisted to fill the roster after the expected failures
+
+
 class CampaignPlan(BaseModel):
     request_id: str
     task_type: str
@@ -35,8 +43,10 @@ class CampaignPlan(BaseModel):
     warnings: list[str]
     #: why the request cannot be done as asked, each with what would fix it (blocking)
     infeasible: list[str] = []
-    #: every chosen expert with their score and its named parts
+    #: every chosen expert (with a qualification: every candidate) with their score and
+    #: its named parts
     staffing: list[StaffedExpert] = []
+    qualification: QualificationPlan | None = None
 
     def to_text(self) -> str:
         lines = [
@@ -58,6 +68,10 @@ class CampaignPlan(BaseModel):
                f"{self.max_annotators_per_item})"
                if self.max_annotators_per_item > self.annotators_per_item else ""),
         ]
+        if q := self.qualification:
+            lines.append(f"  qualification        {q.candidates} candidates answer {q.items} items "
+                         f"each; {q.pass_mark:.0%} right to be rostered (about "
+                         f"{q.expected_pass_rate:.0%} pass in this domain)")
         if self.deadline:
             lines.append(f"  deadline             {self.deadline} (needs "
                          f"{self.experts_needed_by_deadline} expert(s) at the roster's average "
@@ -83,6 +97,10 @@ class CampaignPlan(BaseModel):
                 ("Budget (USD)", f"{self.budget_usd:,.0f}" if self.budget_usd else "none"),
                 ("Deadline", str(self.deadline or "none")),
                 ("Quarantined rows", str(self.quarantined_rows))]
+        if q := self.qualification:
+            rows.append(("Qualification", f"{q.candidates} candidates, {q.items} items, pass "
+                                          f"mark {q.pass_mark:.0%} (expected pass rate "
+                                          f"{q.expected_pass_rate:.0%})"))
         md = [f"# Plan: {self.request_id}", "", "| | |", "|---|---|"]
         md += [f"| {k} | {v} |" for k, v in rows]
         md += ["", *[f"- ⚠ {w}" for w in self.warnings]]

@@ -60,6 +60,18 @@ class GoldSpec(_Model):
     _uri = field_validator("uri")(lambda cls, v: _check_data_uri(v))
 
 
+class QualificationSpec(_Model):
+    """A qualification round before production: each shortlisted expert answers ``items``
+    items with known answers in a project of its own; at least ``pass_mark`` of them
+    right and they are rostered."""
+    uri: str
+    items: int = Field(ge=1, le=200, description="items each candidate answers")
+    pass_mark: float = Field(gt=0, le=1, description="share right needed to be rostered")
+    answer_field: str = "answer"
+
+    _uri = field_validator("uri")(lambda cls, v: _check_data_uri(v))
+
+
 class WorkforceSpec(_Model):
     annotators_per_item: int = Field(ge=1, le=50)
     max_experts: int = Field(ge=1)
@@ -71,6 +83,9 @@ class WorkforceSpec(_Model):
     weights: MatchWeights = Field(
         MatchWeights(), description="how much each part of an expert's score counts in "
                                     "matching: domain_fit, quality, vetting, cost, availability")
+    qualification: QualificationSpec | None = Field(
+        None, description="a qualification round in Label Studio before production: only "
+                          "experts at or above its pass mark are rostered")
     max_annotators_per_item: int | None = Field(
         None, ge=1, le=50,
         description="dynamic overlap: an item whose aggregate confidence stays under "
@@ -211,6 +226,9 @@ class RequestSpec(_Model):
             raise ValueError(f"gold: task type {self.task.type} is free text, which has no gold "
                              f"answers; remove the gold block (its QC is automatic checks and "
                              f"review)")
+        if get_task_type(self.task.type).free_text and self.workforce.qualification is not None:
+            raise ValueError(f"workforce.qualification: task type {self.task.type} is free "
+                             f"text, which has no answers to score a qualification by; remove it")
         return self
 
     @property
@@ -301,6 +319,9 @@ def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None
     }
     if spec.gold is not None:
         updates["gold"] = spec.gold.model_copy(update={"uri": _resolve(spec.gold.uri, base)})
+    if (q := spec.workforce.qualification) is not None:
+        updates["workforce"] = spec.workforce.model_copy(update={
+            "qualification": q.model_copy(update={"uri": _resolve(q.uri, base)})})
     return spec.model_copy(update=updates)
 
 

@@ -239,7 +239,8 @@ class LabelStudioClient:
         """The project whose description carries ``key`` (written at creation; a crash
         between creating the project and recording its id finds it this way)."""
         projects = self._call("list projects", lambda: list(self._sdk.projects.list()))
-        matches = [p for p in projects if key in (p.description or "")]
+        tag = f"[annoflow {key}]"  # whole: one key may begin another (its qualification's)
+        matches = [p for p in projects if tag in (p.description or "")]
         return self._project(matches[0]) if matches else None
 
     def create_project(self, *, key: str, request_id: str, title: str, label_config: str,

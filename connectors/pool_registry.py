@@ -21,7 +21,7 @@ from annoflow.pool import (FULL_WEEK, PARTS, PRIOR_STRENGTH, QUALITY_PRIOR, RATE
                            DomainRecord, ExpertProfile, MatchWeights, Problem, check_pool,
                            format_problems)
 from connectors.datafiles import ROW, read_table
-from connectors.state import (CAMPAIGNS, FINISHED_STAGES, POOL_CAMPAIGN_QUALITY, POOL_DOMAINS,
+from connectors.state import (BOOKED_STATUSES, CAMPAIGNS, FINISHED_STAGES, POOL_CAMPAIGN_QUALITY, POOL_DOMAINS,
                               POOL_EXPERTS, POOL_QUALITY, ROSTERS, StateStore)
 
 #: rows written per statement on import
@@ -264,6 +264,50 @@ class PoolRegistry:
             self._add_quality(c, domain, deltas, at)
         return changed
 
+    def record_qualification(self, request_id: str, domain: str,
+                             results: dict[str, tuple[bool, int, int, str]]) -> int:
+        """Campaign ``request_id``'s qualification round: expert -> (passed, right, judged,
+        why). Each expert's result is recorded once (outcome ``qualified`` or
+        ``qualification_failed`` with the score and why), and its answers go into their
+        history in ``domain`` as gold judged and right. Returns how many were recorded now;
+        experts not in the pool are skipped."""
+        at, ids = _now(), list(results)
+        with self.state._begin() as c:
+            known = {e for start in range(0, len(ids), 500) for e in c.execute(
+                sa.select(POOL_EXPERTS.c.expert_id).where(
+                    POOL_EXPERTS.c.expert_id.in_(ids[start:start + 500]))).scalars()}
+            before = {r.expert_id: r for r in c.execute(
+                sa.select(POOL_CAMPAIGN_QUALITY).where(
+                    POOL_CAMPAIGN_QUALITY.c.request_id == request_id))}
+            deltas = []
+            for e, (passed, right, judged, why) in results.items():
+                old = before.get(e)
+                if e not in known or (old is not None and old.qualified is not None):
+                    continue
+                values = {"outcome": "qualified" if passed else "qualification_failed",
+                          "reason": why, "qualified": passed, "recorded_at": at,
+                          "qualification_score": right / judged if judged else 0.0}
+                if old is None:
+                    c.execute(POOL_CAMPAIGN_QUALITY.insert().values(
+                        request_id=request_id, expert_id=e, domain=domain,
+                        **{k: 0 for k in QUALITY_COUNTS}, **values))
+                else:
+                    c.execute(POOL_CAMPAIGN_QUALITY.update().where(
+                        POOL_CAMPAIGN_QUALITY.c.request_id == request_id,
+                        POOL_CAMPAIGN_QUALITY.c.expert_id == e).values(**values))
+                deltas.append({"expert_id": e, **{k: 0 for k in QUALITY_COUNTS},
+                               "gold_judged": judged, "gold_right": right, "_new": old is None})
+            self._add_quality(c, domain, deltas, at)
+        return len(deltas)
+
+    def qualification_record(self, domain: str) -> tuple[int, int]:
+        """How many qualification rounds in ``domain`` were passed and failed, in all."""
+        t = POOL_CAMPAIGN_QUALITY
+        with self.engine.connect() as c:
+            rows = dict(c.execute(sa.select(t.c.qualified, sa.func.count()).where(
+                t.c.domain == domain, t.c.qualified.is_not(None)).group_by(t.c.qualified)).all())
+        return int(rows.get(True, 0)), int(rows.get(False, 0))
+
     def campaign_quality(self, request_id: str) -> pd.DataFrame:
         """What was recorded of campaign ``request_id``'s experts."""
         with self.engine.connect() as c:
@@ -284,7 +328,7 @@ class PoolRegistry:
         d, q = POOL_DOMAINS.alias("d"), POOL_QUALITY.alias("q")
         booked = (sa.select(ROSTERS.c.expert_id, sa.func.sum(ROSTERS.c.booked_hours).label("hours"))
                   .join(CAMPAIGNS, CAMPAIGNS.c.request_id == ROSTERS.c.request_id)
-                  .where(ROSTERS.c.status == "active",
+                  .where(ROSTERS.c.status.in_(BOOKED_STATUSES),
                          CAMPAIGNS.c.stage.not_in(FINISHED_STAGES),
                          ROSTERS.c.request_id != (req.request_id or ""))
                   .group_by(ROSTERS.c.expert_id).subquery("b"))

@@ -42,6 +42,8 @@ CAMPAIGNS = sa.Table(
     sa.Column("client", sa.String(200), nullable=False),
     sa.Column("project_key", sa.String(64), nullable=False),
     sa.Column("ls_project_id", sa.Integer, nullable=True),
+    #: the project of the campaign's qualification round, when it has one
+    sa.Column("qualification_project_id", sa.Integer, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     #: scoped -> submitted -> producing -> delivered, or paused / cancelled / failed ...
     sa.Column("stage", sa.String(20), nullable=False, default="scoped", server_default="scoped"),
@@ -166,9 +168,16 @@ POOL_CAMPAIGN_QUALITY = sa.Table(
     sa.Column("outcome", sa.String(40), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    #: the qualification round: passed or not (None: the campaign had none), and the score
+    sa.Column("qualified", sa.Boolean, nullable=True),
+    sa.Column("qualification_score", sa.Float, nullable=True),
 )
 
-ROSTER_STATUSES = ("active", "removed", "released")
+#: qualifying: shortlisted, taking the qualification round (hours held); failed: under its
+#: pass mark; the others as before
+ROSTER_STATUSES = ("active", "removed", "released", "qualifying", "failed")
+#: statuses whose weekly hours stay booked
+BOOKED_STATUSES = ("active", "qualifying")
 #: a campaign in one of these stages books no expert's hours any more
 FINISHED_STAGES = ("delivered", "cancelled", "failed", "qc_failed")
 
@@ -183,6 +192,7 @@ class CampaignRecord:
     stage_reason: str | None = None
     stage_at: datetime | None = None
     result_json: str | None = None
+    qualification_project_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,8 @@ def _utc(value: datetime | None) -> datetime | None:
 def _campaign_record(row: Any) -> CampaignRecord:
     return CampaignRecord(row.request_id, row.client, row.project_key, row.ls_project_id,
                           stage=row.stage, stage_reason=row.stage_reason,
-                          stage_at=_utc(row.stage_at), result_json=row.result_json)
+                          stage_at=_utc(row.stage_at), result_json=row.result_json,
+                          qualification_project_id=row.qualification_project_id)
 
 
 def _audit_row(*, request_id: str, action: str, actor: str, expert_id: str | None = None,
@@ -244,7 +255,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE_TABLES = ("campaigns", "experts", "campaign_specs", "rosters")
 BASELINE_REVISION = "0001"
 #: the head of ``connectors/migrations/versions``: move it with every new revision
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 #: PostgreSQL advisory lock key serialising migrations of one database ("annoflow")
 _PG_MIGRATION_LOCK = 0x616E6E6F666C6F77
 
@@ -492,10 +503,13 @@ class StateStore:
                 sa.select(CAMPAIGN_SPECS).where(CAMPAIGN_SPECS.c.request_id == request_id)
                 .order_by(CAMPAIGN_SPECS.c.seq))]
 
-    def set_project(self, *, request_id: str, project_id: int) -> None:
+    def set_project(self, *, request_id: str, project_id: int,
+                    qualification: bool = False) -> None:
+        """Record the campaign's production project (or its qualification project)."""
+        column = "qualification_project_id" if qualification else "ls_project_id"
         with self._begin() as c:
             c.execute(CAMPAIGNS.update().where(CAMPAIGNS.c.request_id == request_id)
-                      .values(ls_project_id=project_id))
+                      .values(**{column: project_id}))
 
     # -- experts ---------------------------------------------------------------------
     def experts(self, expert_ids: list[str] | None = None) -> dict[str, ExpertRecord]:
@@ -523,10 +537,14 @@ class StateStore:
 
     # -- rosters ---------------------------------------------------------------------
     def set_roster(self, *, request_id: str, expert_ids: list[str],
-                   booked_hours: dict[str, float] | None = None, actor: str = "cli") -> list[str]:
-        """Add the experts not on the campaign's roster yet (active, with their booked weekly
-        hours, 0 when not given) and audit each, in one transaction; the ids added. Experts
-        on it already are left as they are, whatever their status."""
+                   booked_hours: dict[str, float] | None = None, actor: str = "cli",
+                   status: str = "active") -> list[str]:
+        """Add the experts not on the campaign's roster yet (``status``: active, or
+        qualifying for a qualification round; with their booked weekly hours, 0 when not
+        given) and audit each, in one transaction; the ids added. Experts on it already
+        are left as they are, whatever their status."""
+        if status not in BOOKED_STATUSES:
+            raise ValueError(f"experts join a roster as one of {BOOKED_STATUSES}, not {status!r}")
         booked_hours = booked_hours or {}
         with self._begin() as c:
             # the campaign's row (when there is one) serialises rosterings of one campaign
@@ -538,12 +556,13 @@ class StateStore:
             if added:
                 now = _now()
                 c.execute(ROSTERS.insert(), [
-                    {"request_id": request_id, "expert_id": e, "status": "active", "reason": None,
+                    {"request_id": request_id, "expert_id": e, "status": status, "reason": None,
                      "changed_at": now, "booked_hours": float(booked_hours.get(e, 0.0))}
                     for e in added])
                 c.execute(AUDIT_LOG.insert(), [_audit_row(
                     request_id=request_id, action="roster_add", actor=actor, expert_id=e,
-                    detail={"booked_hours": float(booked_hours.get(e, 0.0))}) for e in added])
+                    detail={"booked_hours": float(booked_hours.get(e, 0.0)), "status": status})
+                    for e in added])
         return added
 
     def roster(self, request_id: str, *, status: str | None = None) -> list[str]:
@@ -564,7 +583,8 @@ class StateStore:
     def change_roster(self, *, request_id: str, expert_id: str, status: str, reason: str,
                       actor: str, detail: dict | None = None) -> bool:
         """Set a rostered expert's status and audit it (action = the new status), in one
-        transaction. Removing or releasing an expert frees their booked hours (0). False
+        transaction. An expert whose new status is not booked (removed, released, failed)
+        has their booked hours freed (0). False
         (nothing done) when the status is that already."""
         if status not in ROSTER_STATUSES:
             raise ValueError(f"roster status {status!r} is not one of {ROSTER_STATUSES}")
@@ -578,7 +598,7 @@ class StateStore:
                 return False
             values: dict[str, Any] = {"status": status, "reason": reason, "changed_at": _now()}
             freed = 0.0
-            if status in ("removed", "released"):
+            if status not in BOOKED_STATUSES:
                 freed, values["booked_hours"] = float(row.booked_hours), 0.0
             c.execute(ROSTERS.update().where(where).values(**values))
             c.execute(AUDIT_LOG.insert().values(**_audit_row(
@@ -589,14 +609,14 @@ class StateStore:
 
     def booked_hours(self, expert_ids: list[str] | None = None, *,
                      exclude_request_id: str | None = None) -> dict[str, float]:
-        """Each expert's weekly hours booked by campaigns still running (active roster rows
-        of campaigns not in FINISHED_STAGES; a roster whose campaign has no row counts),
+        """Each expert's weekly hours booked by campaigns still running (active or qualifying
+        roster rows of campaigns not in FINISHED_STAGES; a roster whose campaign has no row counts),
         leaving out ``exclude_request_id``. With ``expert_ids``, every one of them is a key
         (0 when not booked)."""
         q = (sa.select(ROSTERS.c.expert_id, sa.func.sum(ROSTERS.c.booked_hours).label("hours"))
              .select_from(ROSTERS.outerjoin(CAMPAIGNS,
                                             CAMPAIGNS.c.request_id == ROSTERS.c.request_id))
-             .where(ROSTERS.c.status == "active",
+             .where(ROSTERS.c.status.in_(BOOKED_STATUSES),
                     sa.or_(CAMPAIGNS.c.stage.is_(None), CAMPAIGNS.c.stage.notin_(FINISHED_STAGES)))
              .group_by(ROSTERS.c.expert_id))
         if expert_ids is not None:

@@ -33,6 +33,7 @@ from tasks.locks import TICK_WAIT_S, command_wait_s
 from tasks.operations import Campaign, act_on_quality, load_campaign, record_progress
 from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced, setup_project,
                               sync_annotations)
+from tasks.qualification import close_round, qualify
 from tasks.quality import assess, quality_control
 from tasks.services import Services
 from tasks.sourcing import onboard_experts, record_feedback
@@ -61,9 +62,12 @@ def _watermark(progress: Progress | None) -> datetime | None:
 
 
 def _set_up(camp: Campaign, svc: Services) -> Campaign:
-    """Onboard the roster and make the project (the first tick; idempotent)."""
+    """Onboard the roster and make the project (the first tick after qualification, if
+    any; idempotent). Only active experts are the project's members."""
     roster = onboard_experts(camp.spec, camp.roster, svc)
-    setup_project(camp.spec, camp.items, roster, svc)
+    setup_project(camp.spec, camp.items,
+                  roster[roster["expert_id"].isin(camp.with_status("active"))], svc)
+    close_round(camp, svc)
     set_stage(camp.request_id, "producing", actor="tick", state=svc.state)
     return load_campaign(camp.request_id, svc)
 
@@ -131,7 +135,14 @@ def tick(request_id: str, svc: Services | None = None) -> TickResult:
             camp = load_campaign(request_id, svc)
             if camp.stage in STOPPED:
                 return TickResult(request_id=request_id, stage=camp.stage, skipped="stopped")
-            if camp.project_id is None or camp.stage in ("scoped", "submitted"):
+            if camp.project_id is None and camp.spec.workforce.qualification is not None:
+                round_ = qualify(camp, svc)
+                if not round_.ready:
+                    return TickResult(request_id=request_id, stage="qualifying",
+                                      actions=round_.actions, tasks_complete=0,
+                                      tasks=int((~camp.items["is_gold"]).sum()))
+                camp = round_.camp
+            if camp.project_id is None or camp.stage in ("scoped", "submitted", "qualifying"):
                 camp = _set_up(camp, svc)
             previous = last_progress(request_id, svc)
             full = _reconcile_due(previous)

@@ -285,6 +285,22 @@ def main() -> None:
         w.writeheader()
         w.writerows(pool)
     other_types()
+    qualification(items, gold)
+
+
+def qualification(items: list[dict], gold: list[dict]) -> None:
+    """A qualification set for the demo's pairwise work, kept apart from its production
+    gold (no shared id or content), and its truth for the simulator (made last: the other
+    files do not change)."""
+    seen = {(r["prompt"], r["response_a"], r["response_b"]) for r in items + gold}
+    rows = [r for r in build(40, "qual-") if (r["prompt"], r["response_a"], r["response_b"])
+            not in seen][:12]
+    write_jsonl(ROOT / "data/demo/qualification.jsonl",
+                [{**{k: v for k, v in r.items() if k != "_better"}, "answer": r["_better"]}
+                 for r in rows])
+    write_jsonl(ROOT / "data/demo/truth.jsonl",
+                [{"item_id": r["item_id"], "answer": {"preference": r["_better"]}}
+                 for r in items + gold + rows])
 
 
 if __name__ == "__main__":

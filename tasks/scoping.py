@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from annoflow.errors import DataError, SettingsError
-from annoflow.plan import CampaignPlan, build_plan
-from annoflow.roster import select_roster, shortlist_size
+from annoflow.plan import CampaignPlan, QualificationPlan, build_plan
+from annoflow.roster import (candidates_for, expected_pass_rate, select_roster, shortlist_size,
+                             staffing)
 from annoflow.settings import Settings, get_settings
 from annoflow.spec import RequestSpec
 from connectors.datafiles import read_table
@@ -17,7 +18,7 @@ from annoflow.uris import split_uri
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from connectors.pool_registry import MatchRequest, PoolRegistry
-from annoflow.items import PreparedItems, prepare_items
+from annoflow.items import PreparedItems, prepare_items, prepare_qualification
 from tasks import stage
 from tasks.delivery import check_client_bucket
 from tasks.services import ObjectStore, Services
@@ -39,6 +40,10 @@ class Scope:
     prepared: PreparedItems
     roster: pd.DataFrame   # ranked experts picked for the campaign (with contact details)
     plan: CampaignPlan
+    #: with a qualification round: its items, and the candidates shortlisted for it (the
+    #: roster is then whoever of them passes)
+    qualification: pd.DataFrame | None = None
+    candidates: pd.DataFrame | None = None
 
     @property
     def items(self) -> pd.DataFrame:
@@ -52,7 +57,8 @@ def scope(spec: RequestSpec, settings: Settings | None = None, *,
     clients to use (by default made from the settings: S3 only if a file is on it)."""
     settings = settings or get_settings()
     settings.check_delivery_target(spec.client, spec.delivery.uri)
-    uris = [spec.source.uri] + ([spec.gold.uri] if spec.gold else [])
+    q = spec.workforce.qualification
+    uris = [spec.source.uri] + ([spec.gold.uri] if spec.gold else []) + ([q.uri] if q else [])
     if store is None and any(u.startswith("s3://") for u in uris):
         store = S3Store(settings)
     source = read_table(spec.source.uri, store=store)
@@ -66,6 +72,13 @@ def scope(spec: RequestSpec, settings: Settings | None = None, *,
             + format_problems(prepared.problems))
     if prepared.n_items == 0:
         raise DataError(f"{spec.source.uri}: no items to annotate")
+    qualification = None
+    if q is not None:
+        qualification, problems = prepare_qualification(
+            spec, read_table(q.uri, store=store), gold=gold, ref_key=settings.derived_key("task-ref"))
+        if len(problems):
+            raise DataError(f"the qualification set cannot be used; nothing was created:\n"
+                            + format_problems(problems))
     state = state or StateStore(settings.state_url)
     ranked, eligible = rank_pool(spec, state)
     roster = select_roster(ranked, spec)
@@ -74,7 +87,16 @@ def scope(spec: RequestSpec, settings: Settings | None = None, *,
     if plan.infeasible:
         raise DataError(f"{spec.request_id} cannot be done as asked; nothing was created:\n"
                         + "\n".join(f"  {w}" for w in plan.infeasible))
-    return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan)
+    candidates = None
+    if q is not None:
+        rate = expected_pass_rate(*PoolRegistry(state).qualification_record(spec.domain))
+        candidates = ranked.head(candidates_for(spec.workforce.max_experts, rate))
+        plan = plan.model_copy(update={"staffing": staffing(candidates), "qualification":
+                                       QualificationPlan(items=q.items, pass_mark=q.pass_mark,
+                                                         expected_pass_rate=round(rate, 4),
+                                                         candidates=len(candidates))})
+    return Scope(spec=spec, prepared=prepared, roster=roster, plan=plan,
+                 qualification=qualification, candidates=candidates)
 
 
 def match_request(spec: RequestSpec) -> MatchRequest:

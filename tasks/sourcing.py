@@ -109,7 +109,9 @@ def expert_logins(request_id: str, *, reset: str | None = None,
     settings = settings or get_settings()
     state, ls = StateStore(settings.state_url), LabelStudioClient(settings)
     camp = state.campaign(request_id)
-    ids = state.roster(request_id, status="active")  # removed and released ones: no access
+    # removed, released and failed ones: no access
+    qualifying = state.roster(request_id, status="qualifying")
+    ids = sorted(state.roster(request_id, status="active") + qualifying)
     if camp is None or not ids:
         raise AnnoflowError(f"campaign {request_id!r} has no onboarded experts yet: run it "
                             f"(`annoflow run SPEC`) first")
@@ -119,8 +121,10 @@ def expert_logins(request_id: str, *, reset: str | None = None,
     experts = state.experts(ids)
     last = ls.expert_last_logins(user_ids=[experts[e].ls_user_id for e in ids])
     key = settings.derived_key("expert-password")
-    url = f"{settings.expert_url}/user/login/?next=" + quote(
-        f"/projects/{camp.ls_project_id}/data/?labeling=1" if camp.ls_project_id else "/projects/")
+    def url(project_id: int | None) -> str:
+        return f"{settings.expert_url}/user/login/?next=" + quote(
+            f"/projects/{project_id}/data/?labeling=1" if project_id else "/projects/")
+
     rows = []
     for e in ids:
         rec = experts[e]
@@ -139,5 +143,7 @@ def expert_logins(request_id: str, *, reset: str | None = None,
             password = unseal(rec.password_enc, key=key)
             how = "issued, not used yet" if password else "needs a reset"
         rows.append(ExpertLogin(expert_id=e, login=rec.login, handle=rec.handle,
-                                annotator_url=url, password=password, password_state=how))
+                                annotator_url=url(camp.qualification_project_id if e in qualifying
+                                                  else camp.ls_project_id),
+                                password=password, password_state=how))
     return rows

@@ -196,10 +196,11 @@ def change_stage(request_id: str, action: str) -> str:
             state.set_stage(request_id=request_id, stage="cancelled",
                             reason="cancelled by the delivery manager", actor="cli")
             stop_schedules(request_id)
-            if camp.ls_project_id is not None:  # nobody works on it any more
-                from connectors.label_studio import LabelStudioClient
-                LabelStudioClient(get_settings()).set_access(
-                    project_id=camp.ls_project_id, members=[], probes=None, gold_rate=0.0)
+            from connectors.label_studio import LabelStudioClient
+            for pid in (camp.ls_project_id, camp.qualification_project_id):
+                if pid is not None:  # nobody works on it any more
+                    LabelStudioClient(get_settings()).set_access(
+                        project_id=pid, members=[], probes=None, gold_rate=0.0)
         else:
             raise ValueError(action)
         return state.campaign(request_id).stage

@@ -47,7 +47,19 @@ def _record(spec: RequestSpec, scoped: Scope, svc: Services) -> None:
     store.put_bytes(uri=raw.plan, data=scoped.plan.model_dump_json(indent=2).encode(),
                     content_type="application/json")
     store.put_parquet(uri=raw.items, table=pa.Table.from_pandas(scoped.items, preserve_index=False))
-    if not state.roster(spec.request_id):
+    if scoped.qualification is not None:
+        store.put_parquet(uri=raw.qualification, table=pa.Table.from_pandas(
+            scoped.qualification, preserve_index=False))
+    if not state.roster(spec.request_id) and scoped.candidates is not None:
+        # a qualification round first: each candidate holds a place's hours while in it
+        booked = bookings(scoped.candidates, scoped.plan.expert_hours,
+                          places=spec.workforce.max_experts)
+        state.set_roster(request_id=spec.request_id, expert_ids=list(scoped.candidates["expert_id"]),
+                         booked_hours=booked, actor="cli", status="qualifying")
+        write_roster(store, raw, scoped.candidates)
+        log.info("%d candidates shortlisted for the qualification round, %.1f h/week held",
+                 len(booked), sum(booked.values()))
+    elif not state.roster(spec.request_id):
         booked = bookings(scoped.roster, scoped.plan.expert_hours)
         state.set_roster(request_id=spec.request_id, expert_ids=list(scoped.roster["expert_id"]),
                          booked_hours=booked, actor="cli")

@@ -77,6 +77,8 @@ class FakeLabelStudio:
     calls: list[str] = field(default_factory=list)
     users: dict[str, LSUser] = field(default_factory=dict)
     projects: dict[int, tuple[LSProject, str]] = field(default_factory=dict)  # id -> (project, description)
+    task_project: dict[int, int] = field(default_factory=dict)  # task id -> project id
+    accesses: dict[int, dict[str, Any]] = field(default_factory=dict)  # project id -> access
     base_url: str = "http://label-studio.invalid"
 
     def ensure_expert(self, *, login: str, handle: str) -> LSUser:
@@ -89,7 +91,7 @@ class FakeLabelStudio:
         return self.projects[project_id][0] if project_id in self.projects else None
 
     def find_project_by_key(self, *, key: str) -> LSProject | None:
-        return next((p for p, d in self.projects.values() if key in d), None)
+        return next((p for p, d in self.projects.values() if f"[annoflow {key}]" in d), None)
 
     def create_project(self, *, key: str, request_id: str, title: str, label_config: str,
                        overlap: int, description: str) -> LSProject:
@@ -108,12 +110,15 @@ class FakeLabelStudio:
             self.tasks[tid] = LSTask(id=tid, data=dict(t["data"]), meta=dict(t["meta"]),
                                      overlap=overlap, updated_at=datetime.now(timezone.utc),
                                      annotations=())
+            self.task_project[tid] = project_id
         return len(tasks)
 
     def iter_tasks(self, *, project_id: int, updated_after: datetime | None = None,
                    with_annotations: bool = True) -> Iterator[LSTask]:
         self.calls.append("iter_tasks")
         for t in sorted(self.tasks.values(), key=lambda t: t.id):
+            if self.task_project.get(t.id, project_id) != project_id:
+                continue
             if updated_after is None or t.updated_at > updated_after:
                 yield t if with_annotations else replace(t, annotations=())
 
@@ -123,6 +128,7 @@ class FakeLabelStudio:
         self.calls.append("set_access")
         self.access = {"members": sorted(members), "removed": sorted(removed or []),
                        **({"probes": sorted(probes)} if probes is not None else {})}
+        self.accesses[project_id] = self.access
 
     def set_review(self, *, project_id: int, window: int, reviewed: dict[int, int]) -> None:
         self.calls.append("set_review")

@@ -39,7 +39,7 @@ def test_migrations_from_nothing_make_the_schema_of_the_code(store):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    assert _revision(store.engine) == st.schema_head() == "0004"
+    assert _revision(store.engine) == st.schema_head() == "0005"
     assert set(sa.inspect(store.engine).get_table_names()) == {
         "alembic_version", "campaigns", "experts", "campaign_specs", "rosters", "audit_log",
         "pool_experts", "pool_domains", "pool_quality", "pool_campaign_quality"}
@@ -253,9 +253,9 @@ def test_adding_to_a_roster_is_idempotent(store):
     assert store.roster("r1") == ["e1", "e2", "e3"]
     log = store.audit_log("r1")
     assert [(a["action"], a["actor"], a["expert_id"], a["detail"]) for a in log] == [
-        ("roster_add", "cli", "e2", {"booked_hours": 2.5}),
-        ("roster_add", "cli", "e1", {"booked_hours": 5.0}),
-        ("roster_add", "tick", "e3", {"booked_hours": 0.0})]
+        ("roster_add", "cli", "e2", {"booked_hours": 2.5, "status": "active"}),
+        ("roster_add", "cli", "e1", {"booked_hours": 5.0, "status": "active"}),
+        ("roster_add", "tick", "e3", {"booked_hours": 0.0, "status": "active"})]
 
 
 def test_change_roster_frees_hours_and_audits(store):
