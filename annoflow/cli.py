@@ -170,6 +170,15 @@ def _submit(spec, spec_change: str | None, profile) -> None:
         run_now(rid, SIMULATION_FLOW)
 
 
+def _round_line(state, request_id: str) -> str:
+    """Where a qualification round stands, from the roster's states."""
+    counts: dict[str, int] = {}
+    for e in state.roster_entries(request_id):
+        counts[e.status] = counts.get(e.status, 0) + 1
+    return (f"{counts.get('active', 0)} qualified, {counts.get('failed', 0)} failed, "
+            f"{counts.get('qualifying', 0)} answering")
+
+
 def _follow(request_id: str, wait_timeout: float, poll_interval: float) -> "CampaignResult":
     """Follow the campaign until it is delivered (its result), stops, or the wait ends."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -196,6 +205,12 @@ def _follow(request_id: str, wait_timeout: float, poll_interval: float) -> "Camp
                 raise CampaignStopped(f"campaign {request_id} was {camp.stage}"
                                       + (f" ({camp.stage_reason})" if camp.stage_reason else "")
                                       + f"; `annoflow status {request_id}` shows where it stands")
+            if camp.stage == "qualifying":
+                line = "qualification round: " + _round_line(state, request_id)
+                bar.update(job, detail=line)
+                if line != last_line and not err.is_terminal:
+                    err.print(time.strftime("%H:%M:%S  ") + line)
+                last_line = line
             p = last_progress(request_id)
             if p:
                 detail = (f"{p.judgments} judgments"

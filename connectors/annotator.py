@@ -81,6 +81,16 @@ class ExpertSession:
                    "Referer": f"{self.base_url}/", **kw.pop("headers", {})}
         return self.http.request(method, path, headers=headers, **kw)
 
+    def projects(self) -> list[tuple[int, str]]:
+        """The projects on this expert's projects page: (id, title)."""
+        resp = self.request("GET", "/api/projects/", params={"page_size": 100})
+        _refused(resp, "list projects")
+        if resp.status_code != 200:
+            raise ConnectorError(f"list projects: HTTP {resp.status_code} {resp.text[:200]}")
+        body = resp.json()
+        rows = body.get("results", []) if isinstance(body, dict) else body
+        return [(int(p["id"]), str(p.get("title", ""))) for p in rows]
+
     def next_task(self, *, project_id: int) -> ServedTask | None:
         """The queue's next task for this expert (the API's ``/next``); None when done."""
         resp = self.request("GET", f"/api/projects/{project_id}/next/")

@@ -150,9 +150,11 @@ def tick(request_id: str, svc: Services | None = None) -> TickResult:
                                     full=full, watermark=None if full else _watermark(previous),
                                     svc=svc)
             camp, actions = act_on_quality(camp, sync.synced, svc)
+            qc = None
             if full and len(sync.synced):  # (as often as the full reconciliation: QC on all)
-                record_feedback(camp, assess(camp.spec, camp.items, sync.synced, camp.removed), svc)
-            camp, more = ask_for_more(camp, sync.synced, svc)
+                qc = assess(camp.spec, camp.items, sync.synced, camp.removed)
+                record_feedback(camp, qc, svc)
+            camp, more = ask_for_more(camp, sync.synced, svc, qc=qc)
             actions += more
             progress = record_progress(camp, sync.synced, sync.reconciled, sync.watermark,
                                        previous, svc)

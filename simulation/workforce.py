@@ -34,6 +34,7 @@ from connectors.datafiles import read_table
 from annoflow.errors import ConnectorError
 from connectors.annotator import (AccessRevoked, ExpertSession, LoginFailed, SessionEnded,
                                   TaskTaken)
+from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from connectors.state import StateStore
 from simulation.answers import answer
@@ -74,6 +75,8 @@ class GroupBehaviour(BaseModel):
     random: bool = False                 # answers at random, like a spammer
     lead_time_s: LeadTime = LeadTime(median=75)
     quits_after: int | None = Field(None, ge=0)
+    #: planted: these experts (when on the roster) are the group, before any drawn at random
+    expert_ids: list[str] = []
 
 
 class SimulationProfile(BaseModel):
@@ -124,8 +127,10 @@ def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[
     spam = set(_rng(profile.seed, "spammers").sample(ids, min(profile.spammers.count, len(ids))))
     groups: dict[str, GroupBehaviour] = {}
     for g in profile.groups:
-        left = [e for e in ids if e not in spam and e not in groups]
-        for e in _rng(profile.seed, "group", g.name).sample(left, min(g.count, len(left))):
+        planted = [e for e in g.expert_ids if e in ids and e not in spam and e not in groups]
+        left = [e for e in ids if e not in spam and e not in groups and e not in planted]
+        drawn = max(0, g.count - len(planted))
+        for e in planted + _rng(profile.seed, "group", g.name).sample(left, min(drawn, len(left))):
             groups[e] = g
     users = dict(zip(roster["expert_id"], roster["ls_user_id"].astype(int)))
     out = []
@@ -208,17 +213,26 @@ class SimulatedWorkforce:
             if self.on_error is not None:
                 self.on_error()
 
-    def _ready(self) -> tuple[int, list[SimExpert], pd.DataFrame] | None:
-        """The project, the experts and the items, once the flow has made them."""
+    def _ready(self) -> tuple[list[SimExpert], pd.DataFrame] | None:
+        """The experts and the items (a qualification round's too), once the flow has made
+        a project for them: its qualification round's, or production's."""
         camp = StateStore(self.settings.state_url).campaign(self.spec.request_id)
         store = S3Store(self.settings)
         raw = RawZone(self.settings.raw_zone_uri, self.spec.request_id)
         roster, items = store.get_parquet(uri=raw.roster), store.get_parquet(uri=raw.items)
-        # production reports progress once the project has its tasks and its experts' access
-        if (camp is None or camp.ls_project_id is None or roster is None or items is None
-                or not store.exists(uri=raw.progress)):
+        if camp is None or roster is None or items is None:
             return None
-        return camp.ls_project_id, assign_behaviours(roster.to_pandas(), self.profile), items.to_pandas()
+        # production reports progress once the project has its tasks and its experts' access
+        producing = camp.ls_project_id is not None and store.exists(uri=raw.progress)
+        if not producing and camp.qualification_project_id is None:
+            return None
+        roster = roster.to_pandas()
+        roster = roster[roster["ls_user_id"].notna()]  # onboarded (shortlisted later: next burst)
+        items = items.to_pandas()
+        qualification = store.get_parquet(uri=raw.qualification)
+        if qualification is not None:
+            items = pd.concat([items, qualification.to_pandas()], ignore_index=True)
+        return assign_behaviours(roster, self.profile), items
 
     def _work(self) -> None:
         ready = None
@@ -232,7 +246,7 @@ class SimulatedWorkforce:
                                                                     settings=self.settings)}
             except ConnectorError:
                 ready = None  # not onboarded yet
-        project_id, experts, items = ready
+        experts, items = ready
         # what each simulated expert remembers having done in earlier bursts
         from tasks.production import read_synced
         synced = read_synced(S3Store(self.settings), RawZone(self.settings.raw_zone_uri,
@@ -244,8 +258,8 @@ class SimulatedWorkforce:
         truth = read_table(self.profile.truth).set_index("item_id").to_dict("index")
         by_content = {content_key(r, tt.inputs): r["item_id"] for r in items.to_dict("records")}
         with ThreadPoolExecutor(len(experts)) as pool:
-            futures = [pool.submit(self._expert, e, logins[e.expert_id], project_id, tt, truth,
-                                   by_content) for e in experts]
+            futures = [pool.submit(self._expert, e, logins[e.expert_id], tt, truth, by_content)
+                       for e in experts]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             self._stop.set()  # one expert failing stops the others: the caller is told
             for f in done:
@@ -283,29 +297,55 @@ class SimulatedWorkforce:
                     ring[expert_id] = fresh[expert_id].password
                 password = ring[expert_id]
 
-    def _expert(self, e: SimExpert, login, project_id: int, tt, truth: dict,
-                by_content: dict[str, str]) -> None:
+    def _campaign_projects(self, session: ExpertSession) -> list[int]:
+        """This campaign's projects on the expert's projects page (its title starts with
+        the request id), as a person picks them out."""
+        prefix = LabelStudioClient.project_title(request_id=self.spec.request_id, title="")
+        return sorted(pid for pid, title in session.projects() if title.startswith(prefix))
+
+    def _next(self, session: ExpertSession, projects: list[int]) -> tuple[int, object] | None:
+        """The next task of any of ``projects`` (those access was taken from are dropped)."""
+        for pid in list(projects):
+            try:
+                task = session.next_task(project_id=pid)
+            except AccessRevoked:
+                projects.remove(pid)
+                continue
+            if task is not None:
+                return pid, task
+        return None
+
+    def _expert(self, e: SimExpert, login, tt, truth: dict, by_content: dict[str, str]) -> None:
+        """One simulated expert: works in whichever of the campaign's projects they see
+        (a qualification round, then production), and stops, as a person would, once the
+        projects they worked in are gone from their page (removed, released, failed)."""
         done = int(self._done_before.get(e.expert_id, 0))
+        worked = bool(done)
         with ExpertSession(self.settings.expert_url) as session:
             self._sign_in(session, login)
+            try:
+                projects = self._campaign_projects(session)
+            except SessionEnded:
+                return
             while not self._stop.is_set():
                 if e.quits_after is not None and done >= e.quits_after:
-                    try:  # takes one more task and is never seen again, holding it
-                        session.next_task(project_id=project_id)
-                    except AccessRevoked:
-                        pass
+                    self._next(session, projects)  # takes one more and is never seen again
                     log.info("simulated expert %s vanishes after %d tasks", e.expert_id, done)
                     return
                 try:
-                    task = session.next_task(project_id=project_id)
-                except AccessRevoked:  # removed or released: a person would stop here too
-                    log.info("simulated expert %s has no access any more; stops", e.expert_id)
-                    return
+                    found = self._next(session, projects)
+                    if found is None:  # nothing here now: a look at the projects page
+                        projects = self._campaign_projects(session)
                 except SessionEnded:  # signed out elsewhere: back in the next burst
                     return
-                if task is None:  # nothing for this expert now; others may still return work
+                if found is None and worked and not projects:
+                    log.info("simulated expert %s has no access any more; stops", e.expert_id)
+                    return
+                if found is None:  # nothing for this expert now; others may still return work
                     self._stop.wait(self.poll_interval_s)
                     continue
+                worked = True
+                _, task = found
                 item_id = by_content.get(content_key(task.data, tt.inputs))
                 if item_id is None or item_id not in truth:
                     raise ConnectorError(f"task {task.id} served to {e.expert_id} matches no "

@@ -94,17 +94,18 @@ def _task_ids(synced: pd.DataFrame, items: list[str]) -> dict[str, int]:
 
 
 @stage(name="extra-judgments")
-def ask_for_more(camp: Campaign, synced: pd.DataFrame,
-                 svc: Services | None = None) -> tuple[Campaign, list[dict]]:
+def ask_for_more(camp: Campaign, synced: pd.DataFrame, svc: Services | None = None,
+                 qc: QCResult | None = None) -> tuple[Campaign, list[dict]]:
     """Judgments again for the items the end-of-campaign rules would leave short, and one
     more for the items under the target confidence; returns the campaign as changed and
-    the actions taken (also in the audit log)."""
+    the actions taken (also in the audit log). ``qc``: the tick's QC of ``synced`` for
+    ``camp``, when it has one already."""
     spec, svc = camp.spec, svc or Services.connect()
     work = int((~camp.items["is_gold"].astype(bool)).sum())
     done = len(complete_item_ids(synced, camp.items, spec, set(camp.removed), camp.overlaps))
     if spec.qc.target_confidence is None and not camp.overlaps and done < work:
         return camp, []
-    qc = assess(spec, camp.items, synced, camp.removed)
+    qc = qc if qc is not None else assess(spec, camp.items, synced, camp.removed)
     now = datetime.now(timezone.utc)
     judges = trusted_judges(synced, set(camp.removed))
     if done >= work and (late := late_exclusions(camp, qc)):

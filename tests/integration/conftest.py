@@ -60,7 +60,7 @@ def module_campaigns_end_with_their_module():
 def _cancel_new(state: StateStore, before: set[str]) -> None:
     from tasks.stages import change_stage
     for c in state.campaigns():
-        if c.request_id not in before and c.stage in ("submitted", "producing", "paused"):
+        if c.request_id not in before and c.stage in ("submitted", "qualifying", "producing", "paused"):
             change_stage(c.request_id, "cancel")
 
 

@@ -214,3 +214,18 @@ def test_when_too_many_fail_the_next_in_rank_are_shortlisted(tmp_path) -> None:
     rec = svc.state.campaign(rid)
     assert rec.stage == "producing"
     assert len([s for s in _status(svc, rid).values() if s == "active"]) == 3
+
+
+def test_planted_simulated_experts_are_the_ones_named_whatever_the_roster() -> None:
+    """A planted group is the same people however many candidates are on the roster, so
+    that bursts of the simulation agree on who is weak as the shortlist grows."""
+    from simulation.workforce import GroupBehaviour, SimulationProfile, assign_behaviours
+    profile = SimulationProfile(truth="t.jsonl", groups=[GroupBehaviour(
+        name="weak", count=2, accuracy=0.3, expert_ids=["ex-0009", "ex-0002"])])
+    for n in (5, 12, 30):
+        roster = pd.DataFrame({"expert_id": [f"ex-{i:04d}" for i in range(1, n + 1)],
+                               "ls_user_id": range(n)})
+        weak = sorted(e.expert_id for e in assign_behaviours(roster, profile) if e.kind == "weak")
+        # the named ones when on the roster; one drawn at random for the one who is not
+        assert "ex-0002" in weak and len(weak) == 2
+        assert (weak == ["ex-0002", "ex-0009"]) == (n >= 9)
