@@ -6,9 +6,13 @@ import pandas as pd
 
 from qc.contract import check_annotations, gold_series
 
+#: the two-sided 95% normal quantile, exactly (scipy.stats.norm.ppf(0.975)), so the
+#: intervals equal statsmodels' ``proportion_confint(method="wilson")``
+Z95 = 1.959963984540054
+
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray,
-                    z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+                    z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
     """The Wilson score interval (95 % by default): (lower, upper), (0, 1) where n == 0."""
     n = np.asarray(n, dtype=float)
     p = np.divide(successes, n, out=np.zeros_like(n), where=n > 0)
@@ -20,7 +24,7 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray,
             np.where(n > 0, (centre + margin) / denom, 1.0))
 
 
-def wilson_lower(successes: np.ndarray, n: np.ndarray, z: float = 1.96) -> np.ndarray:
+def wilson_lower(successes: np.ndarray, n: np.ndarray, z: float = Z95) -> np.ndarray:
     """Lower bound of the Wilson score interval (0 where n == 0)."""
     return wilson_interval(successes, n, z)[0]
 

@@ -214,10 +214,14 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks: list[CheckResult] = []
 
     workers = _worker_table(data, by_unit, truth, cfg)
-    low = (workers["n_gold"] >= cfg.min_gold_judgments) & (workers["accuracy"] < cfg.min_gold_accuracy)
+    # confidently under the bar (the 95% Wilson interval's upper end), not a point estimate:
+    # 3 right of 5 (60%) may well be an 80% expert; 3 of 15 is not
+    low = (workers["n_gold"] >= cfg.min_gold_judgments) & \
+        (workers["accuracy_ci_high"] < cfg.min_gold_accuracy)
     gold_reasons = _reasons(workers, low,
-                            lambda r: f"gold accuracy {r.accuracy:.1%} < {cfg.min_gold_accuracy:.0%} "
-                                      f"({int(r.n_correct)}/{int(r.n_gold)})")
+                            lambda r: f"gold accuracy {r.accuracy:.1%} ({int(r.n_correct)}/"
+                                      f"{int(r.n_gold)}), 95% interval up to "
+                                      f"{r.accuracy_ci_high:.1%} < {cfg.min_gold_accuracy:.0%}")
     straight = _straight_lining(by_unit, workers, cfg)
     workers = _finish_workers(workers, _join(_join(gold_reasons, _speed_reasons(workers, cfg)),
                                              straight), removed)
@@ -227,7 +231,8 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks.append(CheckResult(
         "gold_accuracy", "L2", passed=not low.any(), severity="warning",
         summary=("no gold items in this campaign" if truth.empty else
-                 f"{int(low.sum())} annotator(s) under {cfg.min_gold_accuracy:.0%} on gold"
+                 f"{int(low.sum())} annotator(s) confidently under {cfg.min_gold_accuracy:.0%} "
+                 f"on gold (95% Wilson interval)"
                  + (f"; {len(thin)} with too few gold judgments to judge" if len(thin) else "")),
         metrics={"below_threshold": list(map(str, workers.index[low])),
                  "too_few_gold": list(map(str, thin)),
@@ -300,7 +305,7 @@ def run_text_layers(annotations: pd.DataFrame, prompts: pd.Series, cfg: QCConfig
                        lambda r: f"{int(r.n_flagged)} of {int(r.n_judgments)} texts failed "
                                  f"automatic checks")
     workers = _finish_workers(workers, _join(reasons, _speed_reasons(workers, cfg)), removed)
-    for col in ("n_gold", "n_correct", "accuracy"):
+    for col in ("n_gold", "n_correct", "accuracy", "accuracy_ci_low", "accuracy_ci_high"):
         workers[col] = np.nan
     data = _mark(data, workers)
     counts = data["flag"].dropna().str.split(":").str[0].value_counts().to_dict()

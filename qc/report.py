@@ -16,8 +16,10 @@ RED, GREY, GREEN, INK = "#c0392b", "#95a5a6", "#27ae60", "#2c3e50"
 
 
 def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: float,
-          line: float | None = None, line_label: str = "") -> str:
-    """Horizontal bars: (label, value, colour)."""
+          line: float | None = None, line_label: str = "",
+          intervals: list[tuple[float, float]] | None = None) -> str:
+    """Horizontal bars: (label, value, colour); ``intervals``: a whisker (low, high) per
+    bar, drawn over it (an interval of nan is left out)."""
     h, left, width = 18, 150, 360
     height = 30 + h * len(rows) + 10
     out = [f'<svg width="{left + width + 80}" height="{height}" role="img" aria-label="{escape(title)}">',
@@ -29,6 +31,12 @@ def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: fl
         out += [f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" font-size="12">{escape(label)}</text>',
                 f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{h - 5}" fill="{colour}"/>',
                 f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="11">{shown}</text>']
+        lo, hi = intervals[i] if intervals else (np.nan, np.nan)
+        if not (np.isnan(lo) or np.isnan(hi)):
+            x0, x1, ym = left + width * lo / vmax, left + width * hi / vmax, y + h / 2
+            out.append(f'<path class="interval" d="M{x0:.1f} {ym - 4:.1f}v8M{x0:.1f} {ym:.1f}'
+                       f'H{x1:.1f}M{x1:.1f} {ym - 4:.1f}v8" stroke="{INK}" fill="none">'
+                       f'<title>95% interval {lo:.0%} to {hi:.0%}</title></path>')
     if line is not None:
         x = left + width * line / vmax
         out += [f'<line x1="{x:.1f}" y1="22" x2="{x:.1f}" y2="{height - 6}" stroke="{INK}" '
@@ -73,8 +81,11 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
                                if v is not None) + "</p>")
     if w["accuracy"].notna().any():
         parts.append(_bars([(i, r.accuracy, colour[i]) for i, r in w.iterrows()],
-                           title="Accuracy on hidden gold items", unit="", vmax=1.0,
-                           line=min_gold_accuracy, line_label=f"minimum {min_gold_accuracy:.0%}"))
+                           title="Accuracy on hidden gold items, with 95% Wilson intervals",
+                           unit="", vmax=1.0, line=min_gold_accuracy,
+                           line_label=f"minimum {min_gold_accuracy:.0%}",
+                           intervals=list(zip(w["accuracy_ci_low"], w["accuracy_ci_high"]))
+                           if "accuracy_ci_low" in w else None))
     vmax = float(np.nanmax(w["median_lead_time_s"])) if w["median_lead_time_s"].notna().any() else 1.0
     parts.append(_bars([(i, r.median_lead_time_s, colour[i]) for i, r in w.iterrows()],
                        title="Median seconds per judgment", unit=" s", vmax=max(vmax, 1.0)))

@@ -158,3 +158,29 @@ def test_the_next_campaigns_ranking_changes_with_what_was_learned(sourced) -> No
         assert e not in after or after[e]["rank"] > before[e]["rank"]
     # the good experts who worked have a record over the prior now
     assert any(s["parts"]["quality"] > 0.75 for e, s in after.items() if e in before)
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"deadline": "tomorrow", "workforce__max_experts": 3},
+     ["the deadline cannot be met", "What would fix it: a deadline on or after", "max_experts"]),
+    ({"budget_usd": 50}, ["over the", "budget", "What would fix it"]),
+])
+def test_an_infeasible_request_is_refused_with_what_would_fix_it(tmp_path, ls, s3, settings,
+                                                                  change, says) -> None:
+    """On the real services and the demo pool: `annoflow run` of a request whose deadline
+    or budget the pool cannot meet exits non-zero, says why and what would fix it, and
+    creates nothing."""
+    from datetime import date, timedelta
+
+    from tests.integration.conftest import nothing_created
+    rid = unique_id("it-infeasible")
+    if change.get("deadline") == "tomorrow":
+        change = {**change, "deadline": str(date.today() + timedelta(days=1))}
+    spec = write_spec(tmp_path, request_id=rid, **change)
+    proc = annoflow("run", str(spec), "--detach")
+    assert proc.returncode != 0
+    assert f"{rid} cannot be done as asked; nothing was created" in proc.stderr
+    for s in says:
+        assert s in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    nothing_created(ls, s3, settings, rid)

@@ -25,3 +25,34 @@ def test_report_shows_charts_and_hides_expert_ids() -> None:
     assert "T &lt;x&gt;" in html  # escaped
     assert "ex-" not in html and "ann-3" in html
     assert "Excluded annotators" in html and "minimum 70%" in html
+
+
+def _gold_campaign(right_of: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Each worker answers n gold tasks, k of them right (gold label "a"), at a steady pace."""
+    rows = []
+    for w, (k, n) in right_of.items():
+        rows += [(f"g{i}", w, "a" if i < k else "b", 60.0) for i in range(n)]
+    return pd.DataFrame(rows, columns=["task", "worker", "label", "lead_time_s"])
+
+
+def test_gold_removes_only_the_confidently_bad_and_the_report_shows_the_intervals() -> None:
+    """The measured case of issue 10: an expert at 3/5 (60%) on gold may well be an 80%
+    expert (95% Wilson interval 23% to 88%) and is kept; 3 of 15 (20%, up to 45%) is not.
+    The bounds are statsmodels' ``proportion_confint(method="wilson")``."""
+    from statsmodels.stats.proportion import proportion_confint
+    gold = pd.DataFrame({"task": [f"g{i}" for i in range(15)], "label": "a"})
+    data = _gold_campaign({"ex-thin": (3, 5), "ex-bad": (3, 15), "ex-good": (14, 15),
+                           "ex-ok": (11, 15)})
+    res = run_layers(data, gold, QCConfig(min_gold_accuracy=0.7, min_gold_judgments=5))
+    w = res.workers
+    assert list(w.index[w["excluded"]]) == ["ex-bad"]
+    for x, (k, n) in {"ex-thin": (3, 5), "ex-bad": (3, 15), "ex-ok": (11, 15)}.items():
+        lo, hi = proportion_confint(k, n, method="wilson")
+        assert abs(w.at[x, "accuracy_ci_low"] - lo) < 1e-12 and abs(w.at[x, "accuracy_ci_high"] - hi) < 1e-12
+    assert w.at["ex-bad", "exclusion_reason"] == \
+        "gold accuracy 20.0% (3/15), 95% interval up to 45.2% < 70%"
+    names = {x: f"ann-{n}" for n, x in enumerate(sorted(w.index))}
+    html = qc_report_html(title="T", request_id="r-1", result=res, stats=res.stats(),
+                          names=names, min_gold_accuracy=0.7)
+    assert html.count('class="interval"') == 4  # one whisker per annotator with gold
+    assert "95% interval 23% to 88%" in html
