@@ -86,39 +86,97 @@ def fleiss_kappa(annotations: pd.DataFrame) -> float:
     return float((p_item.mean() - p_e) / (1.0 - p_e))
 
 
+def _indicators(data: pd.DataFrame):
+    """Sparse task x worker indicators: judged (M) and, per label, gave it (X_l)."""
+    from scipy import sparse
+
+    t, tasks = pd.factorize(data["task"])
+    w, workers = pd.factorize(data["worker"], sort=True)
+    y, labels = pd.factorize(data["label"].astype(str))
+    shape = (len(tasks), len(workers))
+    one = np.ones(len(data))
+    judged = sparse.csr_matrix((one, (t, w)), shape=shape)
+    gave = [sparse.csr_matrix((one[y == k], (t[y == k], w[y == k])), shape=shape)
+            for k in range(len(labels))]
+    return pd.Index(workers, name="worker"), judged, gave
+
+
 def cohen_kappa_matrix(annotations: pd.DataFrame, min_shared: int = 1) -> pd.DataFrame:
     """Cohen's kappa between every two workers, on the tasks both judged (at least
     ``min_shared``; NaN otherwise, and where kappa is undefined). Symmetric, 1 on the
-    diagonal."""
+    diagonal. Computed for all pairs at once with sparse products (tasks x workers
+    indicators), so hundreds of workers over a million judgments take seconds."""
     data = check_annotations(annotations)
-    wide = data.pivot(index="task", columns="worker", values="label")
-    workers = list(wide.columns)
-    out = pd.DataFrame(np.nan, index=pd.Index(workers, name="worker"), columns=workers)
-    cols = {w: wide[w].to_numpy() for w in workers}
-    for i, a in enumerate(workers):
-        out.iat[i, i] = 1.0
-        for j in range(i + 1, len(workers)):
-            b = workers[j]
-            both = pd.notna(cols[a]) & pd.notna(cols[b])
-            if both.sum() < min_shared:
-                continue
-            x, y = cols[a][both], cols[b][both]
-            labels = np.union1d(x.astype(str), y.astype(str))
-            xs, ys = x.astype(str), y.astype(str)
-            p_o = float((xs == ys).mean())
-            p_e = float(sum((xs == lab).mean() * (ys == lab).mean() for lab in labels))
-            k = float("nan") if p_e == 1.0 else (p_o - p_e) / (1.0 - p_e)
-            out.iat[i, j] = out.iat[j, i] = k
-    return out
+    workers, judged, gave = _indicators(data)
+    shared = (judged.T @ judged).toarray()
+    agree = sum((x.T @ x).toarray() for x in gave)
+    chance = np.zeros_like(shared)
+    for x in gave:  # a's share of label l on the shared tasks, times b's
+        a_l = (x.T @ judged).toarray()          # [a, b]: tasks both judged where a gave l
+        chance += a_l * a_l.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_o = agree / shared
+        p_e = chance / shared ** 2
+        kappa = (p_o - p_e) / (1.0 - p_e)
+    kappa[(shared < max(min_shared, 1)) | (chance == shared ** 2)] = np.nan
+    np.fill_diagonal(kappa, 1.0)
+    return pd.DataFrame(kappa, index=workers, columns=list(workers))
 
 
 def alpha_without_each_worker(annotations: pd.DataFrame, level: Level = "nominal") -> pd.Series:
     """Krippendorff's alpha of the judgments with each worker left out (worker -> alpha):
-    a worker whose absence raises alpha is one the others disagree with."""
+    a worker whose absence raises alpha is one the others disagree with.
+
+    Nominal and interval alpha come from per-unit sums, so each worker's absence changes
+    only the units they judged: all workers at once, in one pass over the judgments.
+    Ordinal alpha depends on the marginals through ranks; it is recomputed per worker."""
     data = check_annotations(annotations)
-    return pd.Series({w: krippendorff_alpha(data[data["worker"] != w], level)
-                      for w in sorted(data["worker"].unique())}, name="alpha_without",
-                     dtype=float).rename_axis("worker")
+    if level == "ordinal":
+        return pd.Series({w: krippendorff_alpha(data[data["worker"] != w], level)
+                          for w in sorted(data["worker"].unique())}, name="alpha_without",
+                         dtype=float).rename_axis("worker")
+    if level not in ("nominal", "interval"):
+        raise ValueError(f"level must be 'nominal', 'ordinal' or 'interval', got {level!r}")
+    t, _ = pd.factorize(data["task"])
+    w, workers = pd.factorize(data["worker"], sort=True)
+    if level == "nominal":
+        y, labels = pd.factorize(data["label"])
+        feats = np.eye(len(labels))[y]                     # one-hot: sums are counts
+    else:
+        v = pd.to_numeric(data["label"], errors="raise").to_numpy(dtype=float)
+        feats = np.column_stack([v, v * v])                # sums: S1, S2
+    units = np.zeros((t.max() + 1, feats.shape[1]))
+    np.add.at(units, t, feats)
+    m = np.bincount(t).astype(float)
+
+    def parts(sums: np.ndarray, m: np.ndarray):
+        """Per unit: observed disagreement (times m - 1 divided back), pairable values
+        and their feature sums (units with fewer than two values drop out)."""
+        ok = m >= 2
+        if level == "nominal":
+            d = np.where(ok, (m * m - (sums * sums).sum(axis=1)) / np.where(ok, m - 1, 1), 0.0)
+        else:
+            s1, s2 = sums[:, 0], sums[:, 1]
+            d = np.where(ok, 2 * (m * s2 - s1 * s1) / np.where(ok, m - 1, 1), 0.0)
+        return d, np.where(ok, m, 0.0), sums * ok[:, None]
+
+    d_all, n_all, f_all = parts(units, m)
+    d_row, n_row, f_row = parts(units[t] - feats, m[t] - 1)   # each unit without that judgment
+    dd, nn = d_row - d_all[t], n_row - n_all[t]
+    ff = f_row - f_all[t]
+    k = len(workers)
+    D = d_all.sum() + np.bincount(w, dd, k)
+    N = n_all.sum() + np.bincount(w, nn, k)
+    F = f_all.sum(axis=0) + np.stack([np.bincount(w, ff[:, j], k)
+                                      for j in range(ff.shape[1])], axis=1)
+    if level == "nominal":
+        expected = N * N - (F * F).sum(axis=1)               # sum over c != k of n_c n_k
+    else:
+        expected = 2 * (N * F[:, 1] - F[:, 0] ** 2)          # sum of n_c n_k (c - k)^2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = 1.0 - (N - 1) * D / expected
+    alpha[(N <= 1) | (expected <= 1e-12 * np.maximum(N * N, 1))] = np.nan
+    return pd.Series(alpha, index=pd.Index(workers, name="worker"), name="alpha_without")
 
 
 def item_agreement(annotations: pd.DataFrame) -> pd.Series:

@@ -137,3 +137,37 @@ def test_alpha_without_a_worker_and_item_agreement() -> None:
     expected = pd.Series({f"t{i}": 1.0 if (i % 2 == 1) == (i % 3 != 0) else 0.5
                           for i in range(20)})
     assert np.allclose(agree.reindex(expected.index), expected)
+
+
+@pytest.mark.parametrize("name", ["d_duck_identification", "s_dog"])
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_alpha_without_each_worker_equals_alpha_recomputed_without_them(name, level) -> None:
+    """All workers at once (per-unit sums) against alpha recomputed from scratch without
+    each worker (itself held to the ``krippendorff`` package above), to 1e-9."""
+    from qc.agreement import alpha_without_each_worker
+    data, _ = load(name)
+    loo = alpha_without_each_worker(data, level)
+    for w in sorted(data["worker"].unique()):
+        direct = krippendorff_alpha(data[data["worker"] != w], level)
+        assert loo[w] == pytest.approx(direct, abs=1e-9, nan_ok=True), w
+
+
+@pytest.mark.filterwarnings("ignore")  # scikit-learn on pairs with one label in common
+def test_the_whole_cohen_matrix_matches_scikit_learn_on_every_pair() -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    from qc.agreement import cohen_kappa_matrix
+    data, _ = load("s_dog")
+    matrix = cohen_kappa_matrix(data, min_shared=5)
+    wide = data.pivot(index="task", columns="worker", values="label")
+    checked = 0
+    for i, a in enumerate(matrix.index):
+        for b in matrix.columns[i + 1:]:
+            both = wide[[a, b]].dropna()
+            if len(both) < 5:
+                assert np.isnan(matrix.at[a, b])
+                continue
+            theirs = cohen_kappa_score(both[a], both[b])
+            assert matrix.at[a, b] == pytest.approx(theirs, abs=1e-9, nan_ok=True)
+            checked += 1
+    assert checked >= 50
