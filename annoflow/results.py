@@ -10,8 +10,22 @@ from pydantic import BaseModel
 from annoflow.plan import CampaignPlan
 
 
+class AnnotatorStats(BaseModel):
+    """One annotator's figures (in a manifest: under their per-client pseudonym)."""
+    annotator: str
+    judgments: int
+    excluded: bool
+    gold_judged: int | None = None
+    gold_right: int | None = None
+    gold_accuracy: float | None = None
+    gold_accuracy_ci: tuple[float, float] | None = None   # 95% Wilson interval
+    median_lead_time_s: float | None = None
+    alpha_without: float | None = None     # Krippendorff's alpha with them left out
+
+
 class QCStats(BaseModel):
-    """QC's figures for one campaign's judgments (``qc.pipeline.QCResult.stats``)."""
+    """QC's figures for one campaign's judgments (``qc.pipeline.QCResult.stats``), at full
+    precision (round only to display)."""
     krippendorff_alpha: float | None
     agreement_level: str
     annotators: int
@@ -23,6 +37,16 @@ class QCStats(BaseModel):
     items_unresolved: int
     mean_confidence: float | None = None          # voted work only
     krippendorff_alpha_by_field: dict[str, float | None] | None = None  # several fields only
+    #: L3 on the kept judgments (voted work): Fleiss' kappa (nominal), by field where there
+    #: are several; Cohen's kappa between every two annotators with 5+ shared judgments
+    #: (annotator -> annotator -> kappa); per-item agreement (share of agreeing pairs): its
+    #: mean and a histogram of 10 bins over [0, 1]
+    fleiss_kappa: float | None = None
+    fleiss_kappa_by_field: dict[str, float | None] | None = None
+    cohen_kappa: dict[str, dict[str, float]] | None = None
+    item_agreement_mean: float | None = None
+    item_agreement_histogram: list[int] | None = None
+    annotators_detail: list[AnnotatorStats] | None = None
 
 
 class ExcludedExpert(BaseModel):

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from annoflow.results import QCStats
-from qc.agreement import Level, krippendorff_alpha
+from annoflow.results import AnnotatorStats, QCStats
+from qc.agreement import (Level, alpha_without_each_worker, cohen_kappa_matrix, fleiss_kappa,
+                          item_agreement, krippendorff_alpha)
 from qc.aggregation import AGGREGATORS
 from qc.behaviour import behaviour_stats
 from qc.checks import CheckResult
@@ -56,6 +57,7 @@ class QCResult:
     level: str
     checks: list[CheckResult]
     alpha_by_field: dict[str, float] = field(default_factory=dict)
+    agreement: "Agreement | None" = None
 
     @property
     def excluded_workers(self) -> pd.DataFrame:
@@ -80,7 +82,65 @@ class QCResult:
             s.mean_confidence = num(self.outcome["confidence"].mean())
         if len(self.alpha_by_field) > 1:
             s.krippendorff_alpha_by_field = {k: num(v) for k, v in self.alpha_by_field.items()}
+        a = self.agreement
+        if a is not None:
+            s.fleiss_kappa = num(a.fleiss)
+            if len(a.fleiss_by_field) > 1:
+                s.fleiss_kappa_by_field = {k: num(v) for k, v in a.fleiss_by_field.items()}
+            s.cohen_kappa = {str(x): {str(y): float(v) for y, v in row.items()
+                                      if y != x and not np.isnan(v)}
+                             for x, row in a.cohen.iterrows()}
+            if len(a.items):
+                s.item_agreement_mean = float(a.items.mean())
+                s.item_agreement_histogram = [int(c) for c in np.histogram(
+                    a.items.to_numpy(dtype=float), bins=10, range=(0.0, 1.0))[0]]
+        s.annotators_detail = self._annotators(num)
         return s
+
+    def _annotators(self, num) -> list[AnnotatorStats]:
+        w = self.workers
+        n = self.judgments.drop_duplicates(["task", "worker"]).groupby("worker").size()
+        loo = self.agreement.alpha_without if self.agreement is not None else pd.Series(dtype=float)
+        out = []
+        for x, r in w.iterrows():
+            has_gold = "n_gold" in w and pd.notna(r.get("n_gold")) and r["n_gold"] > 0
+            out.append(AnnotatorStats(
+                annotator=str(x), judgments=int(n.get(x, 0)), excluded=bool(r["excluded"]),
+                gold_judged=int(r["n_gold"]) if has_gold else None,
+                gold_right=int(r["n_correct"]) if has_gold else None,
+                gold_accuracy=num(r["accuracy"]) if has_gold else None,
+                gold_accuracy_ci=(float(r["accuracy_ci_low"]), float(r["accuracy_ci_high"]))
+                if has_gold else None,
+                median_lead_time_s=num(r.get("median_lead_time_s")),
+                alpha_without=num(loo.get(x)) if x in loo.index else None))
+        return out
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """L3 beyond alpha, on the kept judgments (by unit: task, or task + field)."""
+    fleiss: float                      # nominal, over all units
+    fleiss_by_field: dict[str, float]
+    cohen: pd.DataFrame                # worker x worker, nominal, 5+ shared units
+    alpha_without: pd.Series           # worker -> alpha at the campaign's level
+    items: pd.Series                   # task -> mean share of agreeing pairs over its fields
+
+
+#: shared judgments two annotators need before their Cohen's kappa is reported
+COHEN_MIN_SHARED = 5
+
+
+def agreement(kept: pd.DataFrame, level: Level) -> Agreement:
+    """``kept``: the kept judgments with ``unit`` and ``field`` (see ``run_layers``)."""
+    units = kept.assign(task=kept["unit"])[["task", "worker", "label"]]
+    by_field = {f: fleiss_kappa(g.assign(task=g["unit"])[["task", "worker", "label"]])
+                for f, g in kept.groupby("field")} if kept["field"].nunique() > 1 else {}
+    per_unit = item_agreement(units)
+    task_of = kept.drop_duplicates("unit").set_index("unit")["task"]
+    return Agreement(fleiss=fleiss_kappa(units), fleiss_by_field=by_field,
+                     cohen=cohen_kappa_matrix(units, min_shared=COHEN_MIN_SHARED),
+                     alpha_without=alpha_without_each_worker(units, level),
+                     items=per_unit.groupby(task_of.reindex(per_unit.index).to_numpy()).mean())
 
 
 def _units(data: pd.DataFrame) -> pd.DataFrame:
@@ -273,7 +333,7 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     unresolved = sorted(set(all_tasks) - set(outcome["task"]))
     return QCResult(workers=workers, judgments=data.drop(columns=["unit"]), outcome=outcome,
                     unresolved=unresolved, alpha=alpha, level=cfg.level, checks=checks,
-                    alpha_by_field=by_field)
+                    alpha_by_field=by_field, agreement=agreement(kept, cfg.level) if len(kept) else None)
 
 
 def _coverage(outcome: pd.DataFrame, all_tasks) -> CheckResult:

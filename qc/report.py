@@ -17,7 +17,7 @@ RED, GREY, GREEN, INK = "#c0392b", "#95a5a6", "#27ae60", "#2c3e50"
 
 def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: float,
           line: float | None = None, line_label: str = "",
-          intervals: list[tuple[float, float]] | None = None) -> str:
+          intervals: list[tuple[float, float]] | None = None, fmt=None) -> str:
     """Horizontal bars: (label, value, colour); ``intervals``: a whisker (low, high) per
     bar, drawn over it (an interval of nan is left out)."""
     h, left, width = 18, 150, 360
@@ -27,7 +27,8 @@ def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: fl
     for i, (label, value, colour) in enumerate(rows):
         y = 26 + i * h
         w = 0 if np.isnan(value) else max(1.0, width * min(value, vmax) / vmax)
-        shown = "n/a" if np.isnan(value) else f"{value:.0f}{unit}" if unit == " s" else f"{value:.0%}"
+        shown = "n/a" if np.isnan(value) else fmt(value) if fmt else \
+            f"{value:.0f}{unit}" if unit == " s" else f"{value:.0%}"
         out += [f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" font-size="12">{escape(label)}</text>',
                 f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{h - 5}" fill="{colour}"/>',
                 f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="11">{shown}</text>']
@@ -49,17 +50,78 @@ def _histogram(values: pd.Series, *, title: str, bins: int = 10) -> str:
     counts, edges = np.histogram(values.astype(float), bins=bins, range=(0.0, 1.0))
     top = max(int(counts.max()), 1)
     w, hgt, left = 36, 120, 30
-    out = [f'<svg width="{left + w * bins + 20}" height="{hgt + 50}" role="img" aria-label="{escape(title)}">',
+    top_pad = 36  # room for the title and the tallest bar's count
+    out = [f'<svg width="{left + w * bins + 20}" height="{hgt + top_pad + 26}" role="img" aria-label="{escape(title)}">',
            f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
     for i, c in enumerate(counts):
         bh = hgt * c / top
         x = left + i * w
-        out += [f'<rect x="{x}" y="{24 + hgt - bh:.1f}" width="{w - 3}" height="{bh:.1f}" fill="{GREEN}"/>',
-                f'<text x="{x + w / 2 - 2:.0f}" y="{24 + hgt - bh - 3:.1f}" font-size="10" '
+        out += [f'<rect x="{x}" y="{top_pad + hgt - bh:.1f}" width="{w - 3}" height="{bh:.1f}" fill="{GREEN}"/>',
+                f'<text x="{x + w / 2 - 2:.0f}" y="{top_pad + hgt - bh - 3:.1f}" font-size="10" '
                 f'text-anchor="middle">{c}</text>']
-    out += [f'<text x="{left}" y="{hgt + 40}" font-size="11">0</text>',
-            f'<text x="{left + w * bins - 10}" y="{hgt + 40}" font-size="11">1</text>']
+    out += [f'<text x="{left}" y="{hgt + top_pad + 16}" font-size="11">0</text>',
+            f'<text x="{left + w * bins - 10}" y="{hgt + top_pad + 16}" font-size="11">1</text>']
     return "\n".join(out + ["</svg>"])
+
+
+def _heatmap(matrix: pd.DataFrame, *, title: str) -> str:
+    """A square of cells coloured by value in [-1, 1] (red low, green high; grey: n/a)."""
+    n, cell, left = len(matrix), 16, 150
+    out = [f'<svg width="{left + cell * n + 20}" height="{40 + cell * n + 150}" role="img" '
+           f'aria-label="{escape(title)}">',
+           f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
+    for i, (a, row) in enumerate(matrix.iterrows()):
+        y = 26 + i * cell
+        out.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" font-size="11">'
+                   f'{escape(str(a))}</text>')
+        for j, v in enumerate(row.to_numpy(dtype=float)):
+            if np.isnan(v):
+                fill = "#ecf0f1"
+            else:  # -1 red .. 0 white .. 1 green
+                t = max(-1.0, min(1.0, v))
+                r, g, b = ((255, int(255 * (1 + t)), int(255 * (1 + t))) if t < 0 else
+                           (int(255 * (1 - t) + 39 * t), int(255 * (1 - t) + 174 * t),
+                            int(255 * (1 - t) + 96 * t)))
+                fill = f"rgb({r},{g},{b})"
+            shown = "n/a" if np.isnan(v) else f"{v:.2f}"
+            out.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
+                       f'fill="{fill}"><title>{escape(str(a))} / {escape(str(matrix.columns[j]))}: '
+                       f'{shown}</title></rect>')
+    for j, b in enumerate(matrix.columns):
+        x, y = left + j * cell + 11, 30 + n * cell
+        out.append(f'<text x="{x}" y="{y}" font-size="11" transform="rotate(90 {x} {y})">'
+                   f'{escape(str(b))}</text>')
+    return "\n".join(out + ["</svg>"])
+
+
+#: the Cohen's kappa matrix is drawn up to this many annotators (the manifest has it all)
+MAX_HEATMAP = 40
+
+
+def _agreement_charts(result: QCResult, names: dict[str, str], colour: dict[str, str]) -> list[str]:
+    a = result.agreement
+    if a is None:
+        return []
+    parts = []
+    if len(a.items):
+        parts.append(_histogram(a.items, title="Agreement per item (share of agreeing pairs)"))
+    loo = a.alpha_without.rename(index=lambda w: names.get(w, w))
+    if loo.notna().any() and not np.isnan(result.alpha):
+        # zoomed on the range the values take: the differences are what matters
+        lo = min(float(loo.min()), result.alpha) - 0.02
+        top = max(float(loo.max()), result.alpha) + 0.02
+        parts.append("<p>Alpha with each annotator left out: a bar right of the overall line "
+                     "means the others agree better without them.</p>")
+        parts.append(_bars([(w, v - lo, colour.get(w, GREY)) for w, v in loo.items()],
+                           title=f"Alpha without each annotator (overall {result.alpha:.3f})",
+                           unit="", vmax=top - lo, line=result.alpha - lo,
+                           line_label=f"overall {result.alpha:.3f}",
+                           fmt=lambda v: f"{v + lo:.3f}"))
+    if 1 < len(a.cohen) <= MAX_HEATMAP:
+        m = a.cohen.rename(index=lambda w: names.get(w, w), columns=lambda w: names.get(w, w))
+        parts.append(_heatmap(m, title="Cohen's kappa between annotators (nominal, 5+ shared "
+                                       "judgments)"))
+    return parts
 
 
 def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCStats,
@@ -86,9 +148,11 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
                            line_label=f"minimum {min_gold_accuracy:.0%}",
                            intervals=list(zip(w["accuracy_ci_low"], w["accuracy_ci_high"]))
                            if "accuracy_ci_low" in w else None))
-    vmax = float(np.nanmax(w["median_lead_time_s"])) if w["median_lead_time_s"].notna().any() else 1.0
-    parts.append(_bars([(i, r.median_lead_time_s, colour[i]) for i, r in w.iterrows()],
-                       title="Median seconds per judgment", unit=" s", vmax=max(vmax, 1.0)))
+    if w["median_lead_time_s"].notna().any():
+        vmax = float(np.nanmax(w["median_lead_time_s"]))
+        parts.append(_bars([(i, r.median_lead_time_s, colour[i]) for i, r in w.iterrows()],
+                           title="Median seconds per judgment", unit=" s", vmax=max(vmax, 1.0)))
+    parts += _agreement_charts(result, names, colour)
     if "confidence" in result.outcome and len(result.outcome):
         parts.append(_histogram(result.outcome["confidence"],
                                 title="Confidence of the delivered labels"))

@@ -17,6 +17,7 @@ from annoflow.delivery import (ExcludedAnnotator, Manifest, ManifestFile, Versio
 from annoflow.errors import ConnectorError
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
+from annoflow.results import QCStats
 from qc.report import qc_report_html
 from annoflow.settings import Settings
 from annoflow.spec import RequestSpec
@@ -127,6 +128,8 @@ def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
     card = dataset_card(spec, version, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
     names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
+    # every figure, per annotator too, under pseudonyms only
+    stats = QCStats.model_validate(pseudonymized(stats.model_dump(), names))
     # what QC found, as the client may see it: annotators under their pseudonyms only
     checks = [replace(c, metrics=pseudonymized(c.metrics, names))
               for c in [*schema_checks, *qc.checks]]

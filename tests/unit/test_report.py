@@ -21,7 +21,12 @@ def test_report_shows_charts_and_hides_expert_ids() -> None:
     html = qc_report_html(title="T <x>", request_id="r-1", result=res, stats=res.stats(),
                           names=names, min_gold_accuracy=0.7)
     assert html.startswith("<!doctype html>") and "<script" not in html
-    assert html.count("<svg") == 3
+    charts = ["Accuracy on hidden gold items", "Median seconds per judgment",
+              "Agreement per item", "Alpha without each annotator", "kappa between annotators",
+              "Confidence of the delivered labels"]
+    assert html.count("<svg") == len(charts)
+    assert all(c in html for c in charts)
+    assert html.count("<rect x=") >= 4 * 4  # the kappa matrix: a cell per pair of annotators
     assert "T &lt;x&gt;" in html  # escaped
     assert "ex-" not in html and "ann-3" in html
     assert "Excluded annotators" in html and "minimum 70%" in html

@@ -164,3 +164,63 @@ def test_a_campaign_on_fakes_goes_from_submission_to_its_delivery(spec, tmp_path
     camp = load_campaign(rid, svc)
     assert record_feedback.fn(camp, assess(spec, camp.items, synced, camp.removed), svc) == 0
     assert {e: pool.quality(e)[spec.domain] for e in users} == history
+
+
+def test_the_manifest_has_every_figure_under_pseudonyms_checkable_from_the_delivery(
+        spec, tmp_path, repo) -> None:
+    """What a client can check: the manifest's qc section names annotators only by their
+    pseudonyms, and its figures equal what the peers compute from the delivered judgments
+    (``annotations.parquet``, kept ones): Krippendorff's alpha, Cohen's kappa for every
+    pair, and each annotator's gold accuracy with its Wilson interval."""
+    import io
+    import json
+
+    import krippendorff
+    import numpy as np
+    from sklearn.metrics import cohen_kappa_score
+    from statsmodels.stats.proportion import proportion_confint
+
+    svc = _services(tmp_path, spec)
+    rid = spec.request_id
+    scoped = submit_campaign(spec, svc=svc)
+    tick(rid, svc)
+    experts = svc.state.experts(list(scoped.roster["expert_id"]))
+    users = {e: r.ls_user_id for e, r in experts.items()}
+    truth = pd.read_json(repo / load_profile(repo / "configs/simulation/demo.yaml").truth,
+                         lines=True).set_index("item_id").to_dict("index")
+    judged = _good_judgments(spec, scoped.items, scoped.roster, truth)
+    done = {t.meta["ref"]: t for t in _tasks(spec, scoped.items, judged, users).values()}
+    now = datetime.now(timezone.utc)
+    for tid, t in list(svc.ls.tasks.items()):
+        svc.ls.tasks[tid] = dataclasses.replace(t, annotations=done[t.meta["ref"]].annotations,
+                                                updated_at=now)
+    assert tick(rid, svc).stage == "delivered"
+    base = f"{spec.delivery.uri}{rid}/v1/"
+    raw_manifest = svc.store.objects[base + "manifest.json"].decode()
+    assert not any(e in raw_manifest for e in users)  # no pool id anywhere
+    qc = json.loads(raw_manifest)["qc"]
+    ann = pd.read_parquet(io.BytesIO(svc.store.objects[base + "annotations.parquet"]))
+    kept = ann[~ann["excluded"]]
+    detail = {a["annotator"]: a for a in qc["annotators_detail"]}
+    assert set(detail) == set(ann["annotator"])
+    wide = kept.pivot(index="item_id", columns="annotator", values="label")
+    codes = {v: i for i, v in enumerate(sorted(kept["label"].unique()))}
+    assert abs(qc["krippendorff_alpha"] - krippendorff.alpha(
+        reliability_data=wide.T.replace(codes).to_numpy(dtype=float),
+        level_of_measurement="nominal")) < 1e-9
+    pairs = 0
+    for a, row in qc["cohen_kappa"].items():
+        for b, k in row.items():
+            both = wide[[a, b]].dropna()
+            assert abs(k - cohen_kappa_score(both[a], both[b])) < 1e-9
+            pairs += 1
+    assert pairs >= 2
+    gold = scoped.items[scoped.items["is_gold"]]
+    answer = dict(zip(gold["item_id"], gold["gold_answer"].map(lambda a: json.loads(a)["preference"])))
+    on_gold = ann[ann["is_gold"]]
+    for a, g in on_gold.groupby("annotator"):
+        right = int((g["label"] == g["item_id"].map(answer)).sum())
+        lo, hi = proportion_confint(right, len(g), method="wilson")
+        d = detail[a]
+        assert (d["gold_judged"], d["gold_right"]) == (len(g), right)
+        assert np.allclose(d["gold_accuracy_ci"], [lo, hi], atol=1e-9)
