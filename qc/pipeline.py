@@ -25,6 +25,7 @@ from qc.aggregation import AGGREGATORS
 from qc.behaviour import behaviour_stats
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
+from qc.copying import copy_pairs, copy_reasons
 from qc.gold import gold_accuracy
 from qc.text import text_flags
 
@@ -283,10 +284,21 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                                       f"{int(r.n_gold)}), 95% interval up to "
                                       f"{r.accuracy_ci_high:.1%} < {cfg.min_gold_accuracy:.0%}")
     straight = _straight_lining(by_unit, workers, cfg)
-    workers = _finish_workers(workers, _join(_join(gold_reasons, _speed_reasons(workers, cfg)),
-                                             straight), removed)
+    copies = copy_pairs(by_unit)
+    copying = pd.Series(copy_reasons(copies), dtype=object).reindex(workers.index, fill_value="")
+    workers = _finish_workers(workers, _join(_join(_join(gold_reasons, _speed_reasons(workers, cfg)),
+                                                   straight), copying), removed)
     checks.append(_speed_check(workers, cfg))
     checks.append(_straight_check(straight))
+    checks.append(CheckResult(
+        "copying", "L1", passed=not len(copies), severity="warning",
+        summary=(f"{len(copies)} pair(s) of annotators share mistakes far beyond chance, one "
+                 f"submitting after the other: the copier is excluded" if len(copies)
+                 else "no pair of annotators shares mistakes beyond chance"),
+        metrics={"pairs": [{"copier": str(r.copier), "source": str(r.source),
+                            "shared": int(r.shared), "shared_errors": int(r.shared_errors),
+                            "expected_errors": float(r.expected_errors),
+                            "p_value": float(r.p_value)} for r in copies.itertuples()]}))
     thin = workers.index[workers["n_gold"] < cfg.min_gold_judgments]
     checks.append(CheckResult(
         "gold_accuracy", "L2", passed=not low.any(), severity="warning",

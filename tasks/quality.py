@@ -36,6 +36,8 @@ def to_contract(judged: pd.DataFrame) -> pd.DataFrame:
         "field": [f for f, _ in flat], "label": [v for _, v in flat],
         "lead_time_s": judged["lead_time_s"].to_numpy(dtype="float64").repeat(n),
         "is_gold": judged["is_gold"].astype(bool).to_numpy().repeat(n)})
+    if "created_at" in judged.columns:  # (copy detection: who submitted first)
+        df["created_at"] = judged["created_at"].to_numpy().repeat(n)
     return df.reset_index(drop=True)
 
 

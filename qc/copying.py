@@ -1,0 +1,141 @@
+"""L1: copying between annotators (pure).
+
+Two honest experts agree a lot because both are mostly right; what they do not share is
+their mistakes, beyond chance. A copier shares the mistakes of the one they copy. So the
+evidence is the *shared errors*: units both judged where both gave the same answer and it
+is not what the others on the unit answered most (a leave-one-out plurality). Under
+independence, with error rates ``e_a``
+and ``e_b`` against the reference and errors spread over the ``L - 1`` wrong labels, two
+annotators sharing ``n`` units are expected to share about ``n * e_a * e_b / (L - 1)``
+errors, and to give the same answer on a share ``(1 - e_a)(1 - e_b) + e_a e_b / (L - 1)``
+of them. A pair sharing at least ``min_shared`` units is flagged when
+
+* they share at least ``min_shared_errors`` mistakes, and their agreement or their shared
+  mistakes exceed what independence explains with a tail probability under ``alpha``
+  (binomial for the agreement, Poisson for the mistakes); and
+* one of them (the follower) submitted after the other on at least ``min_follow_share``
+  of the units they share, beyond chance (a binomial test against a coin, under
+  ``follow_alpha``: honest experts working side by side each come first about half the
+  time), and soon after (a median delay of at most ``max_lag_s``): copying needs the
+  original first. This second, independent test is what keeps honest pairs out.
+
+Without submission times nothing is flagged: on real data honest experts share mistakes on
+hard items, and only the timing tells copying from shared difficulty.
+
+The follower is named as the copier and the other as the source; QC excludes the copier
+(their judgments are not independent) and names both.
+
+All pairs are counted at once with sparse unit x worker products, so the cost grows with
+the judgments, not with the square of the workers' work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.stats import binom, poisson
+
+COPY_COLUMNS = ["copier", "source", "shared", "same", "shared_errors", "expected_errors",
+                "p_value", "follow_share"]
+
+
+@dataclass(frozen=True)
+class CopyRules:
+    min_shared: int = 20
+    min_shared_errors: int = 1
+    #: the excess's tail probability (the timing must agree too: see ``follow_alpha``)
+    alpha: float = 0.05
+    min_follow_share: float = 0.7
+    #: following must be beyond chance too (binomial against a coin: honest experts
+    #: working side by side each come first about half the time)
+    follow_alpha: float = 0.001
+    #: "soon after": the follower's median delay behind the other on their shared units
+    max_lag_s: float = 1800.0
+
+
+def copy_pairs(data: pd.DataFrame, rules: CopyRules = CopyRules()) -> pd.DataFrame:
+    """Pairs that copied (one row per pair, columns ``COPY_COLUMNS``). ``data``: one row
+    per judgment with ``task`` (the unit), ``worker``, ``label`` and optionally
+    ``created_at`` (submission time)."""
+    if not len(data) or "created_at" not in data.columns or data["created_at"].isna().all():
+        # without submission times there is no telling copying from shared difficulty: on
+        # real data honest experts share mistakes on hard items
+        return pd.DataFrame(columns=COPY_COLUMNS)
+    t, units = pd.factorize(data["task"])
+    w, workers = pd.factorize(data["worker"], sort=True)
+    y, labels = pd.factorize(data["label"].astype(str))
+    n_labels = len(labels)
+    if n_labels < 2 or len(workers) < 2:
+        return pd.DataFrame(columns=COPY_COLUMNS)
+    # a mistake: an answer the others on the unit gave less often than some other answer
+    # (leave-one-out plurality: a copied mistake must not make itself the reference)
+    votes = sparse.csr_matrix((np.ones(len(t)), (t, y)), shape=(len(units), n_labels)).toarray()
+    others = votes[t]
+    others[np.arange(len(t)), y] -= 1
+    wrong = others[np.arange(len(t)), y] < others.max(axis=1)
+    shape = (len(units), len(workers))
+    judged = sparse.csr_matrix((np.ones(len(t)), (t, w)), shape=shape)
+    shared = (judged.T @ judged).toarray()
+    same = np.zeros_like(shared)
+    same_wrong = np.zeros_like(shared)
+    for k in range(n_labels):
+        sel = y == k
+        x = sparse.csr_matrix((np.ones(sel.sum()), (t[sel], w[sel])), shape=shape)
+        same += (x.T @ x).toarray()
+        sel &= wrong
+        e = sparse.csr_matrix((np.ones(sel.sum()), (t[sel], w[sel])), shape=shape)
+        same_wrong += (e.T @ e).toarray()
+    n_w = np.bincount(w, minlength=len(workers)).astype(float)
+    err = np.bincount(w, wrong.astype(float), minlength=len(workers)) / np.maximum(n_w, 1)
+    iu = np.triu_indices(len(workers), k=1)
+    n = shared[iu]
+    ea, eb = err[iu[0]], err[iu[1]]
+    # under independence: both right, or the same one of the L - 1 wrong answers
+    p_same = (1 - ea) * (1 - eb) + ea * eb / (n_labels - 1)
+    lam = n * ea * eb / (n_labels - 1)
+    obs_same, obs_err = same[iu], same_wrong[iu]
+    p = np.minimum(binom.sf(obs_same - 1, n, np.clip(p_same, 1e-12, 1 - 1e-12)),
+                   poisson.sf(obs_err - 1, np.maximum(lam, 1e-12)))
+    hit = (n >= rules.min_shared) & (obs_err >= rules.min_shared_errors) & (p < rules.alpha)
+    rows = []
+    for a, b, o, lm, pv in zip(iu[0][hit], iu[1][hit], obs_err[hit], lam[hit], p[hit]):
+        copier, source, follow, lag, n_timed = _follower(data, workers[a], workers[b])
+        if follow is None or follow < rules.min_follow_share or lag > rules.max_lag_s or \
+                binom.sf(round(follow * n_timed) - 1, n_timed, 0.5) >= rules.follow_alpha:
+            continue
+        rows.append({"copier": copier, "source": source, "shared": int(shared[a, b]),
+                     "same": int(same[a, b]), "shared_errors": int(o),
+                     "expected_errors": float(lm), "p_value": float(pv),
+                     "follow_share": follow})
+    return pd.DataFrame(rows, columns=COPY_COLUMNS)
+
+
+def _follower(data: pd.DataFrame, a: str, b: str
+              ) -> tuple[str, str, float | None, float, int]:
+    """(copier, source, the copier's share of later submissions on the shared units with
+    times, their median delay in seconds, how many units had times)."""
+    pair = data[data["worker"].isin([a, b])]
+    times = pair.pivot_table(index="task", columns="worker", values="created_at",
+                             aggfunc="min").dropna()
+    if not len(times) or a not in times or b not in times:
+        return b, a, None, float("nan"), 0
+    lag = (times[b] - times[a]).dt.total_seconds()
+    b_later = float((lag > 0).mean())
+    if b_later >= 0.5:
+        return b, a, b_later, float(lag.median()), len(times)
+    return a, b, 1.0 - b_later, float(-lag.median()), len(times)
+
+
+def copy_reasons(pairs: pd.DataFrame) -> dict[str, str]:
+    """Copier -> why, naming the source (a copier of several: each named)."""
+    out: dict[str, list[str]] = {}
+    for r in pairs.itertuples():
+        when = (f"; submitted after them on {r.follow_share:.0%} of those"
+                if r.follow_share is not None and not pd.isna(r.follow_share) else "")
+        out.setdefault(r.copier, []).append(
+            f"copying {r.source}: the same answer on {r.same} of {r.shared} shared items, "
+            f"{r.shared_errors} of them the same mistake where {r.expected_errors:.1f} were "
+            f"expected{when}")
+    return {k: "; ".join(v) for k, v in out.items()}
