@@ -1,7 +1,9 @@
-"""L1: annotator behaviour (speed and straight-lining)."""
+"""L1: annotator behaviour (speed, straight-lining, position bias)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from qc.contract import check_annotations
 
@@ -22,4 +24,46 @@ def behaviour_stats(annotations: pd.DataFrame) -> pd.DataFrame:
         out["speed_ratio"] = float("nan")
     counts = data.groupby(["worker", "label"]).size()
     out["top_label_share"] = counts.groupby(level="worker").max() / out["n_judgments"]
+    return out
+
+
+#: position bias: judgments on one side or the other an annotator needs to be tested, the
+#: family-wise error rate over the annotators (Bonferroni), and how far their left share
+#: must stray from the others' to matter
+MIN_SIDED_JUDGMENTS, POSITION_ALPHA, POSITION_MARGIN = 20, 0.01, 0.15
+
+
+def position_bias(annotations: pd.DataFrame, sides: dict[str, str]) -> pd.DataFrame:
+    """Per worker, on side-by-side work: ``left_share`` (the share of their judgments that
+    picked what was shown on the left: the label's side, swapped where the row's optional
+    ``swapped`` says the two were shown the other way round), ``left_p_value`` (two-sided
+    binomial test against the other annotators' pooled left share: 0.5 when the order is
+    randomized) and ``reason`` ("" unless biased: at least ``MIN_SIDED_JUDGMENTS``,
+    p under ``POSITION_ALPHA`` over the number of annotators, and ``POSITION_MARGIN`` off)."""
+    data = check_annotations(annotations)
+    side = data["label"].astype(str).map(sides)
+    data = data[side.notna()]
+    left = side[side.notna()].eq("left").to_numpy().copy()
+    if "swapped" in data.columns:
+        left ^= data["swapped"].fillna(False).astype(bool).to_numpy()
+    per = pd.DataFrame({"worker": data["worker"].to_numpy(), "left": left}) \
+        .groupby("worker")["left"].agg(["sum", "size"])
+    out = pd.DataFrame(index=per.index)
+    out["left_share"] = per["sum"] / per["size"]
+    total_left, total = float(per["sum"].sum()), float(per["size"].sum())
+    p_values, reasons = [], []
+    bar = POSITION_ALPHA / max(len(per), 1)
+    for w, r in per.iterrows():
+        rest = total - r["size"]
+        p0 = (total_left - r["sum"]) / rest if rest > 0 else 0.5
+        p0 = min(max(p0, 1e-6), 1 - 1e-6)
+        pv = float(binomtest(int(r["sum"]), int(r["size"]), p0).pvalue) if r["size"] else 1.0
+        p_values.append(pv)
+        share = r["sum"] / r["size"] if r["size"] else np.nan
+        biased = r["size"] >= MIN_SIDED_JUDGMENTS and pv < bar and abs(share - p0) >= POSITION_MARGIN
+        reasons.append(f"position bias: picked the left response in {share:.0%} of "
+                       f"{int(r['size'])} judgments (the others: {p0:.0%}; binomial "
+                       f"p = {pv:.1g})" if biased else "")
+    out["left_p_value"] = p_values
+    out["reason"] = reasons
     return out

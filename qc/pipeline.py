@@ -22,7 +22,7 @@ from annoflow.results import AnnotatorStats, QCStats
 from qc.agreement import (Level, alpha_without_each_worker, cohen_kappa_matrix, fleiss_kappa,
                           item_agreement, krippendorff_alpha)
 from qc.aggregation import AGGREGATORS
-from qc.behaviour import behaviour_stats
+from qc.behaviour import behaviour_stats, position_bias
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
 from qc.copying import copy_pairs, copy_reasons
@@ -45,6 +45,8 @@ class QCConfig:
     max_top_label_share: float | None = None
     min_judgments_for_straight_lining: int = 20
     min_chars: int = 1
+    #: side-by-side work: label -> "left" | "right" (see ``qc.behaviour.position_bias``)
+    sides: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -284,12 +286,28 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                                       f"{int(r.n_gold)}), 95% interval up to "
                                       f"{r.accuracy_ci_high:.1%} < {cfg.min_gold_accuracy:.0%}")
     straight = _straight_lining(by_unit, workers, cfg)
+    sided = position_bias(by_unit, cfg.sides) if cfg.sides else None
+    positional = pd.Series("", index=workers.index, dtype=object)
+    if sided is not None:
+        workers = workers.join(sided[["left_share", "left_p_value"]])
+        positional = sided["reason"].reindex(workers.index, fill_value="")
     copies = copy_pairs(by_unit)
     copying = pd.Series(copy_reasons(copies), dtype=object).reindex(workers.index, fill_value="")
-    workers = _finish_workers(workers, _join(_join(_join(gold_reasons, _speed_reasons(workers, cfg)),
-                                                   straight), copying), removed)
+    reasons = gold_reasons
+    for more in (_speed_reasons(workers, cfg), straight, positional, copying):
+        reasons = _join(reasons, more)
+    workers = _finish_workers(workers, reasons, removed)
     checks.append(_speed_check(workers, cfg))
     checks.append(_straight_check(straight))
+    if sided is not None:
+        biased = [str(w) for w in sided.index[sided["reason"].ne("")]]
+        checks.append(CheckResult(
+            "position_bias", "L1", passed=not biased, severity="warning",
+            summary=(f"{len(biased)} annotator(s) picked one side far more often than the "
+                     f"others (binomial test)" if biased else
+                     "no annotator picked one side beyond chance"),
+            metrics={"flagged": biased,
+                     "left_share": {str(w): float(v) for w, v in sided["left_share"].items()}}))
     checks.append(CheckResult(
         "copying", "L1", passed=not len(copies), severity="warning",
         summary=(f"{len(copies)} pair(s) of annotators share mistakes far beyond chance, one "

@@ -152,6 +152,12 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
         vmax = float(np.nanmax(w["median_lead_time_s"]))
         parts.append(_bars([(i, r.median_lead_time_s, colour[i]) for i, r in w.iterrows()],
                            title="Median seconds per judgment", unit=" s", vmax=max(vmax, 1.0)))
+    if "left_share" in w and w["left_share"].notna().any():
+        pooled = float(w["left_share"].mean())
+        parts.append(_bars([(i, r.left_share, colour[i]) for i, r in w.iterrows()],
+                           title="Position bias: share of picks on the left response",
+                           unit="", vmax=1.0, line=pooled,
+                           line_label=f"annotators' mean {pooled:.0%}"))
     parts += _agreement_charts(result, names, colour)
     if "confidence" in result.outcome and len(result.outcome):
         parts.append(_histogram(result.outcome["confidence"],

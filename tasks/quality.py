@@ -59,7 +59,7 @@ def qc_config(spec: RequestSpec) -> QCConfig:
                     max_top_label_share=spec.qc.max_top_label_share,
                     min_judgments_for_straight_lining=spec.qc.min_judgments_for_straight_lining,
                     gold_tolerance=tolerance, max_flagged_share=spec.qc.max_flagged_share,
-                    min_chars=tt.min_chars(spec.task))
+                    min_chars=tt.min_chars(spec.task), sides=tt.sides(spec.task))
 
 
 def qc_markdown(spec: RequestSpec, result: QCResult) -> str:

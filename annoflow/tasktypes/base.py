@@ -115,6 +115,12 @@ class TaskType(ABC):
     def level(self, task: Any) -> Level:
         return self.questions(task)[0].level or "nominal"
 
+    def sides(self, task: Any) -> dict[str, str] | None:
+        """For work that compares two things shown side by side: which labels pick the
+        left one and which the right one (label -> "left" | "right"; position-bias check).
+        None: the type shows nothing side by side."""
+        return None
+
     # -- Label Studio results ---------------------------------------------------
     @abstractmethod
     def parse_result(self, task: Any, result: list[dict[str, Any]]) -> dict[str, str]:

@@ -51,6 +51,12 @@ class PairwisePreference(TaskType):
             return [Question("preference", tuple(lab for lab, _ in scale(task)), "ordinal")]
         return [Question("preference", ("a", "b"), "nominal")]
 
+    def sides(self, task: PairwiseSpec) -> dict[str, str]:
+        if task.graded:  # negative: A (left) better; ties pick no side
+            return {lab: "left" if int(lab) < 0 else "right"
+                    for lab, _ in scale(task) if int(lab) != 0}
+        return {"a": "left", "b": "right"}
+
     def label_config(self, spec) -> str:
         task = spec.task
         if task.graded:
