@@ -336,8 +336,8 @@ def status(request_id: Optional[str] = typer.Argument(None, metavar="[REQUEST_ID
             out.print(f"  {'campaign':<28} {'stage':<11} {'items':>13} {'judgments':>10}  ETA")
             for r in rows:
                 out.print(f"  {r['request_id']:<28} {r['stage']:<11} "
-                          f"{r.get('tasks_complete', 0):>6}/{r.get('tasks', 0):<6} "
-                          f"{r.get('judgments', 0):>10}  {r.get('eta') or '-'}")
+                          f"{r.get('tasks_complete') or 0:>6}/{r.get('tasks') or 0:<6} "
+                          f"{r.get('judgments') or 0:>10}  {r.get('eta') or '-'}")
             return
         st = campaign_status(request_id)
     except AnnoflowError as e:
