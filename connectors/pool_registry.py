@@ -219,6 +219,18 @@ class PoolRegistry:
         if inserts:
             c.execute(POOL_QUALITY.insert(), inserts)
 
+    @staticmethod
+    def _recorded(c: sa.Connection, request_id: str, ids: list[str]) -> tuple[set[str], dict]:
+        """Which of ``ids`` are in the pool, and what campaign ``request_id`` recorded so
+        far (expert -> its row)."""
+        known = {e for start in range(0, len(ids), 500) for e in c.execute(
+            sa.select(POOL_EXPERTS.c.expert_id).where(
+                POOL_EXPERTS.c.expert_id.in_(ids[start:start + 500]))).scalars()}
+        before = {r.expert_id: r for r in c.execute(
+            sa.select(POOL_CAMPAIGN_QUALITY).where(
+                POOL_CAMPAIGN_QUALITY.c.request_id == request_id))}
+        return known, before
+
     def record_campaign(self, request_id: str, domain: str, measured: pd.DataFrame,
                         outcomes: dict[str, tuple[str, str | None]] | None = None) -> int:
         """What campaign ``request_id`` measured of its experts so far (``measured``: the
@@ -232,12 +244,7 @@ class PoolRegistry:
         rows = measured.to_dict("records")
         ids = [str(r["expert_id"]) for r in rows]
         with self.state._begin() as c:
-            known = {e for start in range(0, len(ids), 500) for e in c.execute(
-                sa.select(POOL_EXPERTS.c.expert_id).where(
-                    POOL_EXPERTS.c.expert_id.in_(ids[start:start + 500]))).scalars()}
-            before = {r.expert_id: r for r in c.execute(
-                sa.select(POOL_CAMPAIGN_QUALITY).where(
-                    POOL_CAMPAIGN_QUALITY.c.request_id == request_id))}
+            known, before = self._recorded(c, request_id, ids)
             deltas, changed = [], 0
             for r in rows:
                 e = str(r["expert_id"])
@@ -273,12 +280,7 @@ class PoolRegistry:
         experts not in the pool are skipped."""
         at, ids = _now(), list(results)
         with self.state._begin() as c:
-            known = {e for start in range(0, len(ids), 500) for e in c.execute(
-                sa.select(POOL_EXPERTS.c.expert_id).where(
-                    POOL_EXPERTS.c.expert_id.in_(ids[start:start + 500]))).scalars()}
-            before = {r.expert_id: r for r in c.execute(
-                sa.select(POOL_CAMPAIGN_QUALITY).where(
-                    POOL_CAMPAIGN_QUALITY.c.request_id == request_id))}
+            known, before = self._recorded(c, request_id, ids)
             deltas = []
             for e, (passed, right, judged, why) in results.items():
                 old = before.get(e)

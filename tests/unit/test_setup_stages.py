@@ -129,23 +129,31 @@ def test_a_project_made_just_before_a_crash_is_found_by_its_key(spec, tmp_path) 
     assert svc.state.campaign(rid).ls_project_id == made.id and len(svc.ls.projects) == 1
 
 
-def test_a_campaign_on_fakes_goes_from_submission_to_its_delivery(spec, tmp_path, repo) -> None:
-    """The experts' judgments arrive in (fake) Label Studio between ticks, as people would
-    submit them: the campaign is delivered with every one of them, and stops."""
-    svc = _services(tmp_path, spec)
-    rid = spec.request_id
+def _judged_on_fakes(spec, svc: Services, repo):
+    """Submit the campaign, make its project (first tick), and let good experts' judgments
+    of every item arrive in the fake Label Studio, as people would submit them. Returns
+    the scope, the experts' user ids and the judgments."""
     scoped = submit_campaign(spec, svc=svc)
-    tick(rid, svc)
+    tick(spec.request_id, svc)
     experts = svc.state.experts(list(scoped.roster["expert_id"]))
     users = {e: r.ls_user_id for e, r in experts.items()}
     truth = pd.read_json(repo / load_profile(repo / "configs/simulation/demo.yaml").truth,
                          lines=True).set_index("item_id").to_dict("index")
     judged = _good_judgments(spec, scoped.items, scoped.roster, truth)
     done = {t.meta["ref"]: t for t in _tasks(spec, scoped.items, judged, users).values()}
-    ls, now = svc.ls, datetime.now(timezone.utc)
-    for tid, t in list(ls.tasks.items()):  # (a task changes when a judgment comes in)
-        ls.tasks[tid] = dataclasses.replace(t, annotations=done[t.meta["ref"]].annotations,
-                                            updated_at=now)
+    now = datetime.now(timezone.utc)
+    for tid, t in list(svc.ls.tasks.items()):  # (a task changes when a judgment comes in)
+        svc.ls.tasks[tid] = dataclasses.replace(t, annotations=done[t.meta["ref"]].annotations,
+                                                updated_at=now)
+    return scoped, users, judged
+
+
+def test_a_campaign_on_fakes_goes_from_submission_to_its_delivery(spec, tmp_path, repo) -> None:
+    """The experts' judgments arrive in (fake) Label Studio between ticks, as people would
+    submit them: the campaign is delivered with every one of them, and stops."""
+    svc = _services(tmp_path, spec)
+    rid = spec.request_id
+    scoped, users, judged = _judged_on_fakes(spec, svc, repo)
     result = tick(rid, svc)
     assert result.stage == "delivered" and result.synced == len(judged)
     assert svc.stop_schedules.stopped == [rid]
@@ -182,18 +190,7 @@ def test_the_manifest_has_every_figure_under_pseudonyms_checkable_from_the_deliv
 
     svc = _services(tmp_path, spec)
     rid = spec.request_id
-    scoped = submit_campaign(spec, svc=svc)
-    tick(rid, svc)
-    experts = svc.state.experts(list(scoped.roster["expert_id"]))
-    users = {e: r.ls_user_id for e, r in experts.items()}
-    truth = pd.read_json(repo / load_profile(repo / "configs/simulation/demo.yaml").truth,
-                         lines=True).set_index("item_id").to_dict("index")
-    judged = _good_judgments(spec, scoped.items, scoped.roster, truth)
-    done = {t.meta["ref"]: t for t in _tasks(spec, scoped.items, judged, users).values()}
-    now = datetime.now(timezone.utc)
-    for tid, t in list(svc.ls.tasks.items()):
-        svc.ls.tasks[tid] = dataclasses.replace(t, annotations=done[t.meta["ref"]].annotations,
-                                                updated_at=now)
+    scoped, users, _ = _judged_on_fakes(spec, svc, repo)
     assert tick(rid, svc).stage == "delivered"
     base = f"{spec.delivery.uri}{rid}/v1/"
     raw_manifest = svc.store.objects[base + "manifest.json"].decode()
