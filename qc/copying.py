@@ -57,8 +57,9 @@ class CopyRules:
 
 def copy_pairs(data: pd.DataFrame, rules: CopyRules = CopyRules()) -> pd.DataFrame:
     """Pairs that copied (one row per pair, columns ``COPY_COLUMNS``). ``data``: one row
-    per judgment with ``task`` (the unit), ``worker``, ``label`` and optionally
-    ``created_at`` (submission time)."""
+    per judgment with ``task`` (the unit), ``worker``, ``label``, ``created_at`` (submission
+    time) and optionally ``item`` (what was submitted at once: the fields of one item share
+    one submission, so the timing is counted per item, not per field)."""
     if not len(data) or "created_at" not in data.columns or data["created_at"].isna().all():
         # without submission times there is no telling copying from shared difficulty: on
         # real data honest experts share mistakes on hard items
@@ -117,8 +118,8 @@ def _follower(data: pd.DataFrame, a: str, b: str
     """(copier, source, the copier's share of later submissions on the shared units with
     times, their median delay in seconds, how many units had times)."""
     pair = data[data["worker"].isin([a, b])]
-    times = pair.pivot_table(index="task", columns="worker", values="created_at",
-                             aggfunc="min").dropna()
+    times = pair.pivot_table(index="item" if "item" in pair.columns else "task",
+                             columns="worker", values="created_at", aggfunc="min").dropna()
     if not len(times) or a not in times or b not in times:
         return b, a, None, float("nan"), 0
     lag = (times[b] - times[a]).dt.total_seconds()

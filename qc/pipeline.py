@@ -25,7 +25,7 @@ from qc.aggregation import AGGREGATORS
 from qc.behaviour import behaviour_stats, position_bias
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
-from qc.copying import copy_pairs, copy_reasons
+from qc.copying import COPY_COLUMNS, copy_pairs, copy_reasons
 from qc.gold import gold_accuracy
 from qc.text import text_flags
 
@@ -291,7 +291,10 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     if sided is not None:
         workers = workers.join(sided[["left_share", "left_p_value"]])
         positional = sided["reason"].reindex(workers.index, fill_value="")
-    copies = copy_pairs(by_unit)
+    # copying on nominal answers only: on rating scales honest experts' near-misses
+    # coincide too often for shared "mistakes" to mean anything
+    copies = copy_pairs(by_unit.assign(item=data["task"].to_numpy())) \
+        if cfg.level == "nominal" else pd.DataFrame(columns=COPY_COLUMNS)
     copying = pd.Series(copy_reasons(copies), dtype=object).reindex(workers.index, fill_value="")
     reasons = gold_reasons
     for more in (_speed_reasons(workers, cfg), straight, positional, copying):
