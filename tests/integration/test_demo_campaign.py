@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -58,7 +59,13 @@ def test_delivery_read_back_matches_manifest(s3, result) -> None:
     assert {"data/train-00000-of-00001.parquet", "kto/train-00000-of-00001.parquet",
             "annotations.parquet", "qc_report.html", "README.md"} <= paths
     report = s3.get_bytes(uri=result["delivery_uri"] + "qc_report.html").decode()
-    assert report.count("<svg") == 3 and "Accuracy on hidden gold items" in report
+    charts = ["Accuracy on hidden gold items, with 95% Wilson intervals",
+              "Median seconds per judgment", "Position bias: share of picks on the left response",
+              "Agreement per item (share of agreeing pairs)", "Alpha without each annotator",
+              "kappa between annotators", "Confidence of the delivered labels"]
+    labels = re.findall(r'<svg [^>]*aria-label="([^"]*)"', report)
+    assert len(labels) == len(charts) and all(any(c in x for x in labels) for c in charts), labels
+    assert report.count('class="interval"') >= 6  # each annotator's gold interval
     assert "ex-0" not in report  # annotators appear under pseudonyms only
     for f in manifest["files"]:
         data = s3.get_bytes(uri=result["delivery_uri"] + f["path"])
