@@ -45,6 +45,9 @@ class QCConfig:
     max_top_label_share: float | None = None
     min_judgments_for_straight_lining: int = 20
     min_chars: int = 1
+    #: the end-of-campaign gold rule: "point" (the point estimate under the bar) or
+    #: "interval" (the 95% Wilson interval entirely under it; see ``run_layers``)
+    gold_rule: str = "point"
     #: side-by-side work: label -> "left" | "right" (see ``qc.behaviour.position_bias``)
     sides: dict[str, str] | None = None
 
@@ -277,14 +280,16 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks: list[CheckResult] = []
 
     workers = _worker_table(data, by_unit, truth, cfg)
-    # confidently under the bar (the 95% Wilson interval's upper end), not a point estimate:
-    # 3 right of 5 (60%) may well be an 80% expert; 3 of 15 is not
-    low = (workers["n_gold"] >= cfg.min_gold_judgments) & \
-        (workers["accuracy_ci_high"] < cfg.min_gold_accuracy)
+    # "interval": confidently under the bar (the 95% Wilson interval's upper end): 3 right
+    # of 5 (60%) may well be an 80% expert; 3 of 15 is not. "point": the point estimate,
+    # still the default: with few gold judgments per expert the interval alone lets a
+    # random clicker through, and no other end-of-campaign rule catches them yet
+    bound = workers["accuracy_ci_high"] if cfg.gold_rule == "interval" else workers["accuracy"]
+    low = (workers["n_gold"] >= cfg.min_gold_judgments) & (bound < cfg.min_gold_accuracy)
     gold_reasons = _reasons(workers, low,
                             lambda r: f"gold accuracy {r.accuracy:.1%} ({int(r.n_correct)}/"
                                       f"{int(r.n_gold)}), 95% interval up to "
-                                      f"{r.accuracy_ci_high:.1%} < {cfg.min_gold_accuracy:.0%}")
+                                      f"{r.accuracy_ci_high:.1%}; under {cfg.min_gold_accuracy:.0%}")
     straight = _straight_lining(by_unit, workers, cfg)
     sided = position_bias(by_unit, cfg.sides) if cfg.sides else None
     positional = pd.Series("", index=workers.index, dtype=object)
@@ -324,8 +329,8 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks.append(CheckResult(
         "gold_accuracy", "L2", passed=not low.any(), severity="warning",
         summary=("no gold items in this campaign" if truth.empty else
-                 f"{int(low.sum())} annotator(s) confidently under {cfg.min_gold_accuracy:.0%} "
-                 f"on gold (95% Wilson interval)"
+                 f"{int(low.sum())} annotator(s) under {cfg.min_gold_accuracy:.0%} on gold"
+                 + (" (95% Wilson interval)" if cfg.gold_rule == "interval" else "")
                  + (f"; {len(thin)} with too few gold judgments to judge" if len(thin) else "")),
         metrics={"below_threshold": list(map(str, workers.index[low])),
                  "too_few_gold": list(map(str, thin)),

@@ -94,8 +94,18 @@ def qc_million() -> dict:
     t_ck, _ = timed(lambda: CKDawidSkene(n_iter=100).fit(data[["task", "worker", "label"]]))
     t_ds, _ = timed(lambda: DawidSkene(n_iter=100).fit(data[["task", "worker", "label"]]))
     t_all, _ = timed(lambda: run_layers(data, gold, QCConfig(min_gold_accuracy=0.5)))
+    # the layers added in issue 10, alone on the same judgments
+    from qc.copying import copy_pairs
+    from qc.pipeline import _units, agreement
+    units = _units(data)
+    t_l3, _ = timed(lambda: agreement(units, "nominal"))
+    stamped = units.assign(task=units["unit"], item=units["task"],
+                           created_at=pd.Timestamp("2026-11-01", tz="UTC")
+                           + pd.to_timedelta(rng.uniform(0, 86400, len(units)), unit="s"))
+    t_copy, _ = timed(lambda: copy_pairs(stamped))
     return {"judgments": len(data), "crowdkit_dawid_skene_s": round(t_ck, 2),
-            "annoflow_dawid_skene_s": round(t_ds, 2), "annoflow_all_layers_s": round(t_all, 2)}
+            "annoflow_dawid_skene_s": round(t_ds, 2), "annoflow_all_layers_s": round(t_all, 2),
+            "of_which_l3_agreement_s": round(t_l3, 2), "copy_detection_timed_s": round(t_copy, 2)}
 
 
 def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) -> dict:

@@ -40,22 +40,27 @@ def _gold_campaign(right_of: dict[str, tuple[int, int]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "worker", "label", "lead_time_s"])
 
 
-def test_gold_removes_only_the_confidently_bad_and_the_report_shows_the_intervals() -> None:
+def test_the_interval_rule_removes_only_the_confidently_bad_and_the_report_shows_intervals() -> None:
     """The measured case of issue 10: an expert at 3/5 (60%) on gold may well be an 80%
-    expert (95% Wilson interval 23% to 88%) and is kept; 3 of 15 (20%, up to 45%) is not.
+    expert (95% Wilson interval 23% to 88%) and the interval rule keeps them; 3 of 15 (20%,
+    up to 45%) is not kept.
     The bounds are statsmodels' ``proportion_confint(method="wilson")``."""
     from statsmodels.stats.proportion import proportion_confint
     gold = pd.DataFrame({"task": [f"g{i}" for i in range(15)], "label": "a"})
     data = _gold_campaign({"ex-thin": (3, 5), "ex-bad": (3, 15), "ex-good": (14, 15),
                            "ex-ok": (11, 15)})
-    res = run_layers(data, gold, QCConfig(min_gold_accuracy=0.7, min_gold_judgments=5))
+    res = run_layers(data, gold, QCConfig(min_gold_accuracy=0.7, min_gold_judgments=5,
+                                          gold_rule="interval"))
     w = res.workers
     assert list(w.index[w["excluded"]]) == ["ex-bad"]
+    # the point estimate (still the campaigns' default) excludes the thin one too
+    point = run_layers(data, gold, QCConfig(min_gold_accuracy=0.7, min_gold_judgments=5))
+    assert list(point.workers.index[point.workers["excluded"]]) == ["ex-bad", "ex-thin"]
     for x, (k, n) in {"ex-thin": (3, 5), "ex-bad": (3, 15), "ex-ok": (11, 15)}.items():
         lo, hi = proportion_confint(k, n, method="wilson")
         assert abs(w.at[x, "accuracy_ci_low"] - lo) < 1e-12 and abs(w.at[x, "accuracy_ci_high"] - hi) < 1e-12
     assert w.at["ex-bad", "exclusion_reason"] == \
-        "gold accuracy 20.0% (3/15), 95% interval up to 45.2% < 70%"
+        "gold accuracy 20.0% (3/15), 95% interval up to 45.2%; under 70%"
     names = {x: f"ann-{n}" for n, x in enumerate(sorted(w.index))}
     html = qc_report_html(title="T", request_id="r-1", result=res, stats=res.stats(),
                           names=names, min_gold_accuracy=0.7)
