@@ -31,11 +31,13 @@ def test_unreadable_and_repeated_judgments_are_set_aside_and_the_campaign_delive
     assert proc.returncode == 4, proc.stderr[-2000:]  # submitted, nobody has worked yet
     project = wait_for("the first tick", lambda: campaign_project(ls, settings, rid))
     raw = RawZone(settings.raw_zone_uri, rid)
-    roster = s3.get_parquet(uri=raw.roster).to_pandas()
     items = s3.get_parquet(uri=raw.items).to_pandas()
     work = set(items.loc[~items["is_gold"], "ref"])
-    tasks = [t for t in ls.iter_tasks(project_id=project.id, with_annotations=False)
-             if t.meta.get("ref") in work]
+    # the project's id is recorded as soon as it is made, before its tasks are imported
+    tasks = wait_for("the tasks", lambda: [
+        t for t in ls.iter_tasks(project_id=project.id, with_annotations=False)
+        if t.meta.get("ref") in work])
+    roster = s3.get_parquet(uri=raw.roster).to_pandas()  # (onboarded before the project)
     x, y = tasks[0], tasks[1]
     u1, u2 = (int(u) for u in roster["ls_user_id"].iloc[:2])
     tt = get_task_type("rubric_grading")

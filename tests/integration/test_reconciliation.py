@@ -34,6 +34,10 @@ def test_deleted_edited_and_reassigned_annotations_are_recorded(tmp_path, ls, s3
         spec.task, {"label": labels[0]}), lead_time=20.0) for t in tasks]
     wait_for("a tick to sync them", lambda: set(made) <= set(read_synced(s3, raw)["annotation_id"]))
     before = read_synced(s3, raw).set_index("annotation_id")
+    # paused first: an edit moves its task's updated_at, so a tick between the edits and
+    # the full reconciliation would sync the edited and reassigned ones as plain new
+    # versions (the race a fresh-clone run lost)
+    assert annoflow("pause", rid).returncode == 0
 
     # behind the sync's back: one deleted, one edited, one given to another roster expert,
     # one given to a user outside the roster (the admin)
@@ -45,7 +49,8 @@ def test_deleted_edited_and_reassigned_annotations_are_recorded(tmp_path, ls, s3
     ls._sdk.annotations.update(id=outside, completed_by=admin)
 
     proc = annoflow("run", str(spec_path), *wait)  # the next tick reconciles in full
-    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert proc.returncode == 7 and "paused" in proc.stderr, proc.stderr[-2000:]
+    assert annoflow("resume", rid).returncode == 0
 
     # the differences, in the raw zone (append-only) and in the status
     def found() -> dict:
