@@ -47,24 +47,54 @@ def required_overlap(items: pd.DataFrame, spec: RequestSpec,
     return pd.Series(need.to_numpy(), index=items["ref"].to_numpy())
 
 
+#: a qualification task may be answered by every candidate (each answers it once)
+QUALIFICATION_OVERLAP = 10_000
+
+
 def campaign_project(ls: CampaignLabelStudio, state: StateStore, spec: RequestSpec,
-                     label_config: str) -> LSProject:
-    """The campaign's project, by the id recorded when it was made (never by title)."""
+                     label_config: str, *, qualification: bool = False) -> LSProject:
+    """The campaign's project (or its qualification round's), by the id recorded when it
+    was made (never by title)."""
     camp = state.begin_campaign(request_id=spec.request_id, client=spec.client)
-    if camp.ls_project_id is not None:
-        project = ls.get_project(project_id=camp.ls_project_id)
+    recorded = camp.qualification_project_id if qualification else camp.ls_project_id
+    what = "qualification project" if qualification else "Label Studio project"
+    if recorded is not None:
+        project = ls.get_project(project_id=recorded)
         if project is None:
             raise ConnectorError(
-                f"Label Studio project {camp.ls_project_id} of campaign {spec.request_id} is "
-                f"gone from {ls.base_url}; its annotations are only in the raw zone now")
+                f"{what} {recorded} of campaign {spec.request_id} is gone from {ls.base_url}; "
+                f"its annotations are only in the raw zone now")
         return project
     # made before a crash that came before its id was recorded: found by its key
-    project = ls.find_project_by_key(key=camp.project_key) or ls.create_project(
-        key=camp.project_key, request_id=spec.request_id, title=spec.title,
-        label_config=label_config, overlap=spec.workforce.annotators_per_item,
-        description=f"annoflow campaign {spec.request_id}: {spec.title}")
-    state.set_project(request_id=spec.request_id, project_id=project.id)
+    key = camp.project_key + ("-qualification" if qualification else "")
+    title = f"Qualification: {spec.title}" if qualification else spec.title
+    project = ls.find_project_by_key(key=key) or ls.create_project(
+        key=key, request_id=spec.request_id, title=title, label_config=label_config,
+        overlap=QUALIFICATION_OVERLAP if qualification else spec.workforce.annotators_per_item,
+        description=f"annoflow {'qualification round of ' if qualification else 'campaign '}"
+                    f"{spec.request_id}: {spec.title}")
+    state.set_project(request_id=spec.request_id, project_id=project.id,
+                      qualification=qualification)
     return project
+
+
+def import_once(ls: CampaignLabelStudio, project_id: int, spec: RequestSpec,
+                items: pd.DataFrame) -> tuple[dict, int]:
+    """Import the items not imported yet (their inputs and opaque ``ref`` only), in an
+    order shuffled per request so that task ids say nothing; returns ref -> task, and how
+    many were imported now."""
+    existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project_id,
+                                                            with_annotations=False)}
+    new = items[~items["ref"].isin(existing.keys())]
+    if not len(new):
+        return existing, 0
+    new = new.sample(frac=1.0, random_state=_seed(spec.request_id))
+    inputs = list(get_task_type(spec.task.type).inputs)
+    ls.import_tasks(project_id=project_id, tasks=[
+        {"data": {k: getattr(r, k) for k in inputs}, "meta": {"ref": r.ref}}
+        for r in new.itertuples()])
+    return {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project_id,
+                                                        with_annotations=False)}, len(new)
 
 
 @stage(name="setup-project")
@@ -76,18 +106,7 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame,
     ls = svc.ls
     tt = get_task_type(spec.task.type)
     project = campaign_project(ls, svc.state, spec, tt.label_config(spec))
-    existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
-                                                            with_annotations=False)}
-    new = items[~items["ref"].isin(existing.keys())]
-    # gold among the work in a shuffled order, so that task ids say nothing either
-    new = new.sample(frac=1.0, random_state=_seed(spec.request_id))
-    if len(new):
-        inputs = list(tt.inputs)
-        payload = [{"data": {k: getattr(r, k) for k in inputs}, "meta": {"ref": r.ref}}
-                   for r in new.itertuples()]
-        ls.import_tasks(project_id=project.id, tasks=payload)
-        existing = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
-                                                                with_annotations=False)}
+    existing, imported = import_once(ls, project.id, spec, items)  # gold hidden among the work
     failpoint("setup:tasks-imported")
     # who may work here, and which tasks are the hidden gold probes served at the gold rate
     gold_refs = items.loc[items["is_gold"], "ref"]
@@ -95,7 +114,7 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame,
                   probes=[existing[r].id for r in gold_refs], gold_rate=gold_rate(spec),
                   serving_ttl_s=spec.operations.idle_release_hours * 3600)
     log.info("Label Studio project %d ready: %d tasks (%d imported now, %d hidden gold)",
-             project.id, len(existing), len(new), len(gold_refs))
+             project.id, len(existing), imported, len(gold_refs))
     return project
 
 

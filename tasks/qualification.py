@@ -17,26 +17,21 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from annoflow.errors import ConnectorError, DataError
+from annoflow.errors import DataError
 from annoflow.judgments import counted
 from annoflow.roster import bookings, candidates_for, expected_pass_rate
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
-from connectors.label_studio import LSProject
 from connectors.pool_registry import PoolRegistry
 from qc.gold import gold_accuracy
 from tasks import stage
 from tasks.operations import Campaign, load_campaign, record_actions
-from tasks.production import annotation_rows
+from tasks.production import annotation_rows, campaign_project, import_once
 from tasks.quality import gold_answers, qc_config, to_contract
 from tasks.services import Services
 from tasks.sourcing import ensure_experts, write_roster
 
 log = logging.getLogger("annoflow.qualify")
-
-#: a qualification task may be answered by every candidate (each answers it once)
-QUALIFICATION_OVERLAP = 10_000
-
 
 @dataclass(frozen=True)
 class Score:
@@ -81,39 +76,6 @@ def decide(spec: RequestSpec, scores: dict[str, Score], qualifying: list[str]) -
     return out
 
 
-def qualification_project(camp: Campaign, svc: Services) -> LSProject:
-    """The campaign's qualification project, by its recorded id (or, made just before a
-    crash, by its key), made with the qualification items the first time."""
-    spec, ls, state = camp.spec, svc.ls, svc.state
-    rec = state.campaign(camp.request_id)
-    if rec.qualification_project_id is not None:
-        project = ls.get_project(project_id=rec.qualification_project_id)
-        if project is None:
-            raise ConnectorError(f"the qualification project {rec.qualification_project_id} of "
-                                 f"{camp.request_id} is gone from {ls.base_url}")
-        return project
-    key = f"{rec.project_key}-qualification"
-    project = ls.find_project_by_key(key=key) or ls.create_project(
-        key=key, request_id=camp.request_id, title=f"Qualification: {spec.title}",
-        label_config=get_task_type(spec.task.type).label_config(spec),
-        overlap=QUALIFICATION_OVERLAP,
-        description=f"annoflow qualification round of {camp.request_id}: {spec.title}")
-    state.set_project(request_id=camp.request_id, project_id=project.id, qualification=True)
-    return project
-
-
-def _import_items(ls, project: LSProject, spec: RequestSpec, items: pd.DataFrame) -> None:
-    """The qualification items as tasks, imported once."""
-    tasks = {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project.id,
-                                                        with_annotations=False)}
-    new = items[~items["ref"].isin(tasks.keys())]
-    if len(new):
-        inputs = list(get_task_type(spec.task.type).inputs)
-        ls.import_tasks(project_id=project.id, tasks=[
-            {"data": {k: getattr(r, k) for k in inputs}, "meta": {"ref": r.ref}}
-            for r in new.itertuples()])
-
-
 @dataclass(frozen=True)
 class Qualified:
     """Where the round stands after a tick."""
@@ -139,8 +101,9 @@ def qualify(camp: Campaign, svc: Services | None = None) -> Qualified:
                         f"qualification items in {raw.qualification}: submit it again")
     items = stored.to_pandas()
     camp = _onboard(camp, svc)
-    project = qualification_project(camp, svc)
-    _import_items(ls, project, spec, items)
+    project = campaign_project(ls, state, spec, get_task_type(spec.task.type).label_config(spec),
+                               qualification=True)
+    import_once(ls, project.id, spec, items)
     users = dict(zip(camp.roster["expert_id"], camp.roster["ls_user_id"]))
     # the answers so far
     refs = {r.ref: (r.item_id, True) for r in items.itertuples()}
