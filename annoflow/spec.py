@@ -115,7 +115,13 @@ class QCSpec(_Model):
     min_gold_accuracy: float = Field(0.7, ge=0, le=1)
     aggregation: Literal["dawid_skene", "majority_vote"] = "dawid_skene"
     min_gold_judgments: int = Field(
-        5, ge=1, description="gold judgments an annotator needs before accuracy can exclude them")
+        5, ge=1, description="judgments an annotator needs before accuracy can exclude them")
+    accuracy_rule: Literal["interval", "point"] = Field(
+        "interval",
+        description="at the end: 'interval' excludes an annotator only when their accuracy, "
+                    "estimated from gold and from agreement with the others, is confidently "
+                    "(95% Wilson interval) under min_gold_accuracy; 'point' when their gold "
+                    "accuracy alone is under it")
     min_speed_ratio: float = Field(
         0.25, ge=0, lt=1,
         description="exclude annotators whose median time per judgment is below this share "

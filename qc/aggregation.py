@@ -72,10 +72,18 @@ class DawidSkene:
 
     Initialised from majority-vote shares; stops after ``n_iter`` iterations or when no
     posterior moves by more than ``tol``.
+
+    ``smoothing``: pseudo-judgments added to each row of each worker's confusion, spread as
+    the crowd's pooled confusion (a Dirichlet prior). Without it a worker right on every
+    one of their gold items gets an error rate of exactly 0, and their single vote then
+    outweighs any number of others with certainty (seen: a wrong label delivered at
+    confidence 1.0). 0.1 changes no label on the five real datasets and keeps each at least
+    as accurate as crowd-kit's; 0 is crowd-kit's algorithm exactly.
     """
 
     n_iter: int = 100
     tol: float = 1e-5
+    smoothing: float = 0.1
     labels_: pd.Series | None = field(init=False, default=None)
     probas_: pd.DataFrame | None = field(init=False, default=None)
     confidence_: pd.Series | None = field(init=False, default=None)
@@ -98,6 +106,10 @@ class DawidSkene:
             priors = probas.mean(axis=0)
             errors = np.zeros((n_w, n_l, n_l))
             np.add.at(errors, (e.w, slice(None), e.y), probas[e.t])
+            if self.smoothing:
+                pooled = errors.sum(axis=0)
+                pooled /= np.maximum(pooled.sum(axis=1, keepdims=True), eps)
+                errors += self.smoothing * pooled
             errors /= np.maximum(errors.sum(axis=2, keepdims=True), eps)
             # E-step: posterior over true labels per task
             log_p = np.zeros((len(e.tasks), n_l)) + np.log(np.maximum(priors, eps))
@@ -111,6 +123,7 @@ class DawidSkene:
             if delta < self.tol:
                 break
         self.n_iter_ = it
+        self._fitted = (e, np.log(np.maximum(errors, eps)), np.log(np.maximum(priors, eps)))
         self.priors_ = pd.Series(priors, index=e.labels, name="prior")
         idx = pd.MultiIndex.from_product([e.workers, e.labels], names=["worker", "true_label"])
         self.errors_ = pd.DataFrame(errors.reshape(n_w * n_l, n_l), index=idx, columns=e.labels)
@@ -119,6 +132,22 @@ class DawidSkene:
 
     def fit_predict(self, data: pd.DataFrame, gold: pd.Series | None = None) -> pd.Series:
         return self.fit(data, gold).labels_
+
+    def without_own_vote(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """Per judgment of the fitted data (in its order): the posterior over the task's true
+        label from the prior and the *other* workers' votes, under the fitted confusions
+        (so a worker's own answer does not vouch for them), and how many other votes each
+        rests on."""
+        e, log_err, log_prior = self._fitted
+        own = log_err[e.w, :, e.y]
+        log_p = np.zeros((len(e.tasks), len(e.labels))) + log_prior
+        np.add.at(log_p, e.t, own)
+        loo = log_p[e.t] - own
+        loo -= loo.max(axis=1, keepdims=True)
+        p = np.exp(loo)
+        p /= p.sum(axis=1, keepdims=True)
+        others = np.bincount(e.t, minlength=len(e.tasks))[e.t] - 1
+        return pd.DataFrame(p, columns=e.labels), others
 
     @staticmethod
     def _clamp(e: _Encoded, gold: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from qc.behaviour import behaviour_stats, position_bias
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
 from qc.copying import COPY_COLUMNS, copy_pairs, copy_reasons
-from qc.gold import gold_accuracy
+from qc.gold import estimated_accuracy, gold_accuracy
 from qc.text import text_flags
 
 MIN_COVERAGE = 0.95
@@ -45,9 +45,9 @@ class QCConfig:
     max_top_label_share: float | None = None
     min_judgments_for_straight_lining: int = 20
     min_chars: int = 1
-    #: the end-of-campaign gold rule: "point" (the point estimate under the bar) or
-    #: "interval" (the 95% Wilson interval entirely under it; see ``run_layers``)
-    gold_rule: str = "point"
+    #: the end-of-campaign accuracy rule: "interval" (the accuracy estimated from gold and
+    #: agreement confidently under the bar) or "point" (gold alone; see ``_accuracy_rule``)
+    gold_rule: str = "interval"
     #: side-by-side work: label -> "left" | "right" (see ``qc.behaviour.position_bias``)
     sides: dict[str, str] | None = None
 
@@ -177,6 +177,35 @@ def _worker_table(data: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
     return beh.join(acc, how="outer")
 
 
+def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
+                   cfg: QCConfig) -> tuple[pd.Series, pd.Series]:
+    """The end-of-campaign accuracy rule: who is under ``min_gold_accuracy``, and why.
+
+    "interval" (the default): the accuracy estimated from all of a worker's work (gold
+    judgments right or wrong, the rest by agreement with the others: see
+    ``qc.gold.estimated_accuracy``) is confidently under the bar, its 95% Wilson interval's
+    upper end below it. 3 right of 5 gold (60%) may well be an 80% expert, and is kept when
+    the rest of their work agrees with the crowd; a random clicker lucky on gold is not.
+    Only in campaigns with gold (the crowd alone is no yardstick). "point": the gold point
+    estimate under the bar, with at least ``min_gold_judgments`` gold judgments.
+    """
+    if cfg.gold_rule == "interval" and not truth.empty:
+        est = estimated_accuracy(by_unit[["task", "worker", "label"]], truth,
+                                 tolerance=cfg.gold_tolerance)
+        workers[est.columns] = est.reindex(workers.index)
+        low = (workers["est_n"] >= cfg.min_gold_judgments) \
+            & (workers["est_ci_high"] < cfg.min_gold_accuracy)
+        return low, _reasons(workers, low, lambda r: (
+            f"estimated accuracy {r.est_accuracy:.1%} over {int(r.est_n)} judgments (gold "
+            f"{int(r.n_correct)}/{int(r.n_gold)}, the rest by agreement with the others), 95% "
+            f"interval up to {r.est_ci_high:.1%}; under {cfg.min_gold_accuracy:.0%}"))
+    low = (workers["n_gold"] >= cfg.min_gold_judgments) \
+        & (workers["accuracy"] < cfg.min_gold_accuracy)
+    return low, _reasons(workers, low, lambda r: (
+        f"gold accuracy {r.accuracy:.1%} ({int(r.n_correct)}/{int(r.n_gold)}), 95% interval "
+        f"up to {r.accuracy_ci_high:.1%}; under {cfg.min_gold_accuracy:.0%}"))
+
+
 def _too_fast(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
     """Workers answering under ``min_speed_ratio`` of the crowd's median (0 disables)."""
     if cfg.min_speed_ratio <= 0:
@@ -280,16 +309,7 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks: list[CheckResult] = []
 
     workers = _worker_table(data, by_unit, truth, cfg)
-    # "interval": confidently under the bar (the 95% Wilson interval's upper end): 3 right
-    # of 5 (60%) may well be an 80% expert; 3 of 15 is not. "point": the point estimate,
-    # still the default: with few gold judgments per expert the interval alone lets a
-    # random clicker through, and no other end-of-campaign rule catches them yet
-    bound = workers["accuracy_ci_high"] if cfg.gold_rule == "interval" else workers["accuracy"]
-    low = (workers["n_gold"] >= cfg.min_gold_judgments) & (bound < cfg.min_gold_accuracy)
-    gold_reasons = _reasons(workers, low,
-                            lambda r: f"gold accuracy {r.accuracy:.1%} ({int(r.n_correct)}/"
-                                      f"{int(r.n_gold)}), 95% interval up to "
-                                      f"{r.accuracy_ci_high:.1%}; under {cfg.min_gold_accuracy:.0%}")
+    low, gold_reasons = _accuracy_rule(workers, by_unit, truth, cfg)
     straight = _straight_lining(by_unit, workers, cfg)
     sided = position_bias(by_unit, cfg.sides) if cfg.sides else None
     positional = pd.Series("", index=workers.index, dtype=object)
@@ -325,13 +345,15 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                             "shared": int(r.shared), "shared_errors": int(r.shared_errors),
                             "expected_errors": float(r.expected_errors),
                             "p_value": float(r.p_value)} for r in copies.itertuples()]}))
-    thin = workers.index[workers["n_gold"] < cfg.min_gold_judgments]
+    judged_on = workers["est_n"] if "est_n" in workers else workers["n_gold"]
+    thin = workers.index[judged_on < cfg.min_gold_judgments]
     checks.append(CheckResult(
         "gold_accuracy", "L2", passed=not low.any(), severity="warning",
         summary=("no gold items in this campaign" if truth.empty else
-                 f"{int(low.sum())} annotator(s) under {cfg.min_gold_accuracy:.0%} on gold"
-                 + (" (95% Wilson interval)" if cfg.gold_rule == "interval" else "")
-                 + (f"; {len(thin)} with too few gold judgments to judge" if len(thin) else "")),
+                 f"{int(low.sum())} annotator(s) under {cfg.min_gold_accuracy:.0%} "
+                 + ("in accuracy from gold and agreement (95% Wilson interval)"
+                    if cfg.gold_rule == "interval" else "on gold")
+                 + (f"; {len(thin)} with too few judgments to judge" if len(thin) else "")),
         metrics={"below_threshold": list(map(str, workers.index[low])),
                  "too_few_gold": list(map(str, thin)),
                  "median_accuracy": None if truth.empty else float(workers["accuracy"].median())}))
@@ -354,13 +376,18 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     work = kept[~kept["is_gold"]]
     all_tasks = data.loc[~data["is_gold"], "task"].unique()
     if len(work):
-        est = AGGREGATORS[cfg.aggregation]().fit(work.assign(task=work["unit"])[["task", "worker", "label"]])
+        # fitted on the gold tasks too, their known answers held (Dawid-Skene learns each
+        # annotator's confusions from them); only the other tasks' labels are delivered
+        est = AGGREGATORS[cfg.aggregation]().fit(
+            kept.assign(task=kept["unit"])[["task", "worker", "label"]],
+            gold=truth[truth.index.isin(kept["unit"])])
         n = work.groupby("unit").size()
-        units = est.labels_.index.to_series().str.split(SEP, n=1, expand=True)
+        labels = est.labels_[est.labels_.index.isin(n.index)]
+        units = labels.index.to_series().str.split(SEP, n=1, expand=True)
         outcome = pd.DataFrame({"task": units[0].to_numpy(), "field": units[1].to_numpy(),
-                                "label": est.labels_.to_numpy(),
-                                "confidence": est.confidence_.to_numpy(),
-                                "n_judgments": n.reindex(est.labels_.index).to_numpy()})
+                                "label": labels.to_numpy(),
+                                "confidence": est.confidence_.reindex(labels.index).to_numpy(),
+                                "n_judgments": n.reindex(labels.index).to_numpy()})
         # a task is resolved only when every one of its fields has a label
         n_fields = data["field"].nunique()
         complete = outcome.groupby("task")["field"].transform("size") == n_fields

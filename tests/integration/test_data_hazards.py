@@ -13,10 +13,12 @@ import json
 from annoflow.layout import RawZone
 from annoflow.spec import load_spec
 from annoflow.tasktypes import get_task_type
+from simulation.workforce import assign_behaviours, load_profile
 from tasks.production import read_synced
 from tests.integration.conftest import (annoflow, campaign_project, last_json, unique_id,
                                         wait_for, write_spec)
 
+SIM = "configs/simulation/rubric_grading.yaml"
 BAD = [{"type": "rating", "from_name": "correctness", "to_name": "response",
         "value": {"rating": "x"}}]
 
@@ -39,7 +41,10 @@ def test_unreadable_and_repeated_judgments_are_set_aside_and_the_campaign_delive
         if t.meta.get("ref") in work])
     roster = s3.get_parquet(uri=raw.roster).to_pandas()  # (onboarded before the project)
     x, y = tasks[0], tasks[1]
-    u1, u2 = (int(u) for u in roster["ls_user_id"].iloc[:2])
+    # two of the experts the simulator keeps honest: a spammer's judgments are excluded by
+    # live QC, which would take the planted later answer out of the trusted ones below
+    good = [e.ls_user_id for e in assign_behaviours(roster, load_profile(SIM)) if not e.spammer]
+    u1, u2 = good[:2]
     tt = get_task_type("rubric_grading")
     spec = load_spec(spec_path)
     first = tt.make_result(spec.task, {c.name: "1" for c in spec.task.criteria})
@@ -48,7 +53,7 @@ def test_unreadable_and_repeated_judgments_are_set_aside_and_the_campaign_delive
     first_id = ls.create_annotation(task_id=y.id, user_id=u2, result=first, lead_time=30.0)
     later_id = ls.create_annotation(task_id=y.id, user_id=u2, result=later, lead_time=20.0)
 
-    proc = annoflow("run", str(spec_path), "--simulate", "configs/simulation/rubric_grading.yaml",
+    proc = annoflow("run", str(spec_path), "--simulate", SIM,
                     "--poll-interval", "1", "--wait-timeout", "300", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]  # used to stop as "a bug in annoflow"
     done = last_json(proc)

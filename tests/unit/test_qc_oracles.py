@@ -26,7 +26,7 @@ def load(name: str) -> tuple[pd.DataFrame, pd.Series]:
 @pytest.mark.parametrize("name", ["d_duck_identification", "s_dog"])
 def test_dawid_skene_matches_crowdkit(name: str) -> None:
     data, truth = load(name)
-    ours = DawidSkene(n_iter=100).fit(data)
+    ours = DawidSkene(n_iter=100, smoothing=0).fit(data)  # crowd-kit's algorithm exactly
     theirs = CKDawidSkene(n_iter=100).fit(data)
     common = truth.index.intersection(ours.labels_.index)
     acc_ours = (ours.labels_[common] == truth[common]).mean()
@@ -36,6 +36,22 @@ def test_dawid_skene_matches_crowdkit(name: str) -> None:
     # posteriors agree with crowd-kit's too, not just the argmax
     p_theirs = theirs.probas_.reindex(index=ours.probas_.index, columns=ours.probas_.columns)
     assert np.abs(ours.probas_.to_numpy() - p_theirs.to_numpy()).mean() < 0.02
+
+
+def test_dawid_skene_labels_equal_crowdkits_on_995_of_items() -> None:
+    """Issue 10: the default estimator (smoothed) gives crowd-kit's label on at least 99.5%
+    of the items of the four categorical datasets (9,814 items; on duck's 108, one item
+    differs: ours stops on the posteriors, crowd-kit on its evidence bound, and ours is the
+    more accurate there, 0.898 against 0.889)."""
+    same, n = 0, 0
+    for name in ["d_duck_identification", "d_jn_product", "s_dog",
+                 "s_face_sentiment_identification"]:
+        data, _ = load(name)
+        ours = DawidSkene().fit_predict(data)
+        theirs = CKDawidSkene(n_iter=100).fit_predict(data).reindex(ours.index)
+        same += int((ours == theirs).sum())
+        n += len(ours)
+    assert n == 9814 and same / n >= 0.995, (same, n)
 
 
 def test_dawid_skene_beats_majority_vote_on_duck() -> None:

@@ -53,14 +53,16 @@ def test_the_interval_rule_removes_only_the_confidently_bad_and_the_report_shows
                                           gold_rule="interval"))
     w = res.workers
     assert list(w.index[w["excluded"]]) == ["ex-bad"]
-    # the point estimate (still the campaigns' default) excludes the thin one too
-    point = run_layers(data, gold, QCConfig(min_gold_accuracy=0.7, min_gold_judgments=5))
+    # the point estimate on gold alone (accuracy_rule "point") excludes the thin one too
+    point = run_layers(data, gold, QCConfig(min_gold_accuracy=0.7, min_gold_judgments=5,
+                                            gold_rule="point"))
     assert list(point.workers.index[point.workers["excluded"]]) == ["ex-bad", "ex-thin"]
     for x, (k, n) in {"ex-thin": (3, 5), "ex-bad": (3, 15), "ex-ok": (11, 15)}.items():
         lo, hi = proportion_confint(k, n, method="wilson")
         assert abs(w.at[x, "accuracy_ci_low"] - lo) < 1e-12 and abs(w.at[x, "accuracy_ci_high"] - hi) < 1e-12
-    assert w.at["ex-bad", "exclusion_reason"] == \
-        "gold accuracy 20.0% (3/15), 95% interval up to 45.2%; under 70%"
+    assert w.at["ex-bad", "exclusion_reason"] == (
+        "estimated accuracy 20.0% over 15 judgments (gold 3/15, the rest by agreement with "
+        "the others), 95% interval up to 45.2%; under 70%")
     names = {x: f"ann-{n}" for n, x in enumerate(sorted(w.index))}
     html = qc_report_html(title="T", request_id="r-1", result=res, stats=res.stats(),
                           names=names, min_gold_accuracy=0.7)

@@ -183,7 +183,7 @@ def test_at_the_end_an_expert_the_end_rules_exclude_is_removed_unless_it_strands
     # every item judged, live QC kept them: the end rules take them off, Label Studio first
     after, actions = ask_for_more.fn(camp, spammed, svc)
     assert [(a["expert_id"], a["rule"]) for a in actions] == [(bad, "end")]
-    assert actions[0]["reason"].startswith("end-of-campaign rules: gold accuracy")
+    assert actions[0]["reason"].startswith("end-of-campaign rules: estimated accuracy")
     assert after.entries[bad].status == "removed" and svc.ls.access["removed"] == [world["users"][bad]]
     # with too few experts left to judge their items again, nobody is taken off
     k = spec.workforce.annotators_per_item
