@@ -229,4 +229,18 @@ class WeightedMean:
         return self.fit(data).labels_
 
 
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error (ECE) of ``confidence`` against ``correct`` (0/1): equal-width bins over [0, 1], |accuracy - mean
+    confidence| per bin weighted by its share of the items."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    if not len(confidence):
+        return float("nan")
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        sel = which == b
+        total += sel.mean() * abs(correct[sel].mean() - confidence[sel].mean())
+    return float(total)
+
+
 AGGREGATORS = {"dawid_skene": DawidSkene, "majority_vote": MajorityVote}

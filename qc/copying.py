@@ -37,6 +37,9 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import binom, poisson
 
+#: how many units' weight the crowd's error rate has in each annotator's (see copy_pairs)
+PRIOR_UNITS = 10
+
 COPY_COLUMNS = ["copier", "source", "shared", "same", "shared_errors", "expected_errors",
                 "p_value", "follow_share"]
 
@@ -45,8 +48,9 @@ COPY_COLUMNS = ["copier", "source", "shared", "same", "shared_errors", "expected
 class CopyRules:
     min_shared: int = 20
     min_shared_errors: int = 1
-    #: the excess's tail probability (the timing must agree too: see ``follow_alpha``)
-    alpha: float = 0.05
+    #: the excess's tail probability (the timing must agree too: see ``follow_alpha``;
+    #: experts in different time zones follow one another all the time)
+    alpha: float = 0.01
     min_follow_share: float = 0.7
     #: following must be beyond chance too (binomial against a coin: honest experts
     #: working side by side each come first about half the time)
@@ -81,21 +85,45 @@ def copy_pairs(data: pd.DataFrame, rules: CopyRules = CopyRules()) -> pd.DataFra
     shared = (judged.T @ judged).toarray()
     same = np.zeros_like(shared)
     same_wrong = np.zeros_like(shared)
+    # a shared mistake: the pair gave the same answer, and the judges of the unit other than
+    # the two of them answered something else more often (two copying a third's unit would
+    # otherwise be its plurality, their shared mistake invisible)
+    own = votes[t, y]
+    rival = np.where(np.arange(n_labels)[None, :] == y[:, None], -1, votes[t]).max(axis=1)
+    pair_wrong = rival > own - 2
     for k in range(n_labels):
         sel = y == k
         x = sparse.csr_matrix((np.ones(sel.sum()), (t[sel], w[sel])), shape=shape)
         same += (x.T @ x).toarray()
-        sel &= wrong
+        sel &= pair_wrong
         e = sparse.csr_matrix((np.ones(sel.sum()), (t[sel], w[sel])), shape=shape)
         same_wrong += (e.T @ e).toarray()
+    # each one's error rate on the units the *other* of the pair did not judge: on those
+    # they share, a copied answer makes the pair each other's reference (with three
+    # judges to a unit, two who copy are the plurality and look flawless)
     n_w = np.bincount(w, minlength=len(workers)).astype(float)
-    err = np.bincount(w, wrong.astype(float), minlength=len(workers)) / np.maximum(n_w, 1)
+    n_wrong = np.bincount(w, wrong.astype(float), minlength=len(workers))
+    wrong_m = sparse.csr_matrix((wrong.astype(float), (t, w)), shape=shape)
+    wrong_shared = (wrong_m.T @ judged).toarray()  # [a, b]: a's mistakes on units b judged
+    rest = n_w[:, None] - shared
+    crowd = float(n_wrong.sum() / max(n_w.sum(), 1))
+    # (shrunk toward the crowd's with PRIOR_UNITS units' weight: few units left say little)
+    err_excl = (n_wrong[:, None] - wrong_shared + PRIOR_UNITS * crowd) / (rest + PRIOR_UNITS)
     iu = np.triu_indices(len(workers), k=1)
     n = shared[iu]
-    ea, eb = err[iu[0]], err[iu[1]]
+    ea, eb = err_excl[iu[0], iu[1]], err_excl[iu[1], iu[0]]
     # under independence: both right, or the same one of the L - 1 wrong answers
     p_same = (1 - ea) * (1 - eb) + ea * eb / (n_labels - 1)
-    lam = n * ea * eb / (n_labels - 1)
+    # shared "mistakes" expected under independence, unit by unit with the m others beside
+    # the pair (judging at the crowd's error rate): both right while the others' plurality
+    # is wrong, or both wrong alike while it is right
+    m = np.bincount(t, minlength=len(units)) - 2.0
+    m_ok = np.maximum(m, 0)
+    wrong_ref = np.where(m > 0, binom.sf(np.floor(m_ok / 2), m_ok, crowd), 0.0)
+    right_ref = np.where(m > 0, binom.cdf(np.ceil(m_ok / 2) - 1, m_ok, crowd), 0.0)
+    s_wrong = (judged.T @ judged.multiply(wrong_ref[:, None]).tocsr()).toarray()[iu]
+    s_right = (judged.T @ judged.multiply(right_ref[:, None]).tocsr()).toarray()[iu]
+    lam = (1 - ea) * (1 - eb) * s_wrong + ea * eb / (n_labels - 1) * s_right
     obs_same, obs_err = same[iu], same_wrong[iu]
     p = np.minimum(binom.sf(obs_same - 1, n, np.clip(p_same, 1e-12, 1 - 1e-12)),
                    poisson.sf(obs_err - 1, np.maximum(lam, 1e-12)))

@@ -77,6 +77,11 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     data = check_annotations(annotations)
     truth = gold_series(gold)
     workers = pd.Index(data["worker"].unique(), name="worker")
+    if not len(data):
+        return pd.DataFrame({"est_n": pd.Series(dtype="int64"), "est_right": pd.Series(dtype=float),
+                             "est_accuracy": pd.Series(dtype=float),
+                             "est_ci_low": pd.Series(dtype=float),
+                             "est_ci_high": pd.Series(dtype=float)}, index=workers)
     ds = DawidSkene().fit(data[["task", "worker", "label"]],
                           gold=truth[truth.index.isin(data["task"])])
     post, others = ds.without_own_vote()

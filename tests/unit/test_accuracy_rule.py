@@ -73,3 +73,11 @@ def test_the_estimate_counts_gold_as_certain_and_the_rest_by_the_others() -> Non
     solo = estimated_accuracy(only, gold).loc["solo"]
     assert solo["est_n"] == 2 and solo["est_right"] == 2.0
     assert on_gold["unlucky"] == 5
+
+
+def test_nothing_judged_yet_is_nobody_excluded() -> None:
+    """A tick before anyone has answered: gold exists, judgments do not."""
+    data, gold, _ = campaign(0)
+    res = run_layers(data.iloc[:0], gold, QCConfig())
+    assert res.workers.empty and res.outcome.empty
+    assert estimated_accuracy(data.iloc[:0], gold).empty
