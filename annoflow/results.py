@@ -21,6 +21,12 @@ class AnnotatorStats(BaseModel):
     gold_accuracy_ci: tuple[float, float] | None = None   # 95% Wilson interval
     median_lead_time_s: float | None = None
     alpha_without: float | None = None     # Krippendorff's alpha with them left out
+    # accuracy from gold and agreement with the others (the end-of-campaign rule's figure)
+    estimated_accuracy: float | None = None
+    estimated_accuracy_ci: tuple[float, float] | None = None   # 95% Wilson interval
+    estimated_from: int | None = None      # judgments it rests on
+    # reference label (the gold answer, else the delivered label) -> their label -> count
+    confusion: dict[str, dict[str, int]] | None = None
 
 
 class QCStats(BaseModel):

@@ -64,6 +64,9 @@ class QCResult:
     checks: list[CheckResult]
     alpha_by_field: dict[str, float] = field(default_factory=dict)
     agreement: "Agreement | None" = None
+    #: voted work: worker, reference (the gold answer, else the delivered label), label, n
+    confusion: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["worker", "reference", "label", "n"]))
 
     @property
     def excluded_workers(self) -> pd.DataFrame:
@@ -107,9 +110,13 @@ class QCResult:
         w = self.workers
         n = self.judgments.drop_duplicates(["task", "worker"]).groupby("worker").size()
         loo = self.agreement.alpha_without if self.agreement is not None else pd.Series(dtype=float)
+        confusion = {str(x): {str(ref): {str(lab): int(c) for lab, c in g.groupby("label")["n"].sum().items()}
+                              for ref, g in per.groupby("reference")}
+                     for x, per in self.confusion.groupby("worker")}
         out = []
         for x, r in w.iterrows():
             has_gold = "n_gold" in w and pd.notna(r.get("n_gold")) and r["n_gold"] > 0
+            has_est = "est_n" in w and pd.notna(r.get("est_n")) and r["est_n"] > 0
             out.append(AnnotatorStats(
                 annotator=str(x), judgments=int(n.get(x, 0)), excluded=bool(r["excluded"]),
                 gold_judged=int(r["n_gold"]) if has_gold else None,
@@ -118,7 +125,12 @@ class QCResult:
                 gold_accuracy_ci=(float(r["accuracy_ci_low"]), float(r["accuracy_ci_high"]))
                 if has_gold else None,
                 median_lead_time_s=num(r.get("median_lead_time_s")),
-                alpha_without=num(loo.get(x)) if x in loo.index else None))
+                alpha_without=num(loo.get(x)) if x in loo.index else None,
+                estimated_accuracy=num(r["est_accuracy"]) if has_est else None,
+                estimated_accuracy_ci=(float(r["est_ci_low"]), float(r["est_ci_high"]))
+                if has_est else None,
+                estimated_from=int(r["est_n"]) if has_est else None,
+                confusion=confusion.get(str(x))))
         return out
 
 
@@ -397,8 +409,22 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks.append(_coverage(outcome, all_tasks))
     unresolved = sorted(set(all_tasks) - set(outcome["task"]))
     return QCResult(workers=workers, judgments=data.drop(columns=["unit"]), outcome=outcome,
+                    confusion=_confusion(data, truth, outcome),
                     unresolved=unresolved, alpha=alpha, level=cfg.level, checks=checks,
                     alpha_by_field=by_field, agreement=agreement(kept, cfg.level) if len(kept) else None)
+
+
+def _confusion(data: pd.DataFrame, truth: pd.Series, outcome: pd.DataFrame) -> pd.DataFrame:
+    """Each worker's answers against the reference of their unit: the gold answer where it is
+    known, else the delivered label (units with neither are left out)."""
+    delivered = pd.Series(outcome["label"].to_numpy(),
+                          index=outcome["task"].astype(str) + SEP + outcome["field"].astype(str))
+    ref = pd.concat([truth.astype(str), delivered.astype(str)])
+    ref = ref[~ref.index.duplicated()]
+    rows = data.assign(reference=data["unit"].map(ref))
+    rows = rows[rows["reference"].notna()]
+    return (rows.groupby(["worker", "reference", "label"]).size().rename("n").reset_index()
+            if len(rows) else pd.DataFrame(columns=["worker", "reference", "label", "n"]))
 
 
 def _coverage(outcome: pd.DataFrame, all_tasks) -> CheckResult:

@@ -15,6 +15,11 @@ from qc.pipeline import QCResult
 RED, GREY, GREEN, INK = "#c0392b", "#95a5a6", "#27ae60", "#2c3e50"
 
 
+def _title_width(title: str) -> int:
+    """Room for a chart's bold title (about 9.5 px a character at the page's size)."""
+    return int(9.5 * len(title)) + 10
+
+
 def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: float,
           line: float | None = None, line_label: str = "",
           intervals: list[tuple[float, float]] | None = None, fmt=None) -> str:
@@ -22,7 +27,8 @@ def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: fl
     bar, drawn over it (an interval of nan is left out)."""
     h, left, width = 18, 150, 360
     height = 30 + h * len(rows) + 10
-    out = [f'<svg width="{left + width + 80}" height="{height}" role="img" aria-label="{escape(title)}">',
+    out = [f'<svg width="{max(left + width + 80, _title_width(title))}" height="{height}" role="img" '
+           f'aria-label="{escape(title)}">',
            f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
     for i, (label, value, colour) in enumerate(rows):
         y = 26 + i * h
@@ -51,7 +57,8 @@ def _histogram(values: pd.Series, *, title: str, bins: int = 10) -> str:
     top = max(int(counts.max()), 1)
     w, hgt, left = 36, 120, 30
     top_pad = 36  # room for the title and the tallest bar's count
-    out = [f'<svg width="{left + w * bins + 20}" height="{hgt + top_pad + 26}" role="img" aria-label="{escape(title)}">',
+    out = [f'<svg width="{max(left + w * bins + 20, _title_width(title))}" height="{hgt + top_pad + 26}" '
+           f'role="img" aria-label="{escape(title)}">',
            f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
     for i, c in enumerate(counts):
         bh = hgt * c / top
@@ -67,7 +74,9 @@ def _histogram(values: pd.Series, *, title: str, bins: int = 10) -> str:
 def _heatmap(matrix: pd.DataFrame, *, title: str) -> str:
     """A square of cells coloured by value in [-1, 1] (red low, green high; grey: n/a)."""
     n, cell, left = len(matrix), 16, 150
-    out = [f'<svg width="{left + cell * n + 20}" height="{40 + cell * n + 150}" role="img" '
+    longest = max((len(str(c)) for c in matrix.columns), default=0)
+    out = [f'<svg width="{max(left + cell * n + 20, _title_width(title))}" '
+           f'height="{40 + cell * n + 7 * longest + 10}" role="img" '
            f'aria-label="{escape(title)}">',
            f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
     for i, (a, row) in enumerate(matrix.iterrows()):
@@ -96,6 +105,79 @@ def _heatmap(matrix: pd.DataFrame, *, title: str) -> str:
 
 #: the Cohen's kappa matrix is drawn up to this many annotators (the manifest has it all)
 MAX_HEATMAP = 40
+#: confusion matrices are drawn for answers with at most this many labels
+MAX_CONFUSION_LABELS = 8
+
+
+def _scatter(points: list[tuple[str, float, float, str]], *, title: str, x_label: str,
+             y_label: str, line: float | None = None) -> str:
+    """(label, x, y, colour) points; x on a log scale (seconds), y in [0, 1]."""
+    pts = [p for p in points if not (np.isnan(p[1]) or np.isnan(p[2])) and p[1] > 0]
+    w, h, left, top = 420, 220, 50, 30
+    out = [f'<svg width="{max(left + w + 30, _title_width(title))}" height="{top + h + 45}" role="img" '
+           f'aria-label="{escape(title)}">',
+           f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#ddd"/>']
+    if pts:
+        lx = np.log10([p[1] for p in pts])
+        lo, hi = float(lx.min()) - 0.1, float(lx.max()) + 0.1
+        for (label, x, y, colour), v in zip(pts, lx):
+            cx, cy = left + w * (v - lo) / (hi - lo), top + h * (1 - min(max(y, 0.0), 1.0))
+            out.append(f'<circle class="point" cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{colour}">'
+                       f'<title>{escape(label)}: {x:.0f} s, {y:.0%}</title></circle>')
+        for v in range(int(np.ceil(lo)), int(np.floor(hi)) + 1):
+            cx = left + w * (v - lo) / (hi - lo)
+            out.append(f'<text x="{cx:.1f}" y="{top + h + 14}" font-size="10" '
+                       f'text-anchor="middle">{10 ** v:g} s</text>')
+    for frac in (0.0, 0.5, 1.0):
+        out.append(f'<text x="{left - 4}" y="{top + h * (1 - frac) + 4:.1f}" font-size="10" '
+                   f'text-anchor="end">{frac:.0%}</text>')
+    if line is not None:
+        y = top + h * (1 - line)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + w}" y2="{y:.1f}" stroke="{INK}" '
+                   f'stroke-dasharray="4 3"/>')
+    out += [f'<text x="{left + w / 2}" y="{top + h + 32}" font-size="11" text-anchor="middle">'
+            f'{escape(x_label)}</text>',
+            f'<text x="12" y="{top + h / 2}" font-size="11" text-anchor="middle" '
+            f'transform="rotate(-90 12 {top + h / 2})">{escape(y_label)}</text>']
+    return "\n".join(out + ["</svg>"])
+
+
+def _confusions(confusion: pd.DataFrame, names: dict[str, str], excluded: set[str]) -> str:
+    """One small matrix per annotator: rows the reference label, columns theirs; a cell's
+    shade is its share of the row."""
+    labels = sorted(set(confusion["reference"]) | set(confusion["label"]), key=str)
+    cell, gap, head = 14, 26, 16
+    side = cell * len(labels)
+    workers = sorted(confusion["worker"].unique(), key=lambda x: names.get(x, x))
+    per_row = max(1, 840 // (side + gap))
+    rows = -(-len(workers) // per_row)
+    title = "Confusion per annotator (rows: gold answer or delivered label; columns: theirs)"
+    out = [f'<svg width="{max(per_row * (side + gap) + 10, _title_width(title))}" '
+           f'height="{48 + rows * (side + head + gap)}" role="img" aria-label="{escape(title)}">',
+           f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>',
+           f'<text x="0" y="32" font-size="11">labels in order, top to bottom and left to right: '
+           f'{escape(", ".join(map(str, labels)))}; green: agrees, red: differs; darker: a '
+           f'larger share of the row</text>']
+    index = {lab: i for i, lab in enumerate(labels)}
+    for k, wk in enumerate(workers):
+        x0 = (k % per_row) * (side + gap)
+        y0 = 48 + (k // per_row) * (side + head + gap)
+        name = names.get(wk, wk)
+        out.append(f'<text x="{x0}" y="{y0 + 11}" font-size="10" '
+                   f'fill="{RED if wk in excluded else INK}">{escape(name)}</text>')
+        m = confusion[confusion["worker"] == wk]
+        totals = m.groupby("reference")["n"].sum()
+        for r in m.itertuples():
+            share = r.n / totals[r.reference]
+            i, j = index[r.reference], index[r.label]
+            colour = GREEN if r.reference == r.label else RED
+            out.append(f'<rect class="cell" x="{x0 + j * cell}" y="{y0 + head + i * cell}" '
+                       f'width="{cell - 1}" height="{cell - 1}" fill="{colour}" '
+                       f'fill-opacity="{0.15 + 0.85 * share:.2f}"><title>{escape(name)}: '
+                       f'{escape(str(r.reference))} answered {escape(str(r.label))} {int(r.n)} '
+                       f'time(s)</title></rect>')
+    return "\n".join(out + ["</svg>"])
 
 
 def _agreement_charts(result: QCResult, names: dict[str, str], colour: dict[str, str]) -> list[str]:
@@ -148,6 +230,20 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
                            line_label=f"minimum {min_gold_accuracy:.0%}",
                            intervals=list(zip(w["accuracy_ci_low"], w["accuracy_ci_high"]))
                            if "accuracy_ci_low" in w else None))
+    if "est_accuracy" in w and w["est_accuracy"].notna().any():
+        parts.append(_bars([(i, r.est_accuracy, colour[i]) for i, r in w.iterrows()],
+                           title="Accuracy from gold and agreement with the others, with 95% "
+                                 "Wilson intervals (the exclusion rule's figure)",
+                           unit="", vmax=1.0, line=min_gold_accuracy,
+                           line_label=f"minimum {min_gold_accuracy:.0%}",
+                           intervals=list(zip(w["est_ci_low"], w["est_ci_high"]))))
+    accuracy = w["est_accuracy"] if "est_accuracy" in w else w["accuracy"]
+    if w["median_lead_time_s"].notna().any() and accuracy.notna().any():
+        parts.append(_scatter([(i, r.median_lead_time_s, accuracy[i], colour[i])
+                               for i, r in w.iterrows()],
+                              title="Accuracy against speed", line=min_gold_accuracy,
+                              x_label="median seconds per judgment (log scale)",
+                              y_label="accuracy"))
     if w["median_lead_time_s"].notna().any():
         vmax = float(np.nanmax(w["median_lead_time_s"]))
         parts.append(_bars([(i, r.median_lead_time_s, colour[i]) for i, r in w.iterrows()],
@@ -159,6 +255,10 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
                            unit="", vmax=1.0, line=pooled,
                            line_label=f"annotators' mean {pooled:.0%}"))
     parts += _agreement_charts(result, names, colour)
+    c = result.confusion
+    if len(c) and len(set(c["reference"]) | set(c["label"])) <= MAX_CONFUSION_LABELS \
+            and c["worker"].nunique() <= MAX_HEATMAP:
+        parts.append(_confusions(c, names, set(result.workers.index[result.workers["excluded"]])))
     if "confidence" in result.outcome and len(result.outcome):
         parts.append(_histogram(result.outcome["confidence"],
                                 title="Confidence of the delivered labels"))

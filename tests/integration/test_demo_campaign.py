@@ -53,18 +53,55 @@ def test_run_reports_in_words_and_json(run, result) -> None:
     assert 200 * 3 * 0.25 / 0.75 / 2 <= gold <= 200 * 3 * 0.25 / 0.75 * 2, gold
 
 
+#: the charts of the demo's QC report (pairwise, with gold, times and agreement)
+CHARTS = ["Accuracy on hidden gold items, with 95% Wilson intervals",
+          "Accuracy from gold and agreement with the others", "Accuracy against speed",
+          "Median seconds per judgment", "Position bias: share of picks on the left response",
+          "Agreement per item (share of agreeing pairs)", "Alpha without each annotator",
+          "kappa between annotators", "Confusion per annotator",
+          "Confidence of the delivered labels"]
+
+
+def test_the_report_renders_in_chromium_with_every_chart(s3, result, tmp_path) -> None:
+    """Issue 10: the delivered page, opened as a client would, in headless Chromium: each
+    chart is drawn (on the page, with a size, and with its marks), nothing fails to load."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    path = tmp_path / "qc_report.html"
+    path.write_bytes(s3.get_bytes(uri=result["delivery_uri"] + "qc_report.html"))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "no chromium: `make browser` (part of `make test`) installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True)
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        failed: list[str] = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.on("pageerror", lambda e: failed.append(str(e)))
+        page.goto(path.as_uri())
+        charts = page.locator("svg[role=img]")
+        assert charts.count() == len(CHARTS)
+        for i in range(charts.count()):
+            chart = charts.nth(i)
+            label = chart.get_attribute("aria-label")
+            box = chart.bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 40, (label, box)
+            marks = chart.locator("rect, circle, path").count()
+            assert marks >= 2, (label, marks)
+            assert any(c in label for c in CHARTS), label
+        page.screenshot(path=str(tmp_path / "qc_report.png"), full_page=True)
+        browser.close()
+    assert not failed, failed  # self-contained: nothing fetched, no script errors
+
+
 def test_delivery_read_back_matches_manifest(s3, result) -> None:
     manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
     paths = {f["path"] for f in manifest["files"]}
     assert {"data/train-00000-of-00001.parquet", "kto/train-00000-of-00001.parquet",
             "annotations.parquet", "qc_report.html", "README.md"} <= paths
     report = s3.get_bytes(uri=result["delivery_uri"] + "qc_report.html").decode()
-    charts = ["Accuracy on hidden gold items, with 95% Wilson intervals",
-              "Median seconds per judgment", "Position bias: share of picks on the left response",
-              "Agreement per item (share of agreeing pairs)", "Alpha without each annotator",
-              "kappa between annotators", "Confidence of the delivered labels"]
     labels = re.findall(r'<svg [^>]*aria-label="([^"]*)"', report)
-    assert len(labels) == len(charts) and all(any(c in x for x in labels) for c in charts), labels
+    assert len(labels) == len(CHARTS) and all(any(c in x for x in labels) for c in CHARTS), labels
     assert report.count('class="interval"') >= 6  # each annotator's gold interval
     assert "ex-0" not in report  # annotators appear under pseudonyms only
     for f in manifest["files"]:

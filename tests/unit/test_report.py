@@ -21,11 +21,19 @@ def test_report_shows_charts_and_hides_expert_ids() -> None:
     html = qc_report_html(title="T <x>", request_id="r-1", result=res, stats=res.stats(),
                           names=names, min_gold_accuracy=0.7)
     assert html.startswith("<!doctype html>") and "<script" not in html
-    charts = ["Accuracy on hidden gold items", "Median seconds per judgment",
+    charts = ["Accuracy on hidden gold items", "Accuracy from gold and agreement with the others",
+              "Accuracy against speed", "Median seconds per judgment",
               "Agreement per item", "Alpha without each annotator", "kappa between annotators",
-              "Confidence of the delivered labels"]
+              "Confusion per annotator", "Confidence of the delivered labels"]
     assert html.count("<svg") == len(charts)
     assert all(c in html for c in charts)
+    assert html.count('class="point"') == 4  # one per annotator, against speed
+    # the spammer answered "a" to the b items: their row b of the confusion is red
+    assert "ann-3: b answered a 6 time(s)" in html
+    stats = res.stats()
+    spam = next(a for a in stats.annotators_detail if a.annotator == "ex-spam")
+    assert spam.confusion == {"a": {"a": 6}, "b": {"a": 6}}
+    assert spam.estimated_from == 12 and abs(spam.estimated_accuracy - 0.5) < 1e-6  # (excluded for speed)
     assert html.count("<rect x=") >= 4 * 4  # the kappa matrix: a cell per pair of annotators
     assert "T &lt;x&gt;" in html  # escaped
     assert "ex-" not in html and "ann-3" in html
@@ -66,5 +74,6 @@ def test_the_interval_rule_removes_only_the_confidently_bad_and_the_report_shows
     names = {x: f"ann-{n}" for n, x in enumerate(sorted(w.index))}
     html = qc_report_html(title="T", request_id="r-1", result=res, stats=res.stats(),
                           names=names, min_gold_accuracy=0.7)
-    assert html.count('class="interval"') == 4  # one whisker per annotator with gold
+    # one whisker per annotator with gold, on gold and on the estimate from all their work
+    assert html.count('class="interval"') == 2 * 4
     assert "95% interval 23% to 88%" in html
