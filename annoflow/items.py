@@ -84,13 +84,27 @@ def _check_rows(df: pd.DataFrame, *, uri: str, id_field: str, fields: dict[str, 
     return ok
 
 
-def _frame(df: pd.DataFrame, ok: pd.Series, id_field: str, fields: dict[str, str]) -> pd.DataFrame:
+def _frame(df: pd.DataFrame, ok: pd.Series, id_field: str, fields: dict[str, str],
+           required: dict[str, str] | None = None) -> pd.DataFrame:
+    """The good rows as items: ``fields`` (input -> column); a field not in ``required``
+    (the shown inputs of a gold or qualification file, whose metadata is optional) is left
+    empty where its column is missing."""
     if not ok.any():  # possibly with columns missing: nothing usable
         return pd.DataFrame(columns=["item_id", *fields], dtype=object)
     out = pd.DataFrame({"item_id": df.loc[ok, id_field].astype(str).str.strip()})
     for name, col in fields.items():
-        out[name] = df.loc[ok, col].astype(str)
+        if required is not None and name not in required and col not in df.columns:
+            out[name] = None
+        else:
+            out[name] = df.loc[ok, col].astype(str)
     return out
+
+
+def _shown(spec: RequestSpec) -> dict[str, str]:
+    """The inputs an expert is shown (``source.fields`` without the type's metadata, which
+    a gold or qualification file need not carry)."""
+    inputs = get_task_type(spec.task.type).inputs
+    return {k: v for k, v in spec.source.fields.items() if k in inputs}
 
 
 def _answered_rows(spec: RequestSpec, df: pd.DataFrame, *, uri: str, answer: str,
@@ -98,7 +112,7 @@ def _answered_rows(spec: RequestSpec, df: pd.DataFrame, *, uri: str, answer: str
     """Rows of a file of items with known answers (gold, qualification): which are good,
     and each good row's answers as JSON ``{field: label}``; problems appended."""
     tt = get_task_type(spec.task.type)
-    ok = _check_rows(df, uri=uri, id_field=spec.source.id_field, fields=dict(spec.source.fields),
+    ok = _check_rows(df, uri=uri, id_field=spec.source.id_field, fields=_shown(spec),
                      max_chars=spec.source.max_field_chars, problems=problems)
     if answer not in df.columns:
         problems.append({"file": uri, "row": 0, "field": answer,
@@ -140,7 +154,7 @@ def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame | 
             problems.append({"file": spec.gold.uri, "row": int(row), "field": id_field,
                              "problem": f"gold id {gid!r} is also a source item id"})
         gok &= ~clash
-        g = _frame(gold, gok, id_field, fields)
+        g = _frame(gold, gok, id_field, fields, required=_shown(spec))
         g["is_gold"] = True
         g["gold_answer"] = [answers[i] for i in g.index]
         # gold share of the project's tasks = fraction; picked deterministically per request
@@ -168,9 +182,10 @@ def prepare_qualification(spec: RequestSpec, table: pd.DataFrame, *, gold: pd.Da
     fields, id_field = dict(spec.source.fields), spec.source.id_field
     ok, answers = _answered_rows(spec, table, uri=q.uri, answer=q.answer_field, problems=problems)
     if gold is not None and spec.gold is not None and ok.any():
-        content = lambda df: df[list(fields.values())].astype(str).agg("\x00".join, axis=1)  # noqa: E731
+        shown_cols = list(_shown(spec).values())
+        content = lambda df: df[shown_cols].astype(str).agg("\x00".join, axis=1)  # noqa: E731
         gold_ids = set(gold[id_field].astype(str).str.strip()) if id_field in gold.columns else set()
-        gold_seen = set(content(gold)) if set(fields.values()) <= set(gold.columns) else set()
+        gold_seen = set(content(gold)) if set(shown_cols) <= set(gold.columns) else set()
         ids = table[id_field].astype(str).str.strip()
         shown = content(table)
         for i in table.index[ok]:
@@ -181,7 +196,7 @@ def prepare_qualification(spec: RequestSpec, table: pd.DataFrame, *, gold: pd.Da
                                  "problem": f"{why} ({spec.gold.uri}): qualification items must "
                                             f"be kept apart from the production gold"})
                 ok[i] = False
-    items = _frame(table, ok, id_field, fields)
+    items = _frame(table, ok, id_field, fields, required=_shown(spec))
     items["gold_answer"] = [answers[i] for i in items.index]
     items["ref"] = items["item_id"].map(
         lambda i: task_ref(f"{spec.request_id}/qualification", i, key=ref_key))

@@ -53,6 +53,9 @@ class QCStats(BaseModel):
     item_agreement_mean: float | None = None
     item_agreement_histogram: list[int] | None = None
     annotators_detail: list[AnnotatorStats] | None = None
+    # pairwise work with the models named: Bradley–Terry over the delivered preferences
+    # (model, score, ci_low, ci_high, wins, comparisons, component, rank), best first
+    rankings: list[dict[str, str | float | int]] | None = None
 
 
 class ExcludedExpert(BaseModel):

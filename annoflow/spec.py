@@ -211,14 +211,20 @@ class RequestSpec(_Model):
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> "RequestSpec":
-        needed = set(get_task_type(self.task.type).inputs)
+        tt = get_task_type(self.task.type)
+        needed, optional = set(tt.inputs), set(tt.metadata)
         given = set(self.source.fields)
         if missing := sorted(needed - given):
             raise ValueError(f"source.fields is missing {missing}: task type "
                              f"{self.task.type} needs {sorted(needed)}")
-        if extra := sorted(given - needed):
+        if extra := sorted(given - needed - optional):
             raise ValueError(f"source.fields has unknown inputs {extra}: task type "
-                             f"{self.task.type} takes {sorted(needed)}")
+                             f"{self.task.type} takes {sorted(needed)}"
+                             + (f" and optionally {sorted(optional)}" if optional else ""))
+        if (half := given & optional) and half != optional:
+            raise ValueError(f"source.fields maps {sorted(half)} but not "
+                             f"{sorted(optional - half)}: task type {self.task.type} takes "
+                             f"{sorted(optional)} together or not at all")
         if self.qc.target_confidence is not None:
             if get_task_type(self.task.type).free_text:
                 raise ValueError(f"qc.target_confidence: task type {self.task.type} is free "

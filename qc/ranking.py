@@ -74,3 +74,12 @@ def bradley_terry(comparisons: pd.DataFrame, *, max_iter: int = 10_000,
     out = out.sort_values(["component", "score"], ascending=[True, False], kind="stable")
     out["rank"] = out.groupby("component").cumcount() + 1
     return out.reset_index(drop=True)[RANKING_COLUMNS]
+
+
+def rankings_view(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The delivered ``rankings`` view: ``bradley_terry`` with ``model`` for the item compared
+    (typed for Parquet)."""
+    ranked = bradley_terry(comparisons).rename(columns={"item": "model"})
+    return ranked.astype({"model": str, "score": "float64", "ci_low": "float64",
+                          "ci_high": "float64", "wins": "float64", "comparisons": "int64",
+                          "component": "int64", "rank": "int64"}).reset_index(drop=True)

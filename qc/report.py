@@ -143,6 +143,34 @@ def _scatter(points: list[tuple[str, float, float, str]], *, title: str, x_label
     return "\n".join(out + ["</svg>"])
 
 
+def _ranking_chart(ranked: pd.DataFrame) -> str:
+    """Bradley–Terry scores with their 95% intervals, best first (each connected group of
+    models its own block: across groups no comparison orders them)."""
+    title = "Bradley–Terry ranking of the models compared, with 95% intervals"
+    r = ranked.sort_values(["component", "rank"], kind="stable")
+    lo, hi = float(r["ci_low"].min()), float(r["ci_high"].max())
+    span = max(hi - lo, 1e-9)
+    h, left, width = 20, 180, 360
+    out = [f'<svg width="{max(left + width + 90, _title_width(title))}" '
+           f'height="{44 + h * len(r)}" role="img" aria-label="{escape(title)}">',
+           f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
+    x0 = left + width * (0 - lo) / span
+    out.append(f'<line x1="{x0:.1f}" y1="24" x2="{x0:.1f}" y2="{30 + h * len(r)}" '
+               f'stroke="#ddd"/>')
+    for i, row in enumerate(r.itertuples()):
+        y = 32 + i * h
+        xs = [left + width * (v - lo) / span for v in (row.ci_low, row.score, row.ci_high)]
+        group = f" (group {int(row.component) + 1})" if r["component"].nunique() > 1 else ""
+        out += [f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" font-size="12">'
+                f'{int(row.rank)}. {escape(str(row.model))}{escape(group)}</text>',
+                f'<path class="interval" d="M{xs[0]:.1f} {y:.1f}H{xs[2]:.1f}" stroke="{INK}"/>',
+                f'<circle cx="{xs[1]:.1f}" cy="{y:.1f}" r="4" fill="{GREEN}"><title>'
+                f'{escape(str(row.model))}: score {row.score:.2f} ({row.ci_low:.2f} to '
+                f'{row.ci_high:.2f}), {row.wins:g} wins of {int(row.comparisons)}</title></circle>',
+                f'<text x="{xs[2] + 6:.1f}" y="{y + 4}" font-size="11">{row.score:+.2f}</text>']
+    return "\n".join(out + ["</svg>"])
+
+
 def _confusions(confusion: pd.DataFrame, names: dict[str, str], excluded: set[str]) -> str:
     """One small matrix per annotator: rows the reference label, columns theirs; a cell's
     shade is its share of the row."""
@@ -208,7 +236,8 @@ def _agreement_charts(result: QCResult, names: dict[str, str], colour: dict[str,
 
 def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCStats,
                    names: dict[str, str], min_gold_accuracy: float,
-                   checks: list[CheckResult] | None = None) -> str:
+                   checks: list[CheckResult] | None = None,
+                   rankings: pd.DataFrame | None = None) -> str:
     w = result.workers.copy()
     w.index = [names.get(i, i) for i in w.index]
     colour = {i: RED if ex else GREY for i, ex in w["excluded"].items()}
@@ -259,6 +288,8 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
     if len(c) and len(set(c["reference"]) | set(c["label"])) <= MAX_CONFUSION_LABELS \
             and c["worker"].nunique() <= MAX_HEATMAP:
         parts.append(_confusions(c, names, set(result.workers.index[result.workers["excluded"]])))
+    if rankings is not None and len(rankings):
+        parts.append(_ranking_chart(rankings))
     if "confidence" in result.outcome and len(result.outcome):
         parts.append(_histogram(result.outcome["confidence"],
                                 title="Confidence of the delivered labels"))

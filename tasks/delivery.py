@@ -18,6 +18,7 @@ from annoflow.errors import ConnectorError
 from annoflow.judgments import counted
 from annoflow.layout import DeliveryLayout
 from annoflow.results import QCStats
+from qc.ranking import rankings_view
 from qc.report import qc_report_html
 from annoflow.settings import Settings
 from annoflow.spec import RequestSpec
@@ -52,9 +53,11 @@ def check_delivery(spec: RequestSpec, views: list[tuple[str, pa.Table]],
     checks = []
     for i, (name, table) in enumerate(views):
         df = table.to_pandas()
+        # a view is keyed by item, but for one of what was compared (rankings: the model)
+        key = "item_id" if "item_id" in df.columns else str(df.columns[0])
         checks.append(validate_table(df, TableRules(
-            columns=("item_id",), not_null=tuple(c for c in df.columns if c != "margin"),
-            unique=("item_id",) if i == 0 and not free else (),
+            columns=(key,), not_null=tuple(c for c in df.columns if c != "margin"),
+            unique=(key,) if (i == 0 or key != "item_id") and not free else (),
             between={c: b for c, b in _BOUNDED.items() if c in df.columns}), name=name))
     checks.append(validate_table(judged.to_pandas(), TableRules(
         columns=tuple(judged.column_names), not_null=("item_id", "annotator", "field", "label"),
@@ -122,9 +125,16 @@ def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     before (number, primary view, manifest), for what changed since."""
     layout = DeliveryLayout(spec.delivery.uri, spec.request_id, version)
     views = model_views(spec, items, qc.outcome, key=key)
+    pairs = get_task_type(spec.task.type).comparisons(spec.task, items[~items["is_gold"]],
+                                                      qc.outcome)
+    ranked = rankings_view(pairs) if pairs is not None and len(pairs) else None
+    if ranked is not None:
+        views.append(("rankings", pa.Table.from_pandas(ranked, preserve_index=False)))
     judged = judgments_table(qc.judgments, counted(synced)[0], client=spec.client, key=key)
     schema_checks = check_delivery(spec, views, judged)
     stats = qc.stats()
+    if ranked is not None:
+        stats.rankings = ranked.to_dict("records")
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
     card = dataset_card(spec, version, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
     names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
@@ -135,7 +145,7 @@ def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
               for c in [*schema_checks, *qc.checks]]
     report = qc_report_html(title=spec.title, request_id=spec.request_id, result=qc, stats=stats,
                             names=names, min_gold_accuracy=spec.qc.min_gold_accuracy,
-                            checks=checks).encode()
+                            checks=checks, rankings=ranked).encode()
     parquet = "application/vnd.apache.parquet"
     tables = [(p, t) for _, p, t in paths] + [(layout.ANNOTATIONS, judged)]
     files = [(p, parquet_bytes(t), parquet) for p, t in tables]

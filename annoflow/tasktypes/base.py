@@ -77,6 +77,9 @@ class TaskType(ABC):
     name: ClassVar[str]
     #: inputs the source must map (``source.fields`` keys)
     inputs: ClassVar[tuple[str, ...]]
+    #: optional fields the source may map, all or none: kept with the items for delivery,
+    #: never sent to Label Studio (an expert never sees them)
+    metadata: ClassVar[tuple[str, ...]] = ()
     #: the spec's ``task:`` block
     Spec: ClassVar[type[TaskSpecBase]]
     #: default expert seconds per judgment, for scoping (the spec may override)
@@ -174,6 +177,13 @@ class TaskType(ABC):
         return {q.name: label}
 
     # -- delivery -----------------------------------------------------------------
+    def comparisons(self, task: Any, items: pd.DataFrame,
+                    outcome: pd.DataFrame) -> pd.DataFrame | None:
+        """The delivered outcome as comparisons between what was compared (``left``,
+        ``right``, ``winner``), which the delivery ranks into a ``rankings`` view; None
+        where the type compares nothing."""
+        return None
+
     @abstractmethod
     def delivery_views(self, task: Any, items: pd.DataFrame, outcome: pd.DataFrame) -> list[View]:
         """Model-ready tables, primary first. ``items``: item_id + inputs (non-gold).

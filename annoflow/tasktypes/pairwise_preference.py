@@ -6,6 +6,9 @@ scale from "A much better" (``-L``) through "Tie" (``0``) to "B much better" (``
 
 Views: ``preference`` (TRL: prompt, chosen, rejected, item_id, confidence, plus ``margin``
 when graded; ties are left out) and ``kto`` (TRL unpaired: prompt, completion, label).
+When the source maps ``model_a`` and ``model_b`` (what wrote each response; never shown to
+the experts), ``comparisons`` turns the delivered preferences into duels between them, which
+the delivery ranks by Bradley–Terry into a ``rankings`` view (``qc.ranking``).
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ def scale(task: PairwiseSpec) -> list[tuple[str, str]]:
 class PairwisePreference(TaskType):
     name: ClassVar[str] = "pairwise_preference"
     inputs: ClassVar[tuple[str, ...]] = ("prompt", "response_a", "response_b")
+    metadata: ClassVar[tuple[str, ...]] = ("model_a", "model_b")
     Spec: ClassVar = PairwiseSpec
     seconds_per_judgment: ClassVar[float] = 90.0
 
@@ -116,3 +120,20 @@ class PairwisePreference(TaskType):
                           "item_id": pref["item_id"]}),
         ]).sort_values(["item_id", "label"], ascending=[True, False], kind="stable")
         return [View("preference", pref), View("kto", kto.reset_index(drop=True))]
+
+    def comparisons(self, task: PairwiseSpec, items: pd.DataFrame,
+                    outcome: pd.DataFrame) -> pd.DataFrame | None:
+        """The delivered preferences as comparisons between the models that wrote the
+        responses (``left``, ``right``, ``winner``; one per item, ties and a model against
+        itself left out), when the source names them; else None."""
+        if not {"model_a", "model_b"} <= set(items.columns):
+            return None
+        df = outcome.rename(columns={"task": "item_id"}).merge(items, on="item_id", how="inner")
+        if task.graded:
+            score = df["label"].astype(int)
+            df, a_wins = df[score != 0], score[score != 0] < 0
+        else:
+            a_wins = df["label"] == "a"
+        pairs = pd.DataFrame({"left": df["model_a"].astype(str), "right": df["model_b"].astype(str)})
+        pairs["winner"] = pairs["left"].where(a_wins, pairs["right"])
+        return pairs[pairs["left"] != pairs["right"]].reset_index(drop=True)
