@@ -243,11 +243,31 @@ def other_types() -> None:
                 [{"item_id": r["item_id"], "text": r["_ref"]} for r in ra])
 
 
+#: the demo's models (what wrote each response) and their Bradley-Terry strengths
+MODELS = {"model-d": 0.25, "model-c": 0.5, "model-b": 1.0, "model-a": 2.0}
+
+
+def models(items: list[dict]) -> dict[str, dict[str, str]]:
+    """Who wrote each demo response: two of MODELS per item, the better response by the
+    stronger one as often as Bradley-Terry says (its own random stream, so the rest of the
+    demo data is as before)."""
+    r = random.Random(20261128)
+    out = {}
+    for item in items:
+        x, y = r.sample(sorted(MODELS), 2)
+        better, worse = (x, y) if r.random() < MODELS[x] / (MODELS[x] + MODELS[y]) else (y, x)
+        a, b = (better, worse) if item["_better"] == "a" else (worse, better)
+        out[item["item_id"]] = {"model_a": a, "model_b": b}
+    return out
+
+
 def main() -> None:
     items = build(200, "swe-")
     gold = build(40, "gold-")
+    wrote = models(items)
     write_jsonl(ROOT / "data/demo/items.jsonl",
-                [{k: v for k, v in r.items() if k != "_better"} for r in items])
+                [{**{k: v for k, v in r.items() if k != "_better"}, **wrote[r["item_id"]]}
+                 for r in items])
     write_jsonl(ROOT / "data/demo/gold.jsonl",
                 [{**{k: v for k, v in r.items() if k != "_better"}, "answer": r["_better"]}
                  for r in gold])

@@ -59,7 +59,7 @@ CHARTS = ["Accuracy on hidden gold items, with 95% Wilson intervals",
           "Median seconds per judgment", "Position bias: share of picks on the left response",
           "Agreement per item (share of agreeing pairs)", "Alpha without each annotator",
           "kappa between annotators", "Confusion per annotator",
-          "Confidence of the delivered labels"]
+          "Bradley–Terry ranking of the models compared", "Confidence of the delivered labels"]
 
 
 def test_the_report_renders_in_chromium_with_every_chart(s3, result, tmp_path) -> None:
@@ -98,7 +98,15 @@ def test_delivery_read_back_matches_manifest(s3, result) -> None:
     manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
     paths = {f["path"] for f in manifest["files"]}
     assert {"data/train-00000-of-00001.parquet", "kto/train-00000-of-00001.parquet",
+            "rankings/train-00000-of-00001.parquet",
             "annotations.parquet", "qc_report.html", "README.md"} <= paths
+    # the models ranked from the delivered preferences: on the simulator's truth the order is
+    # a, b, c, d (strengths 2, 1, 0.5, 0.25), the outer two clearly apart
+    ranked = pq.read_table(io.BytesIO(s3.get_bytes(
+        uri=result["delivery_uri"] + "rankings/train-00000-of-00001.parquet"))).to_pandas()
+    assert ranked["model"].iloc[0] == "model-a" and ranked["model"].iloc[-1] == "model-d"
+    assert ranked["comparisons"].sum() == 2 * 200 and ranked["rank"].tolist() == [1, 2, 3, 4]
+    assert [r["model"] for r in manifest["qc"]["rankings"]] == ranked["model"].tolist()
     report = s3.get_bytes(uri=result["delivery_uri"] + "qc_report.html").decode()
     labels = re.findall(r'<svg [^>]*aria-label="([^"]*)"', report)
     assert len(labels) == len(CHARTS) and all(any(c in x for x in labels) for c in CHARTS), labels

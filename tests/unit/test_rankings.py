@@ -25,7 +25,8 @@ STRENGTH = {"m-small": 0.0, "m-base": 0.6, "m-large": 1.2, "m-xl": 1.8, "m-pro":
 
 def _spec(**fields):
     doc = yaml.safe_load((REPO / "configs/requests" / SPECS["pairwise_preference"]).read_text())
-    doc["source"]["fields"].update(fields)
+    shown = {k: v for k, v in doc["source"]["fields"].items() if not k.startswith("model_")}
+    doc["source"]["fields"] = {**shown, **fields}
     return parse_spec(doc, base_dir=REPO)
 
 
