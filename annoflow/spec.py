@@ -153,6 +153,12 @@ class QCSpec(_Model):
                     "confidence (the aggregation's posterior of its label; the lowest over a "
                     "rubric's criteria) is under this gets one more judgment, up to "
                     "workforce.max_annotators_per_item (off by default)")
+    min_item_agreement: float | None = Field(
+        None, gt=0, le=1,
+        description="adjudication: an item with all its judgments whose agreement (the share "
+                    "of agreeing pairs of its kept judgments, averaged over a rubric's "
+                    "criteria) is under this gets one more judgment, by the same rule as "
+                    "target_confidence (off by default)")
 
 
 class OperationsSpec(_Model):
@@ -225,13 +231,15 @@ class RequestSpec(_Model):
             raise ValueError(f"source.fields maps {sorted(half)} but not "
                              f"{sorted(optional - half)}: task type {self.task.type} takes "
                              f"{sorted(optional)} together or not at all")
-        if self.qc.target_confidence is not None:
+        for name in ("target_confidence", "min_item_agreement"):
+            if getattr(self.qc, name) is None:
+                continue
             if get_task_type(self.task.type).free_text:
-                raise ValueError(f"qc.target_confidence: task type {self.task.type} is free "
+                raise ValueError(f"qc.{name}: task type {self.task.type} is free "
                                  f"text, whose judgments are not voted on; remove it")
             if self.workforce.most_per_item <= self.workforce.annotators_per_item:
                 raise ValueError(
-                    f"qc.target_confidence needs workforce.max_annotators_per_item above "
+                    f"qc.{name} needs workforce.max_annotators_per_item above "
                     f"annotators_per_item ({self.workforce.annotators_per_item}): that is "
                     f"how many judgments an unsure item may get")
         if get_task_type(self.task.type).free_text and self.gold is not None:

@@ -10,8 +10,10 @@ and how Label Studio is told. An item gets a judgment back, or one more, when
   delivered short of judgments (unless the experts left could not give those items their
   judgments back: a campaign is never stranded; they are then excluded at delivery);
 * it has all its judgments but its aggregate confidence (the lowest over its fields) is
-  under ``qc.target_confidence`` (dynamic overlap): its overlap goes up by one, up to
-  ``workforce.max_annotators_per_item``, and again at later ticks while it stays under.
+  under ``qc.target_confidence`` (dynamic overlap), or its agreement (the share of agreeing
+  pairs, averaged over its fields) under ``qc.min_item_agreement`` (adjudication): its
+  overlap goes up by one, up to ``workforce.max_annotators_per_item``, and again at later
+  ticks while it stays under.
 
 A raised overlap is told to Label Studio first and recorded after (``overlaps.json`` in the
 raw zone), like a removal: a crash in between leaves Label Studio asking for one judgment
@@ -45,14 +47,30 @@ def item_confidence(outcome: pd.DataFrame) -> pd.Series:
     return outcome.groupby("task")["confidence"].min()
 
 
-def raised_overlaps(camp: Campaign, judges: pd.Series, confidence: pd.Series) -> dict[str, int]:
+def unsure_items(spec, confidence: pd.Series, agreement: pd.Series | None) -> dict[str, str]:
+    """Items under ``qc.target_confidence`` or ``qc.min_item_agreement``: item_id -> why."""
+    out: dict[str, str] = {}
+    if (target := spec.qc.target_confidence) is not None:
+        out |= {i: f"confidence {c:.2f} < qc.target_confidence {target:g}"
+                for i, c in confidence[confidence < target].items()}
+    if (bar := spec.qc.min_item_agreement) is not None and agreement is not None:
+        low = agreement[agreement < bar]
+        out |= {i: "; ".join(filter(None, [out.get(i), f"agreement {a:.2f} < "
+                                                        f"qc.min_item_agreement {bar:g}"]))
+                for i, a in low.items()}
+    return out
+
+
+def raised_overlaps(camp: Campaign, judges: pd.Series, confidence: pd.Series,
+                    agreement: pd.Series | None = None) -> dict[str, int]:
     """Dynamic overlap (pure): the campaign's raised overlaps (item_id -> judgments) after
     this tick. An item with all the judgments it needs (``judges``: item_id -> the experts
     whose judgments of it count) whose ``confidence`` is under ``qc.target_confidence``
     needs one more, up to ``workforce.max_annotators_per_item``, when an active expert who
     has not judged it is left to give it. An overlap goes down only when nobody is left to
     give what it asks (experts removed since): then nobody can be working on it either, and
-    the campaign does not wait for a judgment that cannot come."""
+    the campaign does not wait for a judgment that cannot come. ``agreement``: item_id ->
+    its agreement, for ``qc.min_item_agreement`` (see ``unsure_items``)."""
     out = dict(camp.overlaps)
     k, top = camp.spec.workforce.annotators_per_item, camp.spec.workforce.most_per_item
     active = set(camp.with_status("active"))
@@ -60,10 +78,7 @@ def raised_overlaps(camp: Campaign, judges: pd.Series, confidence: pd.Series) ->
         who = judges.get(item, set())
         if n > len(who) and not active - who:
             out[item] = max(k, len(who))
-    target = camp.spec.qc.target_confidence
-    if target is None:
-        return out
-    for item in confidence.index[confidence < target]:
+    for item in unsure_items(camp.spec, confidence, agreement):
         who = judges.get(item, set())
         n = len(who)
         if out.get(item, k) <= n < top and active - who:
@@ -103,7 +118,8 @@ def ask_for_more(camp: Campaign, synced: pd.DataFrame, svc: Services | None = No
     spec, svc = camp.spec, svc or Services.connect()
     work = int((~camp.items["is_gold"].astype(bool)).sum())
     done = len(complete_item_ids(synced, camp.items, spec, set(camp.removed), camp.overlaps))
-    if spec.qc.target_confidence is None and not camp.overlaps and done < work:
+    if spec.qc.target_confidence is None and spec.qc.min_item_agreement is None \
+            and not camp.overlaps and done < work:
         return camp, []
     qc = qc if qc is not None else assess(spec, camp.items, synced, camp.removed)
     now = datetime.now(timezone.utc)
@@ -121,7 +137,12 @@ def ask_for_more(camp: Campaign, synced: pd.DataFrame, svc: Services | None = No
                     "delivery instead and those items have fewer judgments",
                     camp.request_id, ", ".join(sorted(late)), len(short))
     conf = item_confidence(qc.outcome)
-    raised = raised_overlaps(camp, judges, conf)
+    agree = None
+    if qc.agreement is not None:  # (gold items are never raised: their answer is known)
+        gold = set(camp.items.loc[camp.items["is_gold"].astype(bool), "item_id"])
+        agree = qc.agreement.items[~qc.agreement.items.index.isin(gold)]
+    raised = raised_overlaps(camp, judges, conf, agree)
+    why = unsure_items(spec, conf, agree)
     new = {i: n for i, n in raised.items() if camp.overlaps.get(i) != n}
     tasks = _task_ids(synced, list(new))
     new = {i: n for i, n in new.items() if i in tasks}  # (a raised item has judgments)
@@ -134,9 +155,7 @@ def ask_for_more(camp: Campaign, synced: pd.DataFrame, svc: Services | None = No
     svc.store.put_bytes(uri=raw.overlaps, data=json.dumps(raised, sort_keys=True).encode(),
                     content_type="application/json")
     k = spec.workforce.annotators_per_item
-    actions = [{"action": "overlap_raised", "item_id": i, "judgments": n,
-                "reason": f"confidence {conf[i]:.2f} < qc.target_confidence "
-                          f"{spec.qc.target_confidence:g}"}
+    actions = [{"action": "overlap_raised", "item_id": i, "judgments": n, "reason": why[i]}
                if n > camp.overlaps.get(i, k) else
                {"action": "overlap_lowered", "item_id": i, "judgments": n,
                 "reason": "no active expert is left who has not judged it"}

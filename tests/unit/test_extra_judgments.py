@@ -12,7 +12,8 @@ import yaml
 
 from annoflow.errors import SpecError
 from annoflow.spec import parse_spec
-from tasks.extra_judgments import item_confidence, late_exclusions, raised_overlaps
+from tasks.extra_judgments import (item_confidence, late_exclusions, raised_overlaps,
+                                   unsure_items)
 from tasks.production import complete_item_ids, required_overlap, trusted_judges
 from tasks.quality import assess
 from tests.unit.test_judgments import _campaign
@@ -160,3 +161,24 @@ def test_removing_experts_that_would_strand_an_item_is_seen(repo) -> None:
     assert stranded(camp, judges, {one}) == []  # the others can give their judgments back
     everyone_but = set(list(camp.entries)[:len(camp.entries) - 1])
     assert stranded(camp, judges, everyone_but)  # one expert cannot give k judgments
+
+
+def test_items_under_the_agreement_bar_get_one_more_judgment(repo) -> None:
+    """qc.min_item_agreement (adjudication, issue 10): an item whose judges disagree more
+    than the bar allows gets one more judgment, by the same rule; gold items never."""
+    spec, sc, synced = _campaign("rubric_grading", repo)
+    spec = _with(spec, qc={"min_item_agreement": 0.9}, workforce={"max_annotators_per_item": 4})
+    camp = _camp(spec, sc)
+    qc = assess(spec, sc.items, synced)
+    agree = qc.agreement.items
+    gold = set(sc.items.loc[sc.items["is_gold"], "item_id"])
+    low = set(agree.index[agree < 0.9]) - gold
+    assert low and low != set(agree.index) - gold, "the crowd should disagree on some items"
+    raised = raised_overlaps(camp, trusted_judges(synced, set()), item_confidence(qc.outcome),
+                             agree[~agree.index.isin(gold)])
+    assert set(raised) == low and set(raised.values()) == {spec.workforce.annotators_per_item + 1}
+    why = unsure_items(spec, item_confidence(qc.outcome), agree)
+    assert all(why[i].startswith("agreement ") and "< qc.min_item_agreement 0.9" in why[i]
+               for i in low)
+    with pytest.raises(SpecError, match="qc.min_item_agreement needs workforce.max_annotators"):
+        _with(spec, workforce={"max_annotators_per_item": None})
