@@ -100,6 +100,22 @@ def _frame(df: pd.DataFrame, ok: pd.Series, id_field: str, fields: dict[str, str
     return out
 
 
+def _swapped(spec: RequestSpec, refs: pd.Series) -> pd.Series:
+    """Whether each item is shown the other way round: a bit of its keyed ``ref`` (so the
+    order is seeded per request, fixed for the campaign, and unguessable from the data)."""
+    if not get_task_type(spec.task.type).shuffles(spec.task):
+        return pd.Series(False, index=refs.index, dtype=bool)
+    return refs.map(lambda r: hashlib.sha256(str(r).encode()).digest()[0] & 1 == 1).astype(bool)
+
+
+def swapped_refs(items: pd.DataFrame) -> frozenset[str]:
+    """The refs of the items shown the other way round (none for items prepared before
+    the order was shuffled)."""
+    if "swapped" not in items.columns:
+        return frozenset()
+    return frozenset(items.loc[items["swapped"].fillna(False).astype(bool), "ref"])
+
+
 def _shown(spec: RequestSpec) -> dict[str, str]:
     """The inputs an expert is shown (``source.fields`` without the type's metadata, which
     a gold or qualification file need not carry)."""
@@ -163,7 +179,8 @@ def prepare_items(spec: RequestSpec, source: pd.DataFrame, gold: pd.DataFrame | 
         parts.append(g.sort_values("ref").head(n_gold))
     items["ref"] = items["item_id"].map(lambda i: task_ref(spec.request_id, i, key=ref_key))
     table = pd.concat(parts, ignore_index=True)
-    table = table[["item_id", "ref", "is_gold", "gold_answer", *fields]]
+    table["swapped"] = _swapped(spec, table["ref"])
+    table = table[["item_id", "ref", "is_gold", "gold_answer", "swapped", *fields]]
     return PreparedItems(items=table.reset_index(drop=True),
                          problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS),
                          source_rows=len(source), gold_rows=0 if gold is None else len(gold))
@@ -200,7 +217,9 @@ def prepare_qualification(spec: RequestSpec, table: pd.DataFrame, *, gold: pd.Da
     items["gold_answer"] = [answers[i] for i in items.index]
     items["ref"] = items["item_id"].map(
         lambda i: task_ref(f"{spec.request_id}/qualification", i, key=ref_key))
-    items = items.sort_values("ref").head(q.items)[["item_id", "ref", "gold_answer", *fields]]
+    items["swapped"] = _swapped(spec, items["ref"])
+    items = items.sort_values("ref").head(q.items)[["item_id", "ref", "gold_answer", "swapped",
+                                                    *fields]]
     if not len(problems) and len(items) < q.items:
         problems.append({"file": q.uri, "row": 0, "field": "workforce.qualification.items",
                          "problem": f"the file has {len(items)} item(s); the round needs "

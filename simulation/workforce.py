@@ -256,7 +256,12 @@ class SimulatedWorkforce:
         logins = self._remembered(logins, experts)
         tt = get_task_type(self.spec.task.type)
         truth = read_table(self.profile.truth).set_index("item_id").to_dict("index")
-        by_content = {content_key(r, tt.inputs): r["item_id"] for r in items.to_dict("records")}
+        # what an expert sees identifies the item, in either order it may be shown in
+        by_content = {}
+        for r in items.to_dict("records"):
+            if tt.shuffles(self.spec.task):
+                by_content[content_key(tt.swap_data(self.spec.task, r), tt.inputs)] = (r["item_id"], True)
+            by_content[content_key(r, tt.inputs)] = (r["item_id"], False)
         with ThreadPoolExecutor(len(experts)) as pool:
             futures = [pool.submit(self._expert, e, logins[e.expert_id], tt, truth, by_content)
                        for e in experts]
@@ -315,7 +320,8 @@ class SimulatedWorkforce:
                 return pid, task
         return None
 
-    def _expert(self, e: SimExpert, login, tt, truth: dict, by_content: dict[str, str]) -> None:
+    def _expert(self, e: SimExpert, login, tt, truth: dict,
+                by_content: dict[str, tuple[str, bool]]) -> None:
         """One simulated expert: works in whichever of the campaign's projects they see
         (a qualification round, then production), and stops, as a person would, once the
         projects they worked in are gone from their page (removed, released, failed)."""
@@ -346,13 +352,15 @@ class SimulatedWorkforce:
                     continue
                 worked = True
                 _, task = found
-                item_id = by_content.get(content_key(task.data, tt.inputs))
+                item_id, swapped = by_content.get(content_key(task.data, tt.inputs), (None, False))
                 if item_id is None or item_id not in truth:
                     raise ConnectorError(f"task {task.id} served to {e.expert_id} matches no "
                                          f"item of the simulation's truth file")
                 rng = _rng(self.profile.seed, "answer", item_id, e.expert_id)
                 given = answer(tt, self.spec.task, truth[item_id], task.data, accuracy=e.accuracy,
                                spammer=e.spammer, style=e.style, rng=rng)
+                if swapped:  # the item's better response is on the other side on screen
+                    given = tt.swap_answer(self.spec.task, given)
                 think = rng.lognormvariate(0, e.lead_sigma) * e.lead_median * self.profile.time_scale
                 # a person finishes the task at hand before leaving (a burst's end, a stop):
                 # only someone who vanishes leaves a task held

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from annoflow.errors import ConnectorError
+from annoflow.items import swapped_refs
 from annoflow.judgments import counted
 from annoflow.layout import RawZone
 from annoflow.plan import gold_rate
@@ -89,10 +90,14 @@ def import_once(ls: CampaignLabelStudio, project_id: int, spec: RequestSpec,
     if not len(new):
         return existing, 0
     new = new.sample(frac=1.0, random_state=_seed(spec.request_id))
-    inputs = list(get_task_type(spec.task.type).inputs)
+    tt = get_task_type(spec.task.type)
+    swapped = swapped_refs(new)
+
+    def shown(r) -> dict[str, str]:  # the inputs only (never an item's metadata)
+        data = {k: getattr(r, k) for k in tt.inputs}
+        return tt.swap_data(spec.task, data) if r.ref in swapped else data
     ls.import_tasks(project_id=project_id, tasks=[
-        {"data": {k: getattr(r, k) for k in inputs}, "meta": {"ref": r.ref}}
-        for r in new.itertuples()])
+        {"data": shown(r), "meta": {"ref": r.ref}} for r in new.itertuples()])
     return {t.meta.get("ref"): t for t in ls.iter_tasks(project_id=project_id,
                                                         with_annotations=False)}, len(new)
 
@@ -119,9 +124,12 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame,
 
 
 def annotation_rows(tasks: list[LSTask], *, refs: dict[str, tuple[str, bool]],
-                    experts: dict[int, str], spec: RequestSpec) -> tuple[pd.DataFrame, int]:
+                    experts: dict[int, str], spec: RequestSpec,
+                    swapped: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, int]:
     """Label Studio tasks -> raw annotation rows. Returns the rows and how many
-    annotations came from users outside the roster (left out)."""
+    annotations came from users outside the roster (left out). ``swapped``: the refs of
+    tasks shown the other way round, whose answers are mapped back to the item's terms
+    (``answer_json``; ``result_json`` stays as Label Studio has it)."""
     tt = get_task_type(spec.task.type)
     rows, outsiders = [], 0
     for t in tasks:
@@ -135,6 +143,8 @@ def annotation_rows(tasks: list[LSTask], *, refs: dict[str, tuple[str, bool]],
                 continue
             try:
                 answer, problem = tt.read_result(spec.task, a.result), None
+                if ref in swapped:
+                    answer = tt.swap_answer(spec.task, answer)
             except UnreadableResult as err:
                 answer, problem = None, str(err)
             rows.append({
@@ -328,7 +338,8 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
     # the next pass lists what changed after this listing began (less SYNC_MARGIN, which
     # also covers a small clock difference with Label Studio's server)
     watermark = max([started, *(t.updated_at for t in changed)])
-    rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec)
+    rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec,
+                                      swapped=swapped_refs(items))
     if outsiders and not full:
         log.warning("%d annotation(s) by Label Studio users outside the roster were left out",
                     outsiders)

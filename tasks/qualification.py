@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from annoflow.errors import DataError
+from annoflow.items import swapped_refs
 from annoflow.judgments import counted
 from annoflow.roster import bookings, candidates_for, expected_pass_rate
 from annoflow.spec import RequestSpec
@@ -109,7 +110,8 @@ def qualify(camp: Campaign, svc: Services | None = None) -> Qualified:
     refs = {r.ref: (r.item_id, True) for r in items.itertuples()}
     experts = {int(u): e for e, u in users.items() if pd.notna(u)}
     answered = list(ls.iter_tasks(project_id=project.id, with_annotations=True))
-    rows, _ = annotation_rows(answered, refs=refs, experts=experts, spec=spec)
+    rows, _ = annotation_rows(answered, refs=refs, experts=experts, spec=spec,
+                              swapped=swapped_refs(items))
     decided = decide(spec, score_answers(spec, items, rows), camp.with_status("qualifying"))
     now = datetime.now(timezone.utc)
     actions = []

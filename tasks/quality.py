@@ -86,6 +86,9 @@ def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
     tt = get_task_type(spec.task.type)
     judged, aside = counted(synced)
     contract = to_contract(judged)
+    if "swapped" in items.columns and len(contract):  # (position bias: what was on the left)
+        shown = items.set_index("item_id")["swapped"].fillna(False).astype(bool)
+        contract["swapped"] = contract["task"].map(shown).fillna(False).astype(bool)
     if tt.free_text:
         prompts = items.set_index("item_id")["prompt"]
         result = run_text_layers(contract, prompts, qc_config(spec),

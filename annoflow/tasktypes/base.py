@@ -124,6 +124,19 @@ class TaskType(ABC):
         None: the type shows nothing side by side."""
         return None
 
+    def shuffles(self, task: Any) -> bool:
+        """Whether its items are shown in a seeded random order (``swap_data``)."""
+        return False
+
+    def swap_data(self, task: Any, data: dict[str, str]) -> dict[str, str]:
+        """The task data as shown the other way round (side-by-side types)."""
+        return data
+
+    def swap_answer(self, task: Any, answer: dict[str, str]) -> dict[str, str]:
+        """An answer given on the data shown the other way round, in the item's own terms
+        (and back: swapping twice is the identity)."""
+        return answer
+
     # -- Label Studio results ---------------------------------------------------
     @abstractmethod
     def parse_result(self, task: Any, result: list[dict[str, Any]]) -> dict[str, str]:

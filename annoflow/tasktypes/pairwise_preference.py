@@ -1,7 +1,9 @@
 """Pairwise preference: the expert picks the better of two responses to a prompt.
 
-Binary (the default): labels ``a`` / ``b`` through Label Studio's Pairwise tag, response A
-on the left. Graded: ``strength_levels`` > 1 and/or ``allow_tie`` turn it into an ordinal
+Binary (the default): labels ``a`` / ``b`` through Label Studio's Pairwise tag. Labels are
+in the item's terms (``a``: the source's response A is better); each item is shown in a
+seeded random order (``shuffle``), the shown data and the answer swapped back for half of
+them (``swap_data`` / ``swap_answer``). Graded: ``strength_levels`` > 1 and/or ``allow_tie`` turn it into an ordinal
 scale from "A much better" (``-L``) through "Tie" (``0``) to "B much better" (``L``).
 
 Views: ``preference`` (TRL: prompt, chosen, rejected, item_id, confidence, plus ``margin``
@@ -29,6 +31,10 @@ class PairwiseSpec(TaskSpecBase):
     type: Literal["pairwise_preference"]
     strength_levels: int = Field(1, ge=1, le=3, description="levels per side: 1 = just A or B")
     allow_tie: bool = False
+    shuffle: bool = Field(
+        True, description="show each item's two responses in a seeded random order (half of "
+                          "them B on the left; answers are mapped back, and the position-bias "
+                          "check is then against 50%); false: A always on the left")
 
     @property
     def graded(self) -> bool:
@@ -60,6 +66,22 @@ class PairwisePreference(TaskType):
             return {lab: "left" if int(lab) < 0 else "right"
                     for lab, _ in scale(task) if int(lab) != 0}
         return {"a": "left", "b": "right"}
+
+    def shuffles(self, task: PairwiseSpec) -> bool:
+        return task.shuffle
+
+    def swap_data(self, task: PairwiseSpec, data: dict[str, str]) -> dict[str, str]:
+        return {**data, "response_a": data["response_b"], "response_b": data["response_a"]}
+
+    def swap_answer(self, task: PairwiseSpec, answer: dict[str, str]) -> dict[str, str]:
+        if "preference" not in answer:
+            return answer
+        label = answer["preference"]
+        if task.graded:  # -2 (left much better) <-> 2; a tie stays one
+            flipped = str(-int(label)) if label.lstrip("-").isdigit() else label
+        else:
+            flipped = {"a": "b", "b": "a"}.get(label, label)
+        return {**answer, "preference": flipped}
 
     def label_config(self, spec) -> str:
         task = spec.task

@@ -119,12 +119,15 @@ def answer(svc, spec, *, user: int, right: int) -> None:
     qid = svc.state.campaign(spec.request_id).qualification_project_id
     items = svc.store.get_parquet(uri=svc.raw(spec.request_id).qualification).to_pandas()
     truth = dict(zip(items["ref"], items["gold_answer"].map(json.loads)))
+    swapped = dict(zip(items["ref"], items["swapped"]))  # shown B left: clicked as seen
     now = datetime.now(timezone.utc)
     tasks = sorted((t for t in ls.tasks.values() if ls.task_project[t.id] == qid), key=lambda t: t.id)
     for n, t in enumerate(tasks):
         given = truth[t.meta["ref"]]
         if n >= right:
             given = {"preference": "b" if given["preference"] == "a" else "a"}
+        if swapped[t.meta["ref"]]:
+            given = tt.swap_answer(spec.task, given)
         a = LSAnnotation(id=next(_ids), completed_by=user, result=tt.make_result(spec.task, given),
                          lead_time=40.0, was_cancelled=False, created_at=now, updated_at=now)
         ls.tasks[t.id] = dataclasses.replace(t, annotations=(*t.annotations, a), updated_at=now)

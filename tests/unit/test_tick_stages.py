@@ -32,15 +32,20 @@ PROJECT = 1
 def _tasks(spec, items: pd.DataFrame, synced: pd.DataFrame, users: dict[str, int]
            ) -> dict[int, LSTask]:
     """Label Studio's view of the judgments: one task per item, its annotations made from
-    the answers as the labeling UI would store them."""
+    the answers as the labeling UI would store them (clicked on what was shown: an item
+    shown the other way round gets the answer swapped)."""
     tt = get_task_type(spec.task.type)
+
+    def clicked(r, answer_json: str) -> dict:
+        given = json.loads(answer_json)
+        return tt.swap_answer(spec.task, given) if getattr(r, "swapped", False) else given
     by_item = {i: g for i, g in synced.groupby("item_id")}
     out = {}
     for n, r in enumerate(items.itertuples(), start=1):
         rows = by_item.get(r.item_id, synced.iloc[:0])
         anns = tuple(LSAnnotation(
             id=int(a.annotation_id), completed_by=users[a.expert_id],
-            result=tt.make_result(spec.task, json.loads(a.answer_json)),
+            result=tt.make_result(spec.task, clicked(r, a.answer_json)),
             lead_time=float(a.lead_time_s), was_cancelled=False,
             created_at=a.created_at.to_pydatetime(), updated_at=a.updated_at.to_pydatetime())
             for a in rows.itertuples())
