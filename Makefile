@@ -63,7 +63,9 @@ clean: services-stop
 	rm -rf .local $(VENV)
 
 ## Measured figures beside their floors (bench/out/results.json; quoted in BENCHMARKS.md),
-## then 50 experts for 5 minutes through the access path beside Label Studio direct (bench/out/access.json).
+## then 50 experts for 5 minutes through the access path beside Label Studio direct (bench/out/access.json),
+## then the planted bad actors over 20 offline campaigns (printed; quoted in BENCHMARKS.md).
 bench: services
 	$(VENV)/bin/python scripts/bench.py
 	$(VENV)/bin/python scripts/bench_access.py
+	$(VENV)/bin/python scripts/bad_actors.py
