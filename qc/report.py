@@ -16,8 +16,8 @@ RED, GREY, GREEN, INK = "#c0392b", "#95a5a6", "#27ae60", "#2c3e50"
 
 
 def _title_width(title: str) -> int:
-    """Room for a chart's bold title (about 9.5 px a character at the page's size)."""
-    return int(9.5 * len(title)) + 10
+    """Room for a chart's bold title (about 10 px a character at the page's size)."""
+    return int(10 * len(title)) + 10
 
 
 def _bars(rows: list[tuple[str, float, str]], *, title: str, unit: str, vmax: float,
@@ -178,10 +178,12 @@ def _confusions(confusion: pd.DataFrame, names: dict[str, str], excluded: set[st
     cell, gap, head = 14, 26, 16
     side = cell * len(labels)
     workers = sorted(confusion["worker"].unique(), key=lambda x: names.get(x, x))
-    per_row = max(1, 840 // (side + gap))
+    # each block as wide as its matrix or its annotator's name (10 px type: ~6.5 px a letter)
+    block = max(side, int(6.5 * max(len(str(names.get(w, w))) for w in workers))) + gap
+    per_row = max(1, 840 // block)
     rows = -(-len(workers) // per_row)
     title = "Confusion per annotator (rows: gold answer or delivered label; columns: theirs)"
-    out = [f'<svg width="{max(per_row * (side + gap) + 10, _title_width(title))}" '
+    out = [f'<svg width="{max(per_row * block + 10, _title_width(title))}" '
            f'height="{48 + rows * (side + head + gap)}" role="img" aria-label="{escape(title)}">',
            f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>',
            f'<text x="0" y="32" font-size="11">labels in order, top to bottom and left to right: '
@@ -189,7 +191,7 @@ def _confusions(confusion: pd.DataFrame, names: dict[str, str], excluded: set[st
            f'larger share of the row</text>']
     index = {lab: i for i, lab in enumerate(labels)}
     for k, wk in enumerate(workers):
-        x0 = (k % per_row) * (side + gap)
+        x0 = (k % per_row) * block
         y0 = 48 + (k // per_row) * (side + head + gap)
         name = names.get(wk, wk)
         out.append(f'<text x="{x0}" y="{y0 + 11}" font-size="10" '
