@@ -68,7 +68,8 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     nobody else judged says nothing and is left out).
 
     Columns ``est_n`` (judgments counted), ``est_right`` (expected right ones),
-    ``est_accuracy`` and its 95 % Wilson interval (``est_ci_low``, ``est_ci_high``). A
+    ``est_accuracy`` and its 95 % Wilson interval (``est_ci_low``, ``est_ci_high``), and
+    ``model_accuracy``: the fitted Dawid-Skene confusion's accuracy under the class priors. A
     random clicker with five gold judgments can be 3 of 5 right by luck; over 40 tasks the
     others also judged, their answers agree with the crowd's no better than chance.
     """
@@ -81,7 +82,8 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
         return pd.DataFrame({"est_n": pd.Series(dtype="int64"), "est_right": pd.Series(dtype=float),
                              "est_accuracy": pd.Series(dtype=float),
                              "est_ci_low": pd.Series(dtype=float),
-                             "est_ci_high": pd.Series(dtype=float)}, index=workers)
+                             "est_ci_high": pd.Series(dtype=float),
+                             "model_accuracy": pd.Series(dtype=float)}, index=workers)
     ds = DawidSkene().fit(data[["task", "worker", "label"]],
                           gold=truth[truth.index.isin(data["task"])])
     post, others = ds.without_own_vote()
@@ -95,6 +97,14 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     if on_gold.any():
         soft[on_gold] = _correct(given[on_gold], truth.loc[data.loc[on_gold, "task"]].to_numpy(),
                                  tolerance)
+    # the model's own estimate of each worker's accuracy (their confusion, weighted by the
+    # class priors): unlike the count above it is not pulled down by the others' doubt
+    labs = list(ds.errors_.columns)
+    ok = np.array([[bool(_correct(np.array([g], dtype=object), np.array([t], dtype=object),
+                                  tolerance)[0]) for g in labs] for t in labs], dtype=float)
+    err = ds.errors_.to_numpy().reshape(-1, len(labs), len(labs))
+    model = pd.Series((err * ok[None]).sum(axis=2) @ ds.priors_.reindex(labs).to_numpy(),
+                      index=ds.errors_.index.get_level_values(0).unique())
     counted = on_gold | (others > 0)
     frame = pd.DataFrame({"worker": data["worker"].to_numpy()[counted], "right": soft[counted]})
     stats = frame.groupby("worker")["right"].agg(est_n="size", est_right="sum")
@@ -103,4 +113,5 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     stats["est_n"] = stats["est_n"].astype("int64")
     stats["est_accuracy"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
     stats["est_ci_low"], stats["est_ci_high"] = wilson_interval(k, n)
+    stats["model_accuracy"] = model.reindex(stats.index)
     return stats

@@ -196,7 +196,8 @@ def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Serie
     "interval" (the default): the accuracy estimated from all of a worker's work (gold
     judgments right or wrong, the rest by agreement with the others: see
     ``qc.gold.estimated_accuracy``) is confidently under the bar, its 95% Wilson interval's
-    upper end below it. 3 right of 5 gold (60%) may well be an 80% expert, and is kept when
+    upper end below it; or both the gold accuracy (on ``min_gold_judgments``) and the
+    Dawid-Skene model's estimate are under it. 3 right of 5 gold (60%) may well be an 80% expert, and is kept when
     the rest of their work agrees with the crowd; a random clicker lucky on gold is not.
     Only in campaigns with gold (the crowd alone is no yardstick). "point": the gold point
     estimate under the bar, with at least ``min_gold_judgments`` gold judgments.
@@ -205,8 +206,16 @@ def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Serie
         est = estimated_accuracy(by_unit[["task", "worker", "label"]], truth,
                                  tolerance=cfg.gold_tolerance)
         workers[est.columns] = est.reindex(workers.index)
+        # confidently under; or under by two point estimates, gold's (on enough gold) and
+        # the Dawid-Skene model's: the few judgments of a small campaign leave a random
+        # clicker's interval reaching the bar, but not both of those
+        # (the model's estimate must rest on more than the gold: on gold alone it is gold's)
+        both = (workers["n_gold"] >= cfg.min_gold_judgments) \
+            & (workers["est_n"] > workers["n_gold"]) \
+            & (workers["accuracy"] < cfg.min_gold_accuracy) \
+            & (workers["model_accuracy"] < cfg.min_gold_accuracy)
         low = (workers["est_n"] >= cfg.min_gold_judgments) \
-            & (workers["est_ci_high"] < cfg.min_gold_accuracy)
+            & ((workers["est_ci_high"] < cfg.min_gold_accuracy) | both)
         return low, _reasons(workers, low, lambda r: (
             f"estimated accuracy {r.est_accuracy:.1%} over {int(r.est_n)} judgments (gold "
             f"{int(r.n_correct)}/{int(r.n_gold)}, the rest by agreement with the others), 95% "
