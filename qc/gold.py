@@ -89,21 +89,19 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     post, others = ds.without_own_vote()
     labels = post.columns.to_numpy()
     given = data["label"].to_numpy()
+    # ok[t, g]: answering label g when the truth is label t counts as right
+    ok = np.array([[bool(_correct(np.array([g], dtype=object), np.array([t], dtype=object),
+                                  tolerance)[0]) for g in labels] for t in labels], dtype=float)
     # probability the given label is right: the posterior mass of the labels it matches
-    hit = np.stack([_correct(given, np.full(len(given), lab, dtype=object), tolerance)
-                    for lab in labels], axis=1)
-    soft = (post.to_numpy() * hit).sum(axis=1)
+    soft = (post.to_numpy() * ok[:, pd.Index(labels).get_indexer(given)].T).sum(axis=1)
     on_gold = data["task"].isin(truth.index).to_numpy()
     if on_gold.any():
         soft[on_gold] = _correct(given[on_gold], truth.loc[data.loc[on_gold, "task"]].to_numpy(),
                                  tolerance)
     # the model's own estimate of each worker's accuracy (their confusion, weighted by the
     # class priors): unlike the count above it is not pulled down by the others' doubt
-    labs = list(ds.errors_.columns)
-    ok = np.array([[bool(_correct(np.array([g], dtype=object), np.array([t], dtype=object),
-                                  tolerance)[0]) for g in labs] for t in labs], dtype=float)
-    err = ds.errors_.to_numpy().reshape(-1, len(labs), len(labs))
-    model = pd.Series((err * ok[None]).sum(axis=2) @ ds.priors_.reindex(labs).to_numpy(),
+    err = ds.errors_.to_numpy().reshape(-1, len(labels), len(labels))  # (same labels)
+    model = pd.Series((err * ok[None]).sum(axis=2) @ ds.priors_.reindex(labels).to_numpy(),
                       index=ds.errors_.index.get_level_values(0).unique())
     counted = on_gold | (others > 0)
     frame = pd.DataFrame({"worker": data["worker"].to_numpy()[counted], "right": soft[counted]})
