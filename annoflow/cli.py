@@ -205,8 +205,9 @@ def _follow(request_id: str, wait_timeout: float, poll_interval: float) -> "Camp
                 raise CampaignStopped(f"campaign {request_id} was {camp.stage}"
                                       + (f" ({camp.stage_reason})" if camp.stage_reason else "")
                                       + f"; `annoflow status {request_id}` shows where it stands")
-            if camp.stage == "qualifying":
-                line = "qualification round: " + _round_line(state, request_id)
+            if camp.stage in ("qualifying", "reviewing"):
+                line = ("qualification round: " + _round_line(state, request_id)
+                        if camp.stage == "qualifying" else f"expert review: {camp.stage_reason}")
                 bar.update(job, detail=line)
                 if line != last_line and not err.is_terminal:
                     err.print(time.strftime("%H:%M:%S  ") + line)

@@ -69,6 +69,16 @@ class RawZone:
         return join_uri(self.base, "overlaps.json")
 
     @property
+    def review_sample(self) -> str:
+        """L4: the units sampled for expert review (drawn once, when production is done)."""
+        return join_uri(self.base, "review", "sample.parquet")
+
+    @property
+    def reviews(self) -> str:
+        """L4: the reviewers' verdicts on the sample, as delivered."""
+        return join_uri(self.base, "review", "verdicts.parquet")
+
+    @property
     def quarantine(self) -> str:
         return join_uri(self.base, "quarantine.csv")
 

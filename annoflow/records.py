@@ -50,4 +50,5 @@ ROSTER_SCHEMA = pa.schema([
     ("vetting_score", pa.float64()),
     ("hourly_rate_usd", pa.float64()),
     ("weekly_hours", pa.float64()),
+    ("role", pa.string()),             # annotator (or null: rosters before review) | reviewer
 ])

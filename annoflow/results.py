@@ -56,6 +56,10 @@ class QCStats(BaseModel):
     # pairwise work with the models named: Bradley–Terry over the delivered preferences
     # (model, score, ci_low, ci_high, wins, comparisons, component, rank), best first
     rankings: list[dict[str, str | float | int]] | None = None
+    #: L4 expert review of a sample (``qc.review.ReviewSummary.stats``): sampled, reviewed,
+    #: accepted, corrected, rejected, unreadable, acceptance, acceptance_ci, min_acceptance,
+    #: by_reviewer (reviewer -> counts)
+    review: dict[str, Any] | None = None
 
 
 class ExcludedExpert(BaseModel):
@@ -130,3 +134,5 @@ class TickResult(BaseModel):
     tasks_complete: int = 0
     tasks: int = 0
     ticks: int = 1                   # ticks in the run (the last one is reported)
+    reviewed: int | None = None      # L4: sampled units with a verdict so far (while reviewing)
+    review_sample: int | None = None  # L4: units sampled for review

@@ -111,6 +111,23 @@ class WorkforceSpec(_Model):
         return self.max_annotators_per_item or self.annotators_per_item
 
 
+class ReviewSpec(_Model):
+    """L4, expert review: once every item has its judgments, a sample of what is to be
+    delivered goes to reviewers (senior experts of the pool with ``skill`` in the
+    campaign's domain, never its annotators) in a Label Studio project of their own. Each
+    accepts, corrects or rejects what they are shown."""
+    rate: float | None = Field(
+        None, gt=0, le=1,
+        description="share of the delivered items (free text: of the accepted texts) "
+                    "reviewed; default: all of them for free text, 10% otherwise")
+    reviewers: int = Field(2, ge=1, le=100, description="reviewers sourced from the pool")
+    skill: str = Field("reviewer", min_length=1, max_length=100,
+                       description="the pool skill a reviewer must have")
+
+    def share(self, free_text: bool) -> float:
+        return self.rate if self.rate is not None else (1.0 if free_text else 0.1)
+
+
 class QCSpec(_Model):
     min_gold_accuracy: float = Field(0.7, ge=0, le=1)
     aggregation: Literal["dawid_skene", "majority_vote"] = "dawid_skene"
@@ -159,6 +176,12 @@ class QCSpec(_Model):
                     "of agreeing pairs of its kept judgments, averaged over a rubric's "
                     "criteria) is under this gets one more judgment, by the same rule as "
                     "target_confidence (off by default)")
+    review: ReviewSpec | None = Field(
+        None, description="L4: expert review of a sample before delivery (off when absent)")
+    min_review_acceptance: float = Field(
+        0.8, ge=0, le=1,
+        description="with review: delivery is blocked when the share of reviewed items "
+                    "accepted as they were is confidently (95% Wilson interval) under this")
 
 
 class OperationsSpec(_Model):

@@ -50,6 +50,8 @@ class MatchRequest:
     weights: MatchWeights = field(default_factory=MatchWeights)
     #: a campaign whose own bookings do not count against the hours left (its resubmission)
     request_id: str | None = None
+    #: skills every match must have (a campaign's reviewers: ``qc.review.skill``)
+    skills: Sequence[str] = ()
 
 
 def _now() -> datetime:
@@ -355,6 +357,10 @@ class PoolRegistry:
                  d.c.excluded_clients.not_like(f"%;{req.client};%"),
                  *[d.c.languages.like(f"%;{lang};%") for lang in req.languages]]
         with_booked = d.outerjoin(booked, booked.c.expert_id == d.c.expert_id)
+        if req.skills:  # (skills are the expert's, whatever the domain)
+            e = POOL_EXPERTS.alias("e")
+            with_booked = with_booked.join(e, e.c.expert_id == d.c.expert_id)
+            where += [e.c.skills_json.contains(json.dumps(s), autoescape=True) for s in req.skills]
         query = (sa.select(d.c.expert_id, score.label("score"),
                            *[v.label(k) for k, v in parts.items()],
                            d.c.hourly_rate_usd, left.label("weekly_hours"),

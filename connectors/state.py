@@ -174,10 +174,10 @@ POOL_CAMPAIGN_QUALITY = sa.Table(
 )
 
 #: qualifying: shortlisted, taking the qualification round (hours held); failed: under its
-#: pass mark; the others as before
-ROSTER_STATUSES = ("active", "removed", "released", "qualifying", "failed")
+#: pass mark; reviewing: a reviewer of the campaign's sample (L4); the others as before
+ROSTER_STATUSES = ("active", "removed", "released", "qualifying", "failed", "reviewing")
 #: statuses whose weekly hours stay booked
-BOOKED_STATUSES = ("active", "qualifying")
+BOOKED_STATUSES = ("active", "qualifying", "reviewing")
 #: a campaign in one of these stages books no expert's hours any more
 FINISHED_STAGES = ("delivered", "cancelled", "failed", "qc_failed")
 

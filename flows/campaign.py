@@ -35,6 +35,7 @@ from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced,
                               sync_annotations)
 from tasks.qualification import close_round, qualify
 from tasks.quality import assess, quality_control
+from tasks.review import Reviewed, close_review, review_round, source_reviewers
 from tasks.services import Services
 from tasks.sourcing import onboard_experts, record_feedback
 from tasks.submission import submit_campaign
@@ -65,6 +66,8 @@ def _set_up(camp: Campaign, svc: Services) -> Campaign:
     """Onboard the roster and make the project (the first tick after qualification, if
     any; idempotent). Only active experts are the project's members."""
     roster = onboard_experts(camp.spec, camp.roster, svc)
+    if camp.spec.qc.review is not None:  # (booked now, so they know early; work comes later)
+        source_reviewers(load_campaign(camp.request_id, svc), svc)
     setup_project(camp.spec, camp.items,
                   roster[roster["expert_id"].isin(camp.with_status("active"))], svc)
     close_round(camp, svc)
@@ -72,14 +75,30 @@ def _set_up(camp: Campaign, svc: Services) -> Campaign:
     return load_campaign(camp.request_id, svc)
 
 
-def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult:
-    """QC and the final delivery; the campaign's schedule stops."""
+def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult | Reviewed:
+    """[Expert review of a sample, until every sampled unit has its verdict ->] QC and the
+    final delivery; the campaign's schedule stops."""
+    review = None
+    if camp.spec.qc.review is not None:
+        reviewed = review_round(camp, lambda: assess(camp.spec, camp.items, synced,
+                                                     camp.removed).outcome, svc)
+        if reviewed.summary is None:
+            if camp.stage != "reviewing":
+                set_stage(camp.request_id, "reviewing", actor="tick", state=svc.state,
+                          reason=f"{reviewed.sampled} items sampled, for "
+                                 f"{len(camp.with_status('reviewing'))} reviewers")
+            return reviewed
+        review = reviewed.summary
     try:
-        qc = quality_control(camp.spec, camp.items, synced, camp.removed, svc.publish)
+        qc = quality_control(camp.spec, camp.items, synced, camp.removed, svc.publish,
+                             review=review)
     except QCGateFailed as e:
         set_stage(camp.request_id, "qc_failed", reason=str(e), actor="tick", state=svc.state)
         svc.stop_schedules(camp.request_id)
         raise
+    finally:
+        if review is not None:
+            close_review(camp, svc)
     failpoint("finish:qc-done")
     delivery = deliver(camp.spec, camp.items, synced, qc, svc=svc)
     record_feedback(camp, qc, svc)
@@ -162,6 +181,11 @@ def tick(request_id: str, svc: Services | None = None) -> TickResult:
             result = None
             if progress.tasks_complete >= progress.tasks:
                 result = _finish(camp, sync.synced, svc)
+            if isinstance(result, Reviewed):
+                return TickResult(request_id=request_id, stage="reviewing", synced=sync.fresh,
+                                  actions=actions, tasks_complete=progress.tasks_complete,
+                                  tasks=progress.tasks, reviewed=result.reviewed,
+                                  review_sample=result.sampled)
             return TickResult(request_id=request_id, stage="delivered" if result else camp.stage,
                               synced=sync.fresh, actions=actions,
                               tasks_complete=progress.tasks_complete, tasks=progress.tasks)

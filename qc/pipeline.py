@@ -27,6 +27,7 @@ from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
 from qc.copying import COPY_COLUMNS, copy_pairs, copy_reasons
 from qc.gold import estimated_accuracy, gold_accuracy
+from qc.review import ReviewSummary
 from qc.text import text_flags
 
 MIN_COVERAGE = 0.95
@@ -67,6 +68,8 @@ class QCResult:
     #: voted work: worker, reference (the gold answer, else the delivered label), label, n
     confusion: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["worker", "reference", "label", "n"]))
+    #: L4: the expert review of a sample, once it is done (``qc.review.apply_review``)
+    review: "ReviewSummary | None" = None
 
     @property
     def excluded_workers(self) -> pd.DataFrame:
@@ -104,6 +107,8 @@ class QCResult:
                 s.item_agreement_histogram = [int(c) for c in np.histogram(
                     a.items.to_numpy(dtype=float), bins=10, range=(0.0, 1.0))[0]]
         s.annotators_detail = self._annotators(num)
+        if self.review is not None:
+            s.review = self.review.stats()
         return s
 
     def _annotators(self, num) -> list[AnnotatorStats]:

@@ -10,7 +10,9 @@ import pandas as pd
 
 from annoflow.results import QCStats
 from qc.checks import CheckResult
+from qc.gold import wilson_interval
 from qc.pipeline import QCResult
+from qc.review import ReviewSummary
 
 RED, GREY, GREEN, INK = "#c0392b", "#95a5a6", "#27ae60", "#2c3e50"
 
@@ -236,6 +238,27 @@ def _agreement_charts(result: QCResult, names: dict[str, str], colour: dict[str,
     return parts
 
 
+def _review_chart(review: ReviewSummary, names: dict[str, str]) -> list[str]:
+    """L4: the share accepted as it was, overall and per reviewer, with 95% Wilson
+    intervals, against the bar that gates delivery."""
+    by = review.by_reviewer()
+    lo, hi = wilson_interval(by["accept"].to_numpy(), by["reviewed"].to_numpy())
+    all_lo, all_hi = review.interval
+    rows = [("all reviews", float(review.acceptance), GREEN if review.acceptance >= review.min_acceptance else RED)]
+    rows += [(names.get(str(r), str(r)), float(n.accept / n.reviewed), GREY) for r, n in by.iterrows()]
+    bar = review.min_acceptance
+    return [f"<h2>Expert review (L4)</h2><p>{review.reviewed} of {review.sampled} sampled items "
+            f"reviewed: {review.count('accept')} accepted as they were, "
+            f"{review.count('correct')} corrected (the reviewer's answer is delivered), "
+            f"{review.count('reject')} rejected (not delivered)"
+            + (f"; {review.unreadable} reviews could not be read" if review.unreadable else "")
+            + ".</p>",
+            _bars(rows, title="Review acceptance: share accepted as it was, with 95% Wilson "
+                              "intervals", unit="", vmax=1.0, line=bar,
+                  line_label=f"minimum {bar:.0%}",
+                  intervals=[(all_lo, all_hi), *zip(lo, hi)])]
+
+
 def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCStats,
                    names: dict[str, str], min_gold_accuracy: float,
                    checks: list[CheckResult] | None = None,
@@ -292,6 +315,8 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
         parts.append(_confusions(c, names, set(result.workers.index[result.workers["excluded"]])))
     if rankings is not None and len(rankings):
         parts.append(_ranking_chart(rankings))
+    if result.review is not None and result.review.reviewed:
+        parts += _review_chart(result.review, names)
     if "confidence" in result.outcome and len(result.outcome):
         parts.append(_histogram(result.outcome["confidence"],
                                 title="Confidence of the delivered labels"))

@@ -299,6 +299,8 @@ def main() -> None:
             "vetting_score": round(rng.uniform(0.45, 0.98), 2),
             "hourly_rate_usd": rng.choice([45, 60, 75, 90, 120]),
             "weekly_hours": rng.choice([5, 10, 15, 20]),
+            # senior experts who may review a campaign's sample (qc.review)
+            "skills": "reviewer" if i % 6 == 0 else "",
         })
     with (ROOT / "data/talent_pool.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(pool[0]))

@@ -68,3 +68,24 @@ def answer(tt: TaskType, task: Any, truth: dict[str, Any], item: dict[str, str],
         return text_answer(tt, task, truth["text"], item.get("prompt", ""), accuracy=accuracy,
                            spammer=spammer, style=style, rng=rng)
     return voted_answer(tt, task, truth["answer"], accuracy=accuracy, spammer=spammer, rng=rng)
+
+
+def review(tt: TaskType, task: Any, truth: dict[str, Any], shown: str, item: dict[str, str], *,
+           accuracy: float, style: int, rng: random.Random) -> tuple[str, dict[str, str] | None]:
+    """A reviewer's verdict on what is to be delivered (``shown``, as the review task shows
+    it), and their correction: on voted work they answer the item themselves (with their
+    accuracy) and accept what agrees with them, else correct it to their answer; on free
+    text they accept a text that says what the reference says (mistakenly rejecting it
+    1 - accuracy of the time), and correct a poor one with their own text or reject it."""
+    if tt.free_text:
+        reference = truth["text"]
+        good = all(line in shown for line in reference.splitlines() if line.strip())
+        if good:
+            return ("accept", None) if rng.random() < accuracy else ("reject", None)
+        if rng.random() < 0.5:
+            return "correct", text_answer(tt, task, reference, item.get("prompt", ""),
+                                          accuracy=1.0, spammer=False, style=style, rng=rng)
+        return "reject", None
+    delivered = dict(line.split(": ", 1) for line in shown.splitlines() if ": " in line)
+    own = voted_answer(tt, task, truth["answer"], accuracy=accuracy, spammer=False, rng=rng)
+    return ("accept", None) if own == delivered else ("correct", own)

@@ -37,7 +37,9 @@ from connectors.annotator import (AccessRevoked, ExpertSession, LoginFailed, Ses
 from connectors.label_studio import LabelStudioClient
 from connectors.s3 import S3Store
 from connectors.state import StateStore
-from simulation.answers import answer
+from annoflow.tasktypes.base import choices_result
+from simulation.answers import answer, review
+from tasks.review import SHOWN_FIELD, VERDICT_FIELD
 from tasks.sourcing import ExpertLogin, expert_logins
 
 log = logging.getLogger("annoflow.simulation")
@@ -79,6 +81,13 @@ class GroupBehaviour(BaseModel):
     expert_ids: list[str] = []
 
 
+class ReviewerBehaviour(BaseModel):
+    """The campaign's reviewers (L4), when it has any: senior, accurate, unhurried."""
+    model_config = ConfigDict(extra="forbid")
+    accuracy: tuple[float, float] = (0.92, 0.99)
+    lead_time_s: LeadTime = LeadTime(median=90)
+
+
 class SimulationProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
@@ -88,6 +97,7 @@ class SimulationProfile(BaseModel):
     experts: ExpertBehaviour = ExpertBehaviour()
     spammers: SpammerBehaviour = SpammerBehaviour()
     groups: list[GroupBehaviour] = []
+    reviewers: ReviewerBehaviour = ReviewerBehaviour()
 
 
 def load_profile(path: str | Path) -> SimulationProfile:
@@ -122,7 +132,12 @@ def _rng(*parts: object) -> random.Random:
 
 
 def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[SimExpert]:
-    """Deterministic per (seed, expert): who is a spammer and how accurate each expert is."""
+    """Deterministic per (seed, expert): who is a spammer and how accurate each expert is
+    (the annotators; the roster's reviewers, if any, are reviewers)."""
+    is_reviewer = roster["role"].eq("reviewer") if "role" in roster.columns else \
+        pd.Series(False, index=roster.index)
+    reviewers = roster[is_reviewer]
+    roster = roster[~is_reviewer]
     ids = sorted(roster["expert_id"])
     spam = set(_rng(profile.seed, "spammers").sample(ids, min(profile.spammers.count, len(ids))))
     groups: dict[str, GroupBehaviour] = {}
@@ -148,6 +163,11 @@ def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[
             acc = _rng(profile.seed, "accuracy", e).uniform(lo, hi)
             lt = profile.experts.lead_time_s
             out.append(SimExpert(e, users[e], acc, lt.median, lt.sigma, False, i))
+    b = profile.reviewers
+    for i, (e, u) in enumerate(sorted(zip(reviewers["expert_id"], reviewers["ls_user_id"].astype(int)))):
+        acc = _rng(profile.seed, "reviewer", e).uniform(*b.accuracy)
+        out.append(SimExpert(e, int(u), acc, b.lead_time_s.median, b.lead_time_s.sigma, False,
+                             len(ids) + i, kind="reviewer"))
     return out
 
 
@@ -357,16 +377,20 @@ class SimulatedWorkforce:
                     raise ConnectorError(f"task {task.id} served to {e.expert_id} matches no "
                                          f"item of the simulation's truth file")
                 rng = _rng(self.profile.seed, "answer", item_id, e.expert_id)
-                given = answer(tt, self.spec.task, truth[item_id], task.data, accuracy=e.accuracy,
-                               spammer=e.spammer, style=e.style, rng=rng)
-                if swapped:  # the item's better response is on the other side on screen
-                    given = tt.swap_answer(self.spec.task, given)
+                if SHOWN_FIELD in task.data:  # a review task: what is to be delivered, judged
+                    result = self._review(tt, truth[item_id], task.data, e, rng)
+                else:
+                    given = answer(tt, self.spec.task, truth[item_id], task.data,
+                                   accuracy=e.accuracy, spammer=e.spammer, style=e.style, rng=rng)
+                    if swapped:  # the item's better response is on the other side on screen
+                        given = tt.swap_answer(self.spec.task, given)
+                    result = tt.make_result(self.spec.task, given)
                 think = rng.lognormvariate(0, e.lead_sigma) * e.lead_median * self.profile.time_scale
                 # a person finishes the task at hand before leaving (a burst's end, a stop):
                 # only someone who vanishes leaves a task held
                 time.sleep(think)
                 try:
-                    session.submit(task_id=task.id, result=tt.make_result(self.spec.task, given))
+                    session.submit(task_id=task.id, result=result)
                 except TaskTaken as why:  # as a person would: read the message, go on
                     log.info("simulated expert %s: %s", e.expert_id, why)
                     continue
@@ -377,3 +401,11 @@ class SimulatedWorkforce:
                 done += 1
                 with self._lock:
                     self.submitted += 1
+
+    def _review(self, tt, truth: dict, data: dict, e: SimExpert, rng: random.Random) -> list[dict]:
+        """A reviewer's submission: their verdict on what the task shows is to be delivered
+        (the item is shown in its own order) and, when they correct it, their answer."""
+        verdict, fixed = review(tt, self.spec.task, truth, str(data[SHOWN_FIELD]), data,
+                                accuracy=e.accuracy, style=e.style, rng=rng)
+        return ([*(tt.make_result(self.spec.task, fixed) if fixed else []),
+                 choices_result(VERDICT_FIELD, SHOWN_FIELD, [verdict])])

@@ -137,7 +137,8 @@ def build_delivery(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
         stats.rankings = ranked.to_dict("records")
     paths = [(name, layout.view_path(name, i == 0), t) for i, (name, t) in enumerate(views)]
     card = dataset_card(spec, version, stats, [(n, p, t.num_rows) for n, p, t in paths]).encode()
-    names = {w: pseudonym(w, client=spec.client, key=key) for w in qc.workers.index}
+    people = [*qc.workers.index, *(qc.review.verdicts["reviewer"] if qc.review else [])]
+    names = {w: pseudonym(w, client=spec.client, key=key) for w in people}
     # every figure, per annotator too, under pseudonyms only
     stats = QCStats.model_validate(pseudonymized(stats.model_dump(), names))
     # what QC found, as the client may see it: annotators under their pseudonyms only

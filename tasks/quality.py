@@ -13,6 +13,7 @@ from annoflow.spec import RequestSpec
 from annoflow.tasktypes import get_task_type
 from qc.checks import CheckResult, gate
 from qc.pipeline import QCConfig, QCResult, run_layers, run_text_layers
+from qc.review import ReviewSummary, apply_review
 from tasks import stage
 from tasks.services import Publisher, prefect_artifact
 
@@ -105,9 +106,13 @@ def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
 @stage(name="quality-control")
 def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
                     removed: dict[str, str] | None = None,
-                    publish: Publisher = prefect_artifact) -> QCResult:
-    """Run L1-L5 on the judgments; raise QCGateFailed if a blocking check fails."""
+                    publish: Publisher = prefect_artifact,
+                    review: ReviewSummary | None = None) -> QCResult:
+    """Run L1-L5 on the judgments, with the expert review's verdicts (L4) when there was
+    one; raise QCGateFailed if a blocking check fails."""
     result = assess(spec, items, synced, removed)
+    if review is not None:
+        result = apply_review(result, review, get_task_type(spec.task.type).free_text)
     publish(key=f"{spec.request_id}-qc", markdown=qc_markdown(spec, result),
             description=f"QC summary for {spec.request_id}")
     for w, r in result.excluded_workers.iterrows():

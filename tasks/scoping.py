@@ -108,12 +108,13 @@ def match_request(spec: RequestSpec) -> MatchRequest:
 
 
 def rank_pool(spec: RequestSpec, state: StateStore, *, exclude: Sequence[str] = (),
-              limit: int | None = None, need: int | None = None) -> tuple[pd.DataFrame, int]:
-    """The best eligible experts for the request (not ``exclude``), and how many are
-    eligible; DataError, with what would widen it, when fewer than ``need`` are (by
-    default: the experts one item needs)."""
+              limit: int | None = None, need: int | None = None,
+              skills: Sequence[str] = ()) -> tuple[pd.DataFrame, int]:
+    """The best eligible experts for the request (not ``exclude``; with ``skills``), and
+    how many are eligible; DataError, with what would widen it, when fewer than ``need``
+    are (by default: the experts one item needs)."""
     registry = PoolRegistry(state)
-    req = match_request(spec)
+    req = replace(match_request(spec), skills=tuple(skills))
     ranked, eligible = registry.rank(req, limit=(limit or shortlist_size(spec)) + len(exclude))
     ranked = ranked[~ranked["expert_id"].isin(list(exclude))].reset_index(drop=True)
     ranked["rank"] = range(1, len(ranked) + 1)
@@ -128,7 +129,8 @@ def rank_pool(spec: RequestSpec, state: StateStore, *, exclude: Sequence[str] = 
                  and (n := registry.rank(replace(req, min_vetting_score=lower), limit=1)[1]) > eligible]
         raise DataError(
             f"talent pool too thin: {eligible} expert(s) match domain {spec.domain!r}, "
-            f"languages {sorted(req.languages)}, vetting score >= {req.min_vetting_score}, "
+            + (f"skills {sorted(skills)}, " if skills else "")
+            + f"languages {sorted(req.languages)}, vetting score >= {req.min_vetting_score}, "
             f"weekly hours left and no ban or exclusion by {spec.client}"
             + (f" ({len(exclude)} of them on the roster already)" if exclude else "")
             + f", but {need} are needed" + (f" (each item needs {k} different experts: "

@@ -99,6 +99,7 @@ class ExpertLogin(BaseModel):
     annotator_url: str
     password: str | None          # shown while it is outstanding (issued, not used yet)
     password_state: str           # "issued, not used yet" | "in use" | "needs a reset"
+    role: str = "annotator"       # "annotator" | "reviewer" (L4: the campaign's review project)
 
 
 def expert_logins(request_id: str, *, reset: str | None = None,
@@ -111,7 +112,8 @@ def expert_logins(request_id: str, *, reset: str | None = None,
     camp = state.campaign(request_id)
     # removed, released and failed ones: no access
     qualifying = state.roster(request_id, status="qualifying")
-    ids = sorted(state.roster(request_id, status="active") + qualifying)
+    reviewing = state.roster(request_id, status="reviewing")
+    ids = sorted(state.roster(request_id, status="active") + qualifying + reviewing)
     if camp is None or not ids:
         raise AnnoflowError(f"campaign {request_id!r} has no onboarded experts yet: run it "
                             f"(`annoflow run SPEC`) first")
@@ -125,6 +127,11 @@ def expert_logins(request_id: str, *, reset: str | None = None,
         return f"{settings.expert_url}/user/login/?next=" + quote(
             f"/projects/{project_id}/data/?labeling=1" if project_id else "/projects/")
 
+    review_project = None
+    if reviewing:  # (found by its key: it is made once production is done)
+        from tasks.review import KEY_SUFFIX
+        found = ls.find_project_by_key(key=camp.project_key + KEY_SUFFIX)
+        review_project = found.id if found else None
     rows = []
     for e in ids:
         rec = experts[e]
@@ -144,6 +151,8 @@ def expert_logins(request_id: str, *, reset: str | None = None,
             how = "issued, not used yet" if password else "needs a reset"
         rows.append(ExpertLogin(expert_id=e, login=rec.login, handle=rec.handle,
                                 annotator_url=url(camp.qualification_project_id if e in qualifying
+                                                  else review_project if e in reviewing
                                                   else camp.ls_project_id),
-                                password=password, password_state=how))
+                                password=password, password_state=how,
+                                role="reviewer" if e in reviewing else "annotator"))
     return rows

@@ -1,0 +1,142 @@
+"""L4, expert review (issue 10), end to end on the real services: a pairwise campaign
+reviewing 30% of its items and a free-text campaign reviewing every accepted text (the
+default), each with two reviewers from the pool (the `reviewer` skill) who sign in with
+their own logins and work in a review project of their own, served by annoflow's
+scheduler like any expert. Delivered: the reviewers' corrections, never a rejected text,
+the acceptance figures under pseudonyms, and the report's review chart."""
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from annoflow.layout import RawZone
+from connectors.state import StateStore
+from tests.integration.conftest import REPO, annoflow, last_json, unique_id, write_spec
+
+CAMPAIGNS = {
+    "pairwise": ("configs/requests/demo.yaml", "configs/simulation/demo.yaml",
+                 {"qc__review": {"rate": 0.3, "reviewers": 2}}),
+    "text": ("configs/requests/solution_authoring.yaml",
+             "configs/simulation/solution_authoring.yaml", {"qc": {"review": {"reviewers": 2}}}),
+}
+
+
+def _small_demo(tmp) -> dict:
+    """The demo's first 36 items and 8 gold items (a campaign of a few minutes)."""
+    items = pd.read_json(REPO / "data/demo/items.jsonl", lines=True).head(36)
+    gold = pd.read_json(REPO / "data/demo/gold.jsonl", lines=True).head(8)
+    items.to_json(tmp / "items.jsonl", orient="records", lines=True)
+    gold.to_json(tmp / "gold.jsonl", orient="records", lines=True)
+    return {"source__uri": str(tmp / "items.jsonl"), "gold__uri": str(tmp / "gold.jsonl"),
+            "gold__fraction": 0.18, "workforce__max_experts": 5}
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory) -> dict[str, tuple[str, dict]]:
+    """Both campaigns, submitted side by side, then followed to their delivery."""
+    submitted = {}
+    for name, (base, profile, changes) in CAMPAIGNS.items():
+        tmp = tmp_path_factory.mktemp(name)
+        rid = unique_id(f"it-review-{name}")
+        more = _small_demo(tmp) if name == "pairwise" else {}
+        spec = write_spec(tmp, base=base, request_id=rid,
+                          delivery__uri=f"s3://annoflow-it/review-{name}/", **changes, **more)
+        proc = annoflow("run", str(spec), "--simulate", str(REPO / profile), "--detach", "--json")
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        submitted[name] = (rid, spec, REPO / profile)
+    out = {}
+    for name, (rid, spec, profile) in submitted.items():
+        proc = annoflow("run", str(spec), "--simulate", str(profile), "--poll-interval", "2",
+                        "--wait-timeout", "1200", "--json", timeout=1300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        out[name] = (rid, last_json(proc))
+    return out
+
+
+def _read(s3, uri: str) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(s3.get_bytes(uri=uri))).to_pandas()
+
+
+def _raw(settings, rid: str) -> RawZone:
+    return RawZone(settings.raw_zone_uri, rid)
+
+
+def test_reviewers_are_booked_from_the_pool_and_never_annotate(delivered, s3, settings) -> None:
+    pool = pd.read_csv(REPO / "data/talent_pool.csv").set_index("expert_id")
+    for name, (rid, result) in delivered.items():
+        state = StateStore(settings.state_url)
+        reviewers = state.roster(rid, status="reviewing")
+        assert len(reviewers) == 2, (name, reviewers)
+        assert all("reviewer" in str(pool.at[r, "skills"]) for r in reviewers)
+        raw = _raw(settings, rid)
+        verdicts = _read(s3, raw.reviews)
+        assert set(verdicts["reviewer"]) <= set(reviewers)
+        from tasks.production import read_synced
+        annotators = set(read_synced(s3, raw)["expert_id"])
+        assert not annotators & set(reviewers)
+
+
+def test_the_sample_is_reviewed_and_the_figures_are_under_pseudonyms(delivered, s3, settings) -> None:
+    for name, (rid, result) in delivered.items():
+        r = result["qc"]["review"]
+        verdicts = _read(s3, _raw(settings, rid).reviews)
+        sample = _read(s3, _raw(settings, rid).review_sample)
+        assert r["reviewed"] + r["unreadable"] == r["sampled"] == len(sample)
+        assert r["accepted"] + r["corrected"] + r["rejected"] == r["reviewed"] == len(verdicts)
+        assert r["acceptance"] == pytest.approx(r["accepted"] / r["reviewed"], abs=1e-12)
+        lo, hi = r["acceptance_ci"]
+        assert lo <= r["acceptance"] <= hi
+        assert sum(v["reviewed"] for v in r["by_reviewer"].values()) == r["reviewed"]
+        assert not any(k.startswith("ex-") for k in r["by_reviewer"]), r["by_reviewer"]
+        if name == "pairwise":  # 30% of what QC would deliver (nothing rejected on voted work)
+            assert r["sampled"] == math.ceil(0.3 * result["qc"]["items_delivered"] - 1e-9)
+        manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
+        assert manifest["qc"]["review"] == r
+        check = next(c for c in manifest["lineage"]["checks"] if c["name"] == "review_acceptance")
+        assert check["layer"] == "L4" and check["passed"] == (r["acceptance"] >= 0.8)
+
+
+def test_corrections_are_delivered(delivered, s3, settings) -> None:
+    rid, result = delivered["pairwise"]
+    verdicts = _read(s3, _raw(settings, rid).reviews)
+    data = _read(s3, result["delivery_uri"] + "data/train-00000-of-00001.parquet")
+    assert len(data) == result["items"]
+    fixed = verdicts[verdicts["verdict"] == "correct"]
+    truth = pd.read_json(REPO / "data/demo/truth.jsonl", lines=True).set_index("item_id")
+    # the simulated reviewers correct to what they believe; with their accuracy that is
+    # mostly the truth, and what is delivered is what they said, whatever it is
+    by_item = data.set_index("item_id")
+    shown = pd.read_json(REPO / "data/demo/items.jsonl", lines=True).set_index("item_id")
+    for r in fixed.itertuples():
+        said = json.loads(r.correction_json)["preference"]
+        picked = "a" if by_item.at[r.task, "chosen"] == shown.at[r.task, "response_a"] else "b"
+        assert picked == said, (r.task, said)
+        assert by_item.at[r.task, "confidence"] == 1.0
+    assert len(fixed) == 0 or (fixed["correction_json"].map(lambda j: json.loads(j)["preference"])
+                               == truth.loc[fixed["task"], "answer"].map(lambda a: a["preference"])
+                               .to_numpy()).mean() >= 0.5
+
+
+def test_rejected_texts_are_not_delivered_and_corrected_ones_are(delivered, s3, settings) -> None:
+    rid, result = delivered["text"]
+    verdicts = _read(s3, _raw(settings, rid).reviews)
+    data = _read(s3, result["delivery_uri"] + "data/train-00000-of-00001.parquet")
+    r = result["qc"]["review"]
+    assert r["sampled"] == r["reviewed"] + r["unreadable"]
+    texts = set(data["completion"])
+    for v in verdicts[verdicts["verdict"] == "correct"].itertuples():
+        assert next(iter(json.loads(v.correction_json).values())) in texts
+    # every sampled text is either delivered (accepted or corrected) or not (rejected)
+    assert len(data) == r["accepted"] + r["corrected"]
+
+
+def test_the_report_shows_the_review(delivered, s3) -> None:
+    for name, (rid, result) in delivered.items():
+        html = s3.get_bytes(uri=result["delivery_uri"] + "qc_report.html").decode()
+        assert "Review acceptance" in html and "Expert review (L4)" in html
+        assert "ex-0" not in html
