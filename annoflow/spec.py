@@ -139,6 +139,12 @@ class QCSpec(_Model):
                     "estimated from gold and from agreement with the others, is confidently "
                     "(95% Wilson interval) under min_gold_accuracy; 'point' when their gold "
                     "accuracy alone is under it")
+    drift_alpha: float = Field(
+        0.05, ge=0, lt=1,
+        description="at the end, with gold and accuracy_rule 'interval': exclude an annotator "
+                    "whose work gets worse over their own submission order (one-sided trend "
+                    "test under this p) to confidently (95% Wilson interval) under "
+                    "min_gold_accuracy in the later half of it (0 disables)")
     min_speed_ratio: float = Field(
         0.25, ge=0, lt=1,
         description="exclude annotators whose median time per judgment is below this share "

@@ -59,31 +59,24 @@ def _correct(given: np.ndarray, expected: np.ndarray, tolerance: float) -> np.nd
     return given == expected
 
 
-def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
-                       tolerance: float = 0) -> pd.DataFrame:
-    """Per worker, accuracy from all their work, not the gold alone: each gold judgment
-    counts as right or wrong; each other judgment counts as the probability that it is
-    right, given the other annotators' answers on that task (the Dawid-Skene posterior
-    without the worker's own vote, the gold answers clamped while it is fitted; a task
-    nobody else judged says nothing and is left out).
+def judgment_scores(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
+                    tolerance: float = 0) -> tuple[pd.Series, pd.Series]:
+    """Each judgment's chance of being right, and each worker's accuracy under the model.
 
-    Columns ``est_n`` (judgments counted), ``est_right`` (expected right ones),
-    ``est_accuracy`` and its 95 % Wilson interval (``est_ci_low``, ``est_ci_high``), and
-    ``model_accuracy``: the fitted Dawid-Skene confusion's accuracy under the class priors. A
-    random clicker with five gold judgments can be 3 of 5 right by luck; over 40 tasks the
-    others also judged, their answers agree with the crowd's no better than chance.
+    The first Series (aligned with ``annotations``' index): a gold judgment is right (1) or
+    wrong (0); any other is the probability that it is right given the other annotators'
+    answers on that task (the Dawid-Skene posterior without the worker's own vote, the gold
+    answers clamped while it is fitted); NaN on a task nobody else judged (it says nothing).
+    The second (worker -> accuracy): the fitted Dawid-Skene confusion's accuracy under the
+    class priors. See ``estimated_accuracy``, which sums the first per worker, and
+    ``qc.drift``, which reads it in each worker's submission order.
     """
     from qc.aggregation import DawidSkene  # L5's estimator, used here for its confusions
 
     data = check_annotations(annotations)
     truth = gold_series(gold)
-    workers = pd.Index(data["worker"].unique(), name="worker")
     if not len(data):
-        return pd.DataFrame({"est_n": pd.Series(dtype="int64"), "est_right": pd.Series(dtype=float),
-                             "est_accuracy": pd.Series(dtype=float),
-                             "est_ci_low": pd.Series(dtype=float),
-                             "est_ci_high": pd.Series(dtype=float),
-                             "model_accuracy": pd.Series(dtype=float)}, index=workers)
+        return pd.Series(dtype=float, index=data.index), pd.Series(dtype=float)
     ds = DawidSkene().fit(data[["task", "worker", "label"]],
                           gold=truth[truth.index.isin(data["task"])])
     post, others = ds.without_own_vote()
@@ -98,13 +91,36 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     if on_gold.any():
         soft[on_gold] = _correct(given[on_gold], truth.loc[data.loc[on_gold, "task"]].to_numpy(),
                                  tolerance)
+    soft[~(on_gold | (others > 0))] = np.nan
     # the model's own estimate of each worker's accuracy (their confusion, weighted by the
     # class priors): unlike the count above it is not pulled down by the others' doubt
     err = ds.errors_.to_numpy().reshape(-1, len(labels), len(labels))  # (same labels)
     model = pd.Series((err * ok[None]).sum(axis=2) @ ds.priors_.reindex(labels).to_numpy(),
                       index=ds.errors_.index.get_level_values(0).unique())
-    counted = on_gold | (others > 0)
-    frame = pd.DataFrame({"worker": data["worker"].to_numpy()[counted], "right": soft[counted]})
+    return pd.Series(soft, index=data.index, name="right"), model
+
+
+def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
+                       tolerance: float = 0,
+                       scores: tuple[pd.Series, pd.Series] | None = None) -> pd.DataFrame:
+    """Per worker, accuracy from all their work, not the gold alone: each gold judgment
+    counts as right or wrong; each other judgment counts as the probability that it is
+    right, given the other annotators' answers on that task (``judgment_scores``; a task
+    nobody else judged says nothing and is left out). ``scores``: ``judgment_scores``'
+    result when already computed.
+
+    Columns ``est_n`` (judgments counted), ``est_right`` (expected right ones),
+    ``est_accuracy`` and its 95 % Wilson interval (``est_ci_low``, ``est_ci_high``), and
+    ``model_accuracy``: the fitted Dawid-Skene confusion's accuracy under the class priors. A
+    random clicker with five gold judgments can be 3 of 5 right by luck; over 40 tasks the
+    others also judged, their answers agree with the crowd's no better than chance.
+    """
+    data = check_annotations(annotations)
+    workers = pd.Index(data["worker"].unique(), name="worker")
+    soft, model = scores if scores is not None else judgment_scores(data, gold, tolerance)
+    counted = soft.notna().to_numpy()
+    frame = pd.DataFrame({"worker": data["worker"].to_numpy()[counted],
+                          "right": soft.to_numpy()[counted]})
     stats = frame.groupby("worker")["right"].agg(est_n="size", est_right="sum")
     stats = stats.reindex(workers).fillna({"est_n": 0, "est_right": 0.0})
     n, k = stats["est_n"].to_numpy(dtype=float), stats["est_right"].to_numpy(dtype=float)

@@ -26,7 +26,8 @@ from qc.behaviour import behaviour_stats, position_bias
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
 from qc.copying import COPY_COLUMNS, copy_pairs, copy_reasons
-from qc.gold import estimated_accuracy, gold_accuracy
+from qc.drift import DRIFT_COLUMNS, drift, drift_reason
+from qc.gold import estimated_accuracy, gold_accuracy, judgment_scores
 from qc.review import ReviewSummary
 from qc.text import text_flags
 
@@ -51,6 +52,12 @@ class QCConfig:
     gold_rule: str = "interval"
     #: side-by-side work: label -> "left" | "right" (see ``qc.behaviour.position_bias``)
     sides: dict[str, str] | None = None
+    #: drift (``qc.drift``): exclude an annotator whose scores fall over their own
+    #: submission order (one-sided trend test under this p; 0 disables) to confidently under
+    #: ``min_gold_accuracy`` in their last ``drift_window`` share of work. Needs gold,
+    #: ``gold_rule`` "interval" and submission times
+    drift_alpha: float = 0.05
+    drift_window: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,8 @@ def _worker_table(data: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
 
 
 def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
-                   cfg: QCConfig) -> tuple[pd.Series, pd.Series]:
+                   cfg: QCConfig, scores: tuple[pd.Series, pd.Series] | None = None
+                   ) -> tuple[pd.Series, pd.Series]:
     """The end-of-campaign accuracy rule: who is under ``min_gold_accuracy``, and why.
 
     "interval" (the default): the accuracy estimated from all of a worker's work (gold
@@ -206,10 +214,11 @@ def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Serie
     the rest of their work agrees with the crowd; a random clicker lucky on gold is not.
     Only in campaigns with gold (the crowd alone is no yardstick). "point": the gold point
     estimate under the bar, with at least ``min_gold_judgments`` gold judgments.
+    ``scores``: ``qc.gold.judgment_scores`` of ``by_unit`` (the "interval" rule's input).
     """
     if cfg.gold_rule == "interval" and not truth.empty:
         est = estimated_accuracy(by_unit[["task", "worker", "label"]], truth,
-                                 tolerance=cfg.gold_tolerance)
+                                 tolerance=cfg.gold_tolerance, scores=scores)
         workers[est.columns] = est.reindex(workers.index)
         # confidently under; or under by two point estimates, gold's (on enough gold) and
         # the Dawid-Skene model's: the few judgments of a small campaign leave a random
@@ -230,6 +239,23 @@ def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Serie
     return low, _reasons(workers, low, lambda r: (
         f"gold accuracy {r.accuracy:.1%} ({int(r.n_correct)}/{int(r.n_gold)}), 95% interval "
         f"up to {r.accuracy_ci_high:.1%}; under {cfg.min_gold_accuracy:.0%}"))
+
+
+def _drift_rule(workers: pd.DataFrame, by_unit: pd.DataFrame,
+                scores: tuple[pd.Series, pd.Series] | None, cfg: QCConfig) -> pd.Series:
+    """Worker -> why, for those whose later work fell under the bar (``qc.drift``); adds the
+    drift figures to ``workers``. Off without scores (no gold, or the "point" rule), without
+    submission times, or with ``drift_alpha`` 0."""
+    out = pd.Series("", index=workers.index, dtype=object)
+    if scores is None or cfg.drift_alpha <= 0 or "created_at" not in by_unit.columns:
+        return out
+    # (a rubric's fields share their annotation's time, each counted, as the accuracy rule does)
+    found = drift(scores[0], by_unit["worker"], by_unit["created_at"], bar=cfg.min_gold_accuracy,
+                  alpha=cfg.drift_alpha, window=cfg.drift_window,
+                  min_judgments=cfg.min_gold_judgments)
+    workers[DRIFT_COLUMNS] = found[DRIFT_COLUMNS].reindex(workers.index)
+    return _reasons(workers, found["drifted"].reindex(workers.index, fill_value=False),
+                    drift_reason)
 
 
 def _too_fast(workers: pd.DataFrame, cfg: QCConfig) -> pd.Series:
@@ -335,7 +361,10 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks: list[CheckResult] = []
 
     workers = _worker_table(data, by_unit, truth, cfg)
-    low, gold_reasons = _accuracy_rule(workers, by_unit, truth, cfg)
+    scores = judgment_scores(by_unit[["task", "worker", "label"]], truth, cfg.gold_tolerance) \
+        if cfg.gold_rule == "interval" and not truth.empty else None
+    low, gold_reasons = _accuracy_rule(workers, by_unit, truth, cfg, scores)
+    drifted = _drift_rule(workers, by_unit, scores, cfg)
     straight = _straight_lining(by_unit, workers, cfg)
     sided = position_bias(by_unit, cfg.sides) if cfg.sides else None
     positional = pd.Series("", index=workers.index, dtype=object)
@@ -348,11 +377,18 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
         if cfg.level == "nominal" else pd.DataFrame(columns=COPY_COLUMNS)
     copying = pd.Series(copy_reasons(copies), dtype=object).reindex(workers.index, fill_value="")
     reasons = gold_reasons
-    for more in (_speed_reasons(workers, cfg), straight, positional, copying):
+    for more in (drifted, _speed_reasons(workers, cfg), straight, positional, copying):
         reasons = _join(reasons, more)
     workers = _finish_workers(workers, reasons, removed)
     checks.append(_speed_check(workers, cfg))
     checks.append(_straight_check(straight))
+    worse = [str(w) for w in drifted.index[drifted.ne("")]]
+    checks.append(CheckResult(
+        "drift", "L2", passed=not worse, severity="warning",
+        summary=(f"{len(worse)} annotator(s) whose later work fell under "
+                 f"{cfg.min_gold_accuracy:.0%} (trend test and 95% Wilson interval)" if worse
+                 else "no annotator's later work fell under the bar"),
+        metrics={"flagged": worse}))
     if sided is not None:
         biased = [str(w) for w in sided.index[sided["reason"].ne("")]]
         checks.append(CheckResult(

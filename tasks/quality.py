@@ -56,7 +56,8 @@ def qc_config(spec: RequestSpec) -> QCConfig:
         (1 if level == "ordinal" else 0)
     return QCConfig(min_gold_accuracy=spec.qc.min_gold_accuracy, aggregation=spec.qc.aggregation,
                     min_gold_judgments=spec.qc.min_gold_judgments,
-                    gold_rule=spec.qc.accuracy_rule, min_speed_ratio=spec.qc.min_speed_ratio, level=level,
+                    gold_rule=spec.qc.accuracy_rule, drift_alpha=spec.qc.drift_alpha,
+                    min_speed_ratio=spec.qc.min_speed_ratio, level=level,
                     max_top_label_share=spec.qc.max_top_label_share,
                     min_judgments_for_straight_lining=spec.qc.min_judgments_for_straight_lining,
                     gold_tolerance=tolerance, max_flagged_share=spec.qc.max_flagged_share,
