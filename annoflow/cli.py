@@ -479,11 +479,16 @@ def experts(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
     if as_json:
         print(json.dumps({"request_id": request_id, "experts": [r.model_dump() for r in rows]}))
         return
-    out.print(f"Experts of [bold]{escape(request_id)}[/] sign in at {escape(rows[0].annotator_url)}",
-              markup=True)
-    out.print(f"  {'expert':<12} {'login':<48} {'password':<22} state")
+    for role in dict.fromkeys(r.role for r in rows):
+        url = next(r.annotator_url for r in rows if r.role == role)
+        who = "Experts" if role == "annotator" else "Reviewers"
+        out.print(f"{who} of [bold]{escape(request_id)}[/] sign in at {escape(url)}"
+                  + (" (their project opens once production is done)"
+                     if role == "reviewer" and url.endswith("next=/projects/") else ""), markup=True)
+    out.print(f"  {'expert':<12} {'role':<10} {'login':<48} {'password':<22} state")
     for r in rows:
-        out.print(f"  {r.expert_id:<12} {r.login:<48} {r.password or '-':<22} {r.password_state}")
+        out.print(f"  {r.expert_id:<12} {r.role:<10} {r.login:<48} {r.password or '-':<22} "
+                  f"{r.password_state}")
     out.print("Hand each expert their login and password privately. A password is shown until "
               "its first use; after that only --reset-password makes a new one.")
 

@@ -140,3 +140,33 @@ def test_the_report_shows_the_review(delivered, s3) -> None:
         html = s3.get_bytes(uri=result["delivery_uri"] + "qc_report.html").decode()
         assert "Review acceptance" in html and "Expert review (L4)" in html
         assert "ex-0" not in html
+        chart = html[html.index('aria-label="Review acceptance'):]
+        chart = chart[:chart.index("</svg>")]
+        # overall and per reviewer, each with its interval, against the bar
+        assert chart.count('class="interval"') == 3 and "minimum 80%" in chart
+
+
+def test_reviewers_sign_in_to_their_project_and_nowhere_else(delivered, settings) -> None:
+    """The delivery manager hands reviewers their logins like any expert's; a reviewer's
+    link opens the review project, and the campaign's own project refuses them."""
+    from connectors.annotator import AccessRevoked, ExpertSession
+    from tests.integration.conftest import campaign_project
+
+    rid, _ = delivered["pairwise"]
+    rows = last_json(annoflow("experts", rid, "--json"))["experts"]
+    reviewers = [r for r in rows if r["role"] == "reviewer"]
+    assert len(reviewers) == 2
+    urls = {r["annotator_url"] for r in reviewers}
+    assert len(urls) == 1 and "labeling" in next(iter(urls))
+    assert not urls & {r["annotator_url"] for r in rows if r["role"] == "annotator"}
+    shown = annoflow("experts", rid)
+    assert "Reviewers of" in shown.stdout and "reviewer" in shown.stdout
+    who = reviewers[0]["expert_id"]
+    fresh = last_json(annoflow("experts", rid, "--reset-password", who, "--json"))["experts"]
+    login = next(r for r in fresh if r["expert_id"] == who)
+    from connectors.label_studio import LabelStudioClient
+    production = campaign_project(LabelStudioClient(settings), settings, rid)
+    with ExpertSession(settings.expert_url) as session:
+        session.login(email=login["login"], password=login["password"])
+        with pytest.raises(AccessRevoked):
+            session.next_task(project_id=production.id)
