@@ -74,6 +74,11 @@ class RawZone:
         return join_uri(self.base, "review", "sample.parquet")
 
     @property
+    def review_redo(self) -> str:
+        """L4: the units rejected in review whose items were given judgments again."""
+        return join_uri(self.base, "review", "redo.json")
+
+    @property
     def reviews(self) -> str:
         """L4: the reviewers' verdicts on the sample, as delivered."""
         return join_uri(self.base, "review", "verdicts.parquet")

@@ -35,7 +35,7 @@ from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced,
                               sync_annotations)
 from tasks.qualification import close_round, qualify
 from tasks.quality import assess, quality_control
-from tasks.review import Reviewed, close_review, review_round, source_reviewers
+from tasks.review import Reviewed, close_review, redo, review_round, source_reviewers
 from tasks.services import Services
 from tasks.sourcing import onboard_experts, record_feedback
 from tasks.submission import submit_campaign
@@ -88,6 +88,11 @@ def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult | Reviewed:
                           reason=f"{reviewed.sampled} items sampled, for "
                                  f"{len(camp.with_status('reviewing'))} reviewers")
             return reviewed
+        camp, again = redo(camp, synced, reviewed.summary, svc)
+        if again:  # rejected items are judged again, then reviewed again
+            set_stage(camp.request_id, "producing", actor="tick", state=svc.state,
+                      reason=f"{len(again)} items rejected in review are judged again")
+            return replace(reviewed, summary=None, redoing=len(again))
         review = reviewed.summary
     try:
         qc = quality_control(camp.spec, camp.items, synced, camp.removed, svc.publish,
@@ -182,7 +187,8 @@ def tick(request_id: str, svc: Services | None = None) -> TickResult:
             if progress.tasks_complete >= progress.tasks:
                 result = _finish(camp, sync.synced, svc)
             if isinstance(result, Reviewed):
-                return TickResult(request_id=request_id, stage="reviewing", synced=sync.fresh,
+                return TickResult(request_id=request_id, synced=sync.fresh,
+                                  stage="producing" if result.redoing else "reviewing",
                                   actions=actions, tasks_complete=progress.tasks_complete,
                                   tasks=progress.tasks, reviewed=result.reviewed,
                                   review_sample=result.sampled)

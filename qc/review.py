@@ -7,7 +7,9 @@ to be delivered for it, and gives one verdict:
 
 * ``accept``: delivered as it is;
 * ``correct``: the reviewer's own answer is delivered instead (a full answer is required);
-* ``reject``: not delivered (the item is listed as unresolved, "rejected in review").
+* ``reject``: judged again once (``tasks.review.redo``: fresh judgments of the item, or
+  a fresh text), and the new result reviewed in turn; what is rejected then is not
+  delivered (an item with nothing left is unresolved).
 
 The acceptance rate is the share of reviewed units accepted as they were, with its 95%
 Wilson interval. Delivery is blocked when that interval lies wholly under
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from qc.pipeline import QCResult
 
 VERDICTS = ("accept", "correct", "reject")
+#: the unit of a voted item's second review, once it was judged again after a rejection
+REDONE = "#2"
 #: the verdict rows a review stage hands over
 VERDICT_COLUMNS = ["unit", "task", "writer", "reviewer", "verdict", "correction_json",
                    "lead_time_s", "created_at"]
@@ -148,6 +152,10 @@ def apply_review(result: "QCResult", review: ReviewSummary, free_text: bool) -> 
     delivered (confidence 1: an expert reviewer decided it), rejected units are dropped
     (an item with nothing left is unresolved), and the acceptance check is added."""
     v = review.verdicts
+    if not free_text:  # an item judged again after a rejection: its second review decides
+        second = v["unit"].astype(str).str.endswith(REDONE)
+        v = v.assign(_round=second.astype(int)).sort_values("_round", kind="stable") \
+            .drop_duplicates("task", keep="last")
     out = result.outcome.copy()
     corrected = v[v["verdict"] == "correct"]
     rejected = v[v["verdict"] == "reject"]
@@ -160,10 +168,10 @@ def apply_review(result: "QCResult", review: ReviewSummary, free_text: bool) -> 
     else:
         for r in corrected.itertuples():
             answer = json.loads(r.correction_json)
-            rows = out["task"].astype(str) == r.unit
+            rows = out["task"].astype(str) == str(r.task)
             out.loc[rows, "label"] = out.loc[rows, "field"].map(answer).fillna(out.loc[rows, "label"])
             out.loc[rows, "confidence"] = 1.0
-        out = out[~out["task"].astype(str).isin(set(rejected["unit"]))]
+        out = out[~out["task"].astype(str).isin(set(rejected["task"].astype(str)))]
     gone = sorted(set(map(str, result.outcome["task"])) - set(map(str, out["task"])))
     return replace(result, outcome=out.reset_index(drop=True),
                    unresolved=sorted(set(result.unresolved) | set(gone)),

@@ -9,6 +9,9 @@ and how Label Studio is told. An item gets a judgment back, or one more, when
   that their items are judged again before anything is delivered, instead of being
   delivered short of judgments (unless the experts left could not give those items their
   judgments back: a campaign is never stranded; they are then excluded at delivery);
+* a reviewer rejected what it was to deliver (L4, ``tasks.review``): it is judged again
+  once, by experts who have not judged it, ``annotators_per_item`` more on voted work, one
+  more text per rejected text on free text (as many as the active experts left can give);
 * it has all its judgments but its aggregate confidence (the lowest over its fields) is
   under ``qc.target_confidence`` (dynamic overlap), or its agreement (the share of agreeing
   pairs, averaged over its fields) under ``qc.min_item_agreement`` (adjudication): its
@@ -164,3 +167,42 @@ def ask_for_more(camp: Campaign, synced: pd.DataFrame, svc: Services | None = No
     log.info("%s: the overlap of %d item(s) changed: %s", camp.request_id, len(new),
              ", ".join(f"{a['item_id']} {a['judgments']}" for a in actions[:10]))
     return replace(camp, overlaps=raised), actions
+
+
+def redo_overlaps(camp: Campaign, judges: pd.Series, rejected: dict[str, int]) -> dict[str, int]:
+    """Review's redo (pure): item_id -> its overlap once the ``rejected`` items (item_id ->
+    judgments wanted again) are judged again by active experts who have not judged them
+    (as many as are left; an item nobody is left for is not raised)."""
+    active = set(camp.with_status("active"))
+    out = {}
+    for item, more in rejected.items():
+        who = judges.get(item, set())
+        more = min(more, len(active - who))
+        if more > 0:
+            out[item] = len(who) + more
+    return out
+
+
+@stage(name="redo-rejected")
+def redo_rejected(camp: Campaign, synced: pd.DataFrame, rejected: dict[str, int],
+                  svc: Services | None = None) -> tuple[Campaign, list[dict]]:
+    """Items rejected in review judged again (``redo_overlaps``): Label Studio is told,
+    then the overlaps recorded; returns the campaign as changed and the actions."""
+    svc = svc or Services.connect()
+    raised = redo_overlaps(camp, trusted_judges(synced, set(camp.removed)), rejected)
+    tasks = _task_ids(synced, list(raised))
+    raised = {i: n for i, n in raised.items() if i in tasks}
+    if not raised:
+        return camp, []
+    svc.ls.set_overlaps(project_id=camp.project_id, overlaps={tasks[i]: n for i, n in raised.items()})
+    overlaps = {**camp.overlaps, **raised}
+    raw = svc.raw(camp.request_id)
+    svc.store.put_bytes(uri=raw.overlaps, data=json.dumps(overlaps, sort_keys=True).encode(),
+                        content_type="application/json")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    actions = [{"action": "overlap_raised", "item_id": i, "judgments": n,
+                "reason": "rejected in expert review: judged again", "at": now}
+               for i, n in sorted(raised.items())]
+    record_actions(svc.store, raw, actions)
+    log.info("%s: %d item(s) rejected in review are judged again", camp.request_id, len(raised))
+    return replace(camp, overlaps=overlaps), actions

@@ -29,7 +29,8 @@ from annoflow.roster import bookings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import UnreadableResult, get_task_type
 from connectors.label_studio import LSProject, LSTask
-from qc.review import VERDICT_COLUMNS, VERDICTS, ReviewSummary, sample, shown_answer, summarize, units
+from qc.review import (REDONE, VERDICT_COLUMNS, VERDICTS, ReviewSummary, sample, shown_answer,
+                       summarize, units)
 from tasks import stage
 from tasks.operations import Campaign, load_campaign
 from tasks.services import Services
@@ -122,22 +123,80 @@ def review_project(svc: Services, spec: RequestSpec, *, create: bool = True) -> 
                                              f"{spec.request_id}: {spec.title}")
 
 
+def _stored(drawn: pd.DataFrame, round_: int) -> pd.DataFrame:
+    return drawn.assign(answer_json=drawn["answer"].map(lambda a: json.dumps(a, sort_keys=True)),
+                        task=drawn["task"].astype(str), round=round_).drop(columns="answer")
+
+
 def draw_sample(camp: Campaign, outcome: Callable[[], pd.DataFrame],
                 svc: Services) -> pd.DataFrame:
     """The units to review: drawn once from what QC would deliver (``outcome``: QC's, run
-    only then), then read back."""
+    only then), then read back; once the items rejected in review have been judged again,
+    their new results join it as round 2 (voted: the item's new aggregate, unit
+    ``item#2``; free text: the new texts)."""
     raw = svc.raw(camp.request_id)
     stored = svc.store.get_parquet(uri=raw.review_sample)
-    if stored is not None:
-        return stored.to_pandas()
     tt = get_task_type(camp.spec.task.type)
-    drawn = sample(units(outcome(), tt.free_text), camp.spec.qc.review.share(tt.free_text),
-                   seed=camp.request_id)
-    table = drawn.assign(answer_json=drawn["answer"].map(lambda a: json.dumps(a, sort_keys=True)),
-                         task=drawn["task"].astype(str)).drop(columns="answer")
+    redo = read_redo(svc, camp.request_id)
+    if stored is not None and (not redo or redo["sampled"]):
+        return stored.to_pandas()
+    if stored is None:
+        drawn = _stored(sample(units(outcome(), tt.free_text),
+                               camp.spec.qc.review.share(tt.free_text), seed=camp.request_id), 1)
+    else:  # the redone items' new results
+        drawn = stored.to_pandas()
+        again = set(redo["items"])
+        fresh = units(outcome(), tt.free_text)
+        fresh = fresh[fresh["task"].astype(str).isin(again)]
+        if tt.free_text:
+            fresh = fresh[~fresh["unit"].isin(set(drawn["unit"]))]
+        else:
+            fresh = fresh.assign(unit=fresh["unit"] + REDONE)
+        drawn = pd.concat([drawn, _stored(fresh, 2)], ignore_index=True)
     svc.store.put_parquet(uri=raw.review_sample, table=pa.Table.from_pandas(
-        table, preserve_index=False))
-    return table
+        drawn, preserve_index=False))
+    if redo:
+        write_redo(svc, camp.request_id, {**redo, "sampled": True})
+    return drawn
+
+
+def read_redo(svc: Services, request_id: str) -> dict | None:
+    """The review's redo, once asked for: {"units": the rejected units, "items": the items
+    judged again, "sampled": their new results are in the sample}."""
+    data = svc.store.get_bytes(uri=svc.raw(request_id).review_redo)
+    return json.loads(data) if data else None
+
+
+def write_redo(svc: Services, request_id: str, redo: dict) -> None:
+    svc.store.put_bytes(uri=svc.raw(request_id).review_redo,
+                        data=json.dumps(redo, sort_keys=True).encode(),
+                        content_type="application/json")
+
+
+@stage(name="redo-review")
+def redo(camp: Campaign, synced: pd.DataFrame, summary: ReviewSummary,
+         svc: Services | None = None) -> tuple[Campaign, list[dict]]:
+    """The first round's rejected units judged again, once (``tasks.extra_judgments``):
+    an item rejected on voted work gets ``annotators_per_item`` more judgments, a prompt
+    with a rejected text one more text per rejected text. Nothing when it was asked for
+    already or nothing was rejected; their new results are reviewed in turn (round 2)."""
+    from tasks.extra_judgments import redo_rejected
+    svc = svc or Services.connect()
+    if read_redo(svc, camp.request_id) is not None:
+        return camp, []
+    v = summary.verdicts
+    first = v[v["verdict"] == "reject"]  # (no redo yet: every verdict is of round 1)
+    if not len(first):
+        return camp, []
+    tt = get_task_type(camp.spec.task.type)
+    per_item = first.groupby("task").size()
+    wanted = {str(t): (int(n) if tt.free_text else camp.spec.workforce.annotators_per_item)
+              for t, n in per_item.items()}
+    camp, actions = redo_rejected(camp, synced, wanted, svc)
+    write_redo(svc, camp.request_id, {"units": sorted(map(str, first["unit"])),
+                                      "items": sorted(a["item_id"] for a in actions),
+                                      "sampled": not actions})
+    return camp, actions
 
 
 def _import(svc: Services, camp: Campaign, project: LSProject, drawn: pd.DataFrame) -> None:
@@ -212,6 +271,7 @@ class Reviewed:
     summary: ReviewSummary | None     # all sampled units reviewed: the verdicts
     sampled: int
     reviewed: int
+    redoing: int = 0                  # items rejected in review, being judged again
 
 
 @stage(name="review")

@@ -13,6 +13,7 @@ import math
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from annoflow.layout import RawZone
 from connectors.state import StateStore
@@ -44,6 +45,12 @@ def delivered(tmp_path_factory) -> dict[str, tuple[str, dict]]:
         tmp = tmp_path_factory.mktemp(name)
         rid = unique_id(f"it-review-{name}")
         more = _small_demo(tmp) if name == "pairwise" else {}
+        if name == "text":  # reviewers who sometimes reject a good text: redone, reviewed again
+            doc = yaml.safe_load((REPO / profile).read_text())
+            doc["reviewers"] = {"accuracy": [0.85, 0.9]}
+            doc["truth"] = str(REPO / doc["truth"])
+            (tmp / "profile.yaml").write_text(yaml.safe_dump(doc))
+            profile = tmp / "profile.yaml"
         spec = write_spec(tmp, base=base, request_id=rid,
                           delivery__uri=f"s3://annoflow-it/review-{name}/", **changes, **more)
         proc = annoflow("run", str(spec), "--simulate", str(REPO / profile), "--detach", "--json")
@@ -133,6 +140,21 @@ def test_rejected_texts_are_not_delivered_and_corrected_ones_are(delivered, s3, 
         assert next(iter(json.loads(v.correction_json).values())) in texts
     # every sampled text is either delivered (accepted or corrected) or not (rejected)
     assert len(data) == r["accepted"] + r["corrected"]
+    # rejected texts were redone: each prompt with a rejected text got one more text per
+    # rejection from another writer, reviewed in a second round
+    sample = _read(s3, _raw(settings, rid).review_sample)
+    redo = json.loads(s3.get_bytes(uri=_raw(settings, rid).review_redo))
+    first = verdicts[verdicts["unit"].isin(sample.loc[sample["round"] == 1, "unit"])]
+    rejected = first[first["verdict"] == "reject"]
+    assert len(rejected), "the reviewers rejected nothing: the redo was not exercised"
+    assert sorted(redo["units"]) == sorted(rejected["unit"]) and redo["sampled"]
+    second = sample[sample["round"] == 2]
+    assert set(second["task"]) <= set(rejected["task"]) and len(second)
+    for t, n in rejected.groupby("task").size().items():
+        # one new text per rejected one (fewer if a new one failed the automatic checks)
+        assert 1 <= (second["task"] == t).sum() <= n, t
+        assert not set(second.loc[second["task"] == t, "writer"]) & \
+            set(sample.loc[(sample["task"] == t) & (sample["round"] == 1), "writer"])
 
 
 def test_the_report_shows_the_review(delivered, s3) -> None:

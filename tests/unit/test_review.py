@@ -184,3 +184,24 @@ def test_a_simulated_reviewer_accepts_what_they_agree_with_and_corrects_the_rest
     bad = review(text, tspec.task, {"text": "Use a lock."}, "ok", {"prompt": "p"},
                  accuracy=1.0, style=0, rng=random.Random(5))
     assert bad[0] in ("correct", "reject") and (bad[1] is None or "Use a lock." in bad[1]["solution"])
+
+
+def test_an_item_judged_again_after_a_rejection_is_decided_by_its_second_review() -> None:
+    result = _campaign_result()
+    s = summarize(_verdicts([("i05", "rev-1", "reject", None), ("i07", "rev-1", "reject", None),
+                             ("i05#2", "rev-2", "accept", None)]).assign(
+        task=["i05", "i07", "i05"]), 3, 0.3)
+    out = apply_review(result, s, free_text=False)
+    assert "i05" in set(out.outcome["task"]) and "i07" not in set(out.outcome["task"])
+    assert out.unresolved == ["i07"]
+    assert out.stats().review["rejected"] == 2  # both rounds count in the acceptance rate
+
+
+def test_a_rejected_item_is_judged_again_by_experts_who_have_not_judged_it() -> None:
+    from types import SimpleNamespace
+
+    from tasks.extra_judgments import redo_overlaps
+    camp = SimpleNamespace(with_status=lambda s: ["w1", "w2", "w3", "w4", "w5"])
+    judges = pd.Series({"i1": {"w1", "w2", "w3"}, "i2": {"w1", "w2", "w3", "w4", "w5"},
+                        "i3": {"w1", "w2"}})
+    assert redo_overlaps(camp, judges, {"i1": 3, "i2": 3, "i3": 1}) == {"i1": 5, "i3": 3}
