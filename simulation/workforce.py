@@ -378,6 +378,9 @@ class SimulatedWorkforce:
                                          f"item of the simulation's truth file")
                 rng = _rng(self.profile.seed, "answer", item_id, e.expert_id)
                 if SHOWN_FIELD in task.data:  # a review task: what is to be delivered, judged
+                    # (its own draw: a second review of the item is a fresh look)
+                    rng = _rng(self.profile.seed, "review", item_id, e.expert_id,
+                               task.data[SHOWN_FIELD])
                     result = self._review(tt, truth[item_id], task.data, e, rng)
                 else:
                     given = answer(tt, self.spec.task, truth[item_id], task.data,
