@@ -67,12 +67,28 @@ def reviewers(camp: Campaign) -> list[str]:
     return camp.with_status("reviewing")
 
 
+def reviewer_shortlist(spec: RequestSpec, state, *, exclude: list[str], n: int) -> pd.DataFrame:
+    """The best ``n`` (or fewer, at least one) experts of the pool who may review the
+    campaign: ``qc.review.skill``, the request's domain and languages, hours left, not
+    ``exclude`` (its annotators). DataError, naming what would fix it, when nobody can."""
+    from tasks.scoping import rank_pool
+    try:
+        ranked, _ = rank_pool(spec, state, exclude=exclude, limit=n, need=1,
+                              skills=[spec.qc.review.skill])
+    except DataError as err:
+        raise DataError(f"qc.review: nobody can review {spec.request_id}: no expert in the pool "
+                        f"besides its annotators has skill {spec.qc.review.skill!r} and matches "
+                        f"the request ({err}). What would fix it: experts with that skill in the "
+                        f"pool (`annoflow pool import`, the `skills` column), another "
+                        f"qc.review.skill, or no qc.review block") from None
+    return ranked.head(n)
+
+
 @stage(name="source-reviewers")
 def source_reviewers(camp: Campaign, svc: Services | None = None) -> Campaign:
     """Book ``qc.review.reviewers`` reviewers from the pool (idempotent: those booked
     already count) and onboard them; the raw zone's roster lists them as reviewers.
     DataError, with what would fix it, when the pool has none."""
-    from tasks.scoping import rank_pool
     from tasks.stages import last_plan
 
     svc = svc or Services.connect()
@@ -80,16 +96,7 @@ def source_reviewers(camp: Campaign, svc: Services | None = None) -> Campaign:
     want = spec.qc.review.reviewers - len(reviewers(camp))
     if want > 0:
         with svc.lock("pool", kind="bookings"):
-            try:
-                ranked, _ = rank_pool(spec, state, exclude=list(camp.entries), limit=want,
-                                      need=1, skills=[spec.qc.review.skill])
-            except DataError as err:
-                raise DataError(f"qc.review: no reviewer for {spec.request_id}: nobody in the "
-                                f"pool has skill {spec.qc.review.skill!r} and matches the "
-                                f"request besides its annotators ({err}). What would fix it: "
-                                f"experts with that skill in the pool (`annoflow pool import`; "
-                                f"the `skills` column), or no qc.review block") from None
-            fresh = ranked.head(want)
+            fresh = reviewer_shortlist(spec, state, exclude=list(camp.entries), n=want)
             plan = last_plan(camp.request_id, svc)
             hours = (plan.expert_hours if plan else spec.seconds_per_judgment * len(camp.items) / 3600)
             share = hours * spec.qc.review.share(get_task_type(spec.task.type).free_text) \

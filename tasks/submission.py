@@ -34,8 +34,19 @@ def submit_campaign(spec: RequestSpec, spec_change: str | None = None,
     # campaigns submitted at once cannot both book the same hours
     with svc.lock("pool", kind="bookings"):
         scoped = scope_campaign(spec, spec_change, svc)
+        if spec.qc.review is not None and not svc.state.roster(spec.request_id):
+            _check_reviewers(spec, scoped, svc)
         _record(spec, scoped, svc)
     return scoped
+
+
+def _check_reviewers(spec: RequestSpec, scoped: Scope, svc: Services) -> None:
+    """With ``qc.review``: at least one expert of the pool can review, besides the
+    campaign's annotators (they are booked when production starts; DataError, naming
+    what would fix it, before anything is recorded)."""
+    from tasks.review import reviewer_shortlist
+    people = scoped.candidates if scoped.candidates is not None else scoped.roster
+    reviewer_shortlist(spec, svc.state, exclude=list(people["expert_id"]), n=1)
 
 
 def _record(spec: RequestSpec, scoped: Scope, svc: Services) -> None:

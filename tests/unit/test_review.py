@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from label_studio_sdk.label_interface import LabelInterface
 
+from annoflow.spec import ReviewSpec
 from annoflow.tasktypes import TASK_TYPES, get_task_type
 from annoflow.tasktypes.base import choices_result
 from connectors.label_studio import LSAnnotation, LSTask
@@ -205,3 +206,22 @@ def test_a_rejected_item_is_judged_again_by_experts_who_have_not_judged_it() -> 
     judges = pd.Series({"i1": {"w1", "w2", "w3"}, "i2": {"w1", "w2", "w3", "w4", "w5"},
                         "i3": {"w1", "w2"}})
     assert redo_overlaps(camp, judges, {"i1": 3, "i2": 3, "i3": 1}) == {"i1": 5, "i3": 3}
+
+
+def test_reviewers_come_from_the_pools_reviewer_skill_or_a_clear_error(unit_state_store) -> None:
+    from annoflow.errors import DataError
+    from connectors.state import StateStore
+    from tasks.review import reviewer_shortlist
+    from tests.conftest import REPO
+    pool = pd.read_csv(REPO / "data/talent_pool.csv").set_index("expert_id")
+    state = StateStore(unit_state_store)
+    spec = spec_for("pairwise_preference")
+    spec = spec.model_copy(update={"qc": spec.qc.model_copy(update={
+        "review": ReviewSpec(reviewers=2)})})
+    picked = reviewer_shortlist(spec, state, exclude=["ex-0018"], n=2)
+    assert len(picked) == 2 and "ex-0018" not in set(picked["expert_id"])
+    assert all(pool.at[e, "skills"] == "reviewer" for e in picked["expert_id"])
+    odd = spec.model_copy(update={"qc": spec.qc.model_copy(update={
+        "review": spec.qc.review.model_copy(update={"skill": "conductor"})})})
+    with pytest.raises(DataError, match="skill 'conductor'.*What would fix it"):
+        reviewer_shortlist(odd, state, exclude=[], n=2)
