@@ -532,7 +532,8 @@ def expert_quality(result: QCResult) -> pd.DataFrame:
     (``connectors.pool_registry``): ``judgments``; ``gold_judged``/``gold_right``; for voted
     work ``agreement_judged``/``agreement_sum`` (their judgments of work items with a result,
     and how many agree with it); for free text ``reviews``/``reviews_accepted`` (texts, and
-    texts that passed the automatic checks). One row per worker (``expert_id``)."""
+    texts that passed the automatic checks; plus each of their texts an expert reviewer
+    judged, and those accepted as they were). One row per worker (``expert_id``)."""
     w = result.workers
     out = pd.DataFrame({"expert_id": w.index.astype(str),
                         "judgments": w.get("n_judgments", pd.Series(0, index=w.index))
@@ -552,5 +553,10 @@ def expert_quality(result: QCResult) -> pd.DataFrame:
         out = out.join(by, on="expert_id")
     for col in ("agreement_judged", "agreement_sum", "reviews", "reviews_accepted"):
         out[col] = out[col].fillna(0) if col in out.columns else 0
+    if result.review is not None and "flag" in j.columns:  # L4: each reviewed text, its writer's
+        v = result.review.verdicts
+        by = v.groupby("writer")["verdict"].agg(n="size", ok=lambda x: (x == "accept").sum())
+        out["reviews"] += out["expert_id"].map(by["n"]).fillna(0).to_numpy()
+        out["reviews_accepted"] += out["expert_id"].map(by["ok"]).fillna(0).to_numpy()
     return out.astype({"agreement_judged": int, "agreement_sum": float, "reviews": int,
                        "reviews_accepted": int})

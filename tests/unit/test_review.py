@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -127,6 +128,14 @@ def test_free_text_units_are_texts_and_a_correction_replaces_the_text() -> None:
     out = apply_review(base, summarize(v, 2, 0.5), free_text=True)
     assert list(out.outcome["value"]) == ["good text", "fixed"]
     assert out.unresolved == ["p2"]
+    # the pool's history: each reviewed text counts for its writer, accepted or not
+    from qc.pipeline import expert_quality
+    judged = pd.DataFrame({"task": ["p1", "p1", "p2"], "worker": ["w1", "w2", "w1"],
+                           "flag": [None, None, None]})
+    q = expert_quality(replace(out, workers=pd.DataFrame(index=pd.Index(["w1", "w2"])),
+                               judgments=judged)).set_index("expert_id")
+    assert q.loc["w1", "reviews"] == 2 + 1 and q.loc["w1", "reviews_accepted"] == 2 + 0
+    assert q.loc["w2", "reviews"] == 1 + 1 and q.loc["w2", "reviews_accepted"] == 1 + 0
 
 
 @pytest.mark.parametrize("task_type", sorted(TASK_TYPES))
