@@ -79,6 +79,16 @@ class GroupBehaviour(BaseModel):
     quits_after: int | None = Field(None, ge=0)
     #: planted: these experts (when on the roster) are the group, before any drawn at random
     expert_ids: list[str] = []
+    #: position bias (side-by-side types): picks whatever is shown on the left this often,
+    #: else answers with ``accuracy``
+    left_share: float | None = Field(None, ge=0, le=1)
+    #: careless drift: accuracy falls in a straight line from ``accuracy`` to this over
+    #: their first ``drift_over`` judgments, and stays there
+    drift_to: float | None = Field(None, ge=0, le=1)
+    drift_over: int = Field(45, ge=1)
+    #: collusion: copies the answer of the first member of this group (told out of band)
+    #: on the items that member answered before them, 9 times in 10; at random otherwise
+    copies: str | None = None
 
 
 class ReviewerBehaviour(BaseModel):
@@ -125,6 +135,16 @@ class SimExpert:
     style: int
     quits_after: int | None = None
     kind: str = "expert"
+    left_share: float | None = None
+    drift_to: float | None = None
+    drift_over: int = 45
+    copies: str | None = None           # the expert whose answers they copy
+
+    def accuracy_after(self, done: int) -> float:
+        """Their accuracy at their ``done``-th judgment (a careless drift, if any)."""
+        if self.drift_to is None:
+            return self.accuracy
+        return self.accuracy + (self.drift_to - self.accuracy) * min(done / self.drift_over, 1.0)
 
 
 def _rng(*parts: object) -> random.Random:
@@ -156,8 +176,12 @@ def assign_behaviours(roster: pd.DataFrame, profile: SimulationProfile) -> list[
                                  b.lead_time_s.sigma, True, i, kind="spammer"))
         elif e in groups:
             g = groups[e]
+            first = {h.name: next((x for x in ids if groups.get(x) is h), None)
+                     for h in profile.groups}
             out.append(SimExpert(e, users[e], g.accuracy, g.lead_time_s.median,
-                                 g.lead_time_s.sigma, g.random, i, g.quits_after, g.name))
+                                 g.lead_time_s.sigma, g.random, i, g.quits_after, g.name,
+                                 g.left_share, g.drift_to, g.drift_over,
+                                 first.get(g.copies) if g.copies else None))
         else:
             lo, hi = profile.experts.accuracy
             acc = _rng(profile.seed, "accuracy", e).uniform(lo, hi)
@@ -207,6 +231,8 @@ class SimulatedWorkforce:
         self.poll_interval_s = poll_interval_s
         self.submitted = 0
         self._done_before: dict[str, int] = {}
+        #: (expert, item) -> the answer given, in the item's terms, for colluders to copy
+        self._given: dict[tuple[str, str], dict[str, str]] = {}
         self.error: BaseException | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -383,10 +409,12 @@ class SimulatedWorkforce:
                                task.data[SHOWN_FIELD])
                     result = self._review(tt, truth[item_id], task.data, e, rng)
                 else:
-                    given = answer(tt, self.spec.task, truth[item_id], task.data,
-                                   accuracy=e.accuracy, spammer=e.spammer, style=e.style, rng=rng)
+                    given = self._answer(tt, e, item_id, truth[item_id], task.data, done, rng)
                     if swapped:  # the item's better response is on the other side on screen
                         given = tt.swap_answer(self.spec.task, given)
+                    if e.left_share is not None and rng.random() < e.left_share:
+                        given = {q.name: left for q in tt.questions(self.spec.task)
+                                 for left in [_left_label(tt, self.spec.task)]}  # as shown
                     result = tt.make_result(self.spec.task, given)
                 think = rng.lognormvariate(0, e.lead_sigma) * e.lead_median * self.profile.time_scale
                 # a person finishes the task at hand before leaving (a burst's end, a stop):
@@ -404,6 +432,9 @@ class SimulatedWorkforce:
                 done += 1
                 with self._lock:
                     self.submitted += 1
+                    if SHOWN_FIELD not in task.data:  # (what colluders tell each other)
+                        self._given[(e.expert_id, item_id)] = tt.swap_answer(
+                            self.spec.task, given) if swapped else given
 
     def _review(self, tt, truth: dict, data: dict, e: SimExpert, rng: random.Random) -> list[dict]:
         """A reviewer's submission: their verdict on what the task shows is to be delivered
@@ -412,3 +443,24 @@ class SimulatedWorkforce:
                                 accuracy=e.accuracy, style=e.style, rng=rng)
         return ([*(tt.make_result(self.spec.task, fixed) if fixed else []),
                  choices_result(VERDICT_FIELD, SHOWN_FIELD, [verdict])])
+
+    def _answer(self, tt, e: SimExpert, item_id: str, truth: dict, data: dict, done: int,
+                rng: random.Random) -> dict[str, str]:
+        """An annotator's answer in the item's terms: a copier's is their source's when the
+        source has answered the item (9 times in 10), else random; a careless expert's
+        accuracy is where their drift has got to."""
+        if e.copies is not None:
+            with self._lock:
+                theirs = self._given.get((e.copies, item_id))
+            if theirs is not None and rng.random() < 0.9:
+                return dict(theirs)
+            return answer(tt, self.spec.task, truth, data, accuracy=0.5, spammer=True,
+                          style=e.style, rng=rng)
+        return answer(tt, self.spec.task, truth, data, accuracy=e.accuracy_after(done),
+                      spammer=e.spammer, style=e.style, rng=rng)
+
+
+def _left_label(tt, task) -> str:
+    """The label that picks what is shown on the left (side-by-side types)."""
+    sides = tt.sides(task) or {}
+    return next(label for label, side in sides.items() if side == "left")
