@@ -130,7 +130,15 @@ class ReviewSpec(_Model):
 
 class QCSpec(_Model):
     min_gold_accuracy: float = Field(0.7, ge=0, le=1)
-    aggregation: Literal["dawid_skene", "majority_vote"] = "dawid_skene"
+    aggregation: Literal["weighted", "dawid_skene", "majority_vote"] = Field(
+        "weighted",
+        description="how a (task, field)'s judgments become one label: 'weighted' the "
+                    "reliability-weighted aggregate for the scale (Dawid-Skene on nominal "
+                    "labels; on ordinal ones, Likert ratings, rubric criteria, graded "
+                    "preferences, qc.aggregation.OrdinalDawidSkene: one reliability per "
+                    "annotator and the crowd's error profile over the scale's distances); "
+                    "'dawid_skene' Dawid-Skene's full confusions on every scale; "
+                    "'majority_vote' the most frequent label")
     min_gold_judgments: int = Field(
         5, ge=1, description="judgments an annotator needs before accuracy can exclude them")
     accuracy_rule: Literal["interval", "point"] = Field(

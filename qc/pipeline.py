@@ -21,7 +21,7 @@ import pandas as pd
 from annoflow.results import AnnotatorStats, QCStats
 from qc.agreement import (Level, alpha_without_each_worker, cohen_kappa_matrix, fleiss_kappa,
                           item_agreement, krippendorff_alpha)
-from qc.aggregation import AGGREGATORS
+from qc.aggregation import aggregator
 from qc.behaviour import behaviour_stats, position_bias
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
@@ -38,7 +38,9 @@ SEP = "\x1f"
 @dataclass(frozen=True)
 class QCConfig:
     min_gold_accuracy: float = 0.7
-    aggregation: str = "dawid_skene"
+    #: ``qc.aggregation.aggregator``'s name: "weighted" (by the scale: Dawid-Skene on
+    #: nominal labels, ``OrdinalDawidSkene`` on ordinal ones), "dawid_skene", "majority_vote"
+    aggregation: str = "weighted"
     min_gold_judgments: int = 5
     min_speed_ratio: float = 0.25
     level: Level = "nominal"
@@ -438,9 +440,9 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     work = kept[~kept["is_gold"]]
     all_tasks = data.loc[~data["is_gold"], "task"].unique()
     if len(work):
-        # fitted on the gold tasks too, their known answers held (Dawid-Skene learns each
-        # annotator's confusions from them); only the other tasks' labels are delivered
-        est = AGGREGATORS[cfg.aggregation]().fit(
+        # fitted on the gold tasks too, their known answers held (the estimator learns each
+        # annotator's reliability from them); only the other tasks' labels are delivered
+        est = aggregator(cfg.aggregation, cfg.level).fit(
             kept.assign(task=kept["unit"])[["task", "worker", "label"]],
             gold=truth[truth.index.isin(kept["unit"])])
         n = work.groupby("unit").size()

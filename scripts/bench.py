@@ -198,7 +198,7 @@ def real_datasets() -> dict:
     from crowdkit.aggregation import MajorityVote as CKMajorityVote
 
     from annoflow.spec import QCSpec
-    from qc.aggregation import AGGREGATORS, WeightedMean
+    from qc.aggregation import WeightedMean, aggregator
 
     fix = ROOT / "tests/fixtures/truth_inference"
     out: dict = {}
@@ -213,7 +213,7 @@ def real_datasets() -> dict:
             common = truth.index.intersection(labels.index)
             return round(float((labels[common].astype(str) == truth[common]).mean()), 4)
         row = {}
-        t, est = timed(lambda: AGGREGATORS[QCSpec().aggregation]().fit(data))
+        t, est = timed(lambda: aggregator(QCSpec().aggregation).fit(data))
         row["annoflow"] = acc(est.labels_)
         row["annoflow_s"] = round(t, 2)
         peers = {"MajorityVote": CKMajorityVote(), "DawidSkene": CKDawidSkene(n_iter=100)}

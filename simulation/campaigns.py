@@ -8,6 +8,9 @@ spread over several days, each at their own rate; every item gets exactly ``k`` 
 from distinct experts; about one judgment in ten of each expert is on a gold item, as a
 platform mixes gold into each expert's stream.
 
+``ordinal_campaign(seed)``: a Likert campaign (a 5-point scale) of honest experts of
+mixed accuracy and a few random clickers, in the same contract, for measuring aggregation.
+
 ``text_campaign(seed)``: free-text work (one or two writers per prompt) with one
 copy-paster, in the contract of ``qc.pipeline.run_text_layers``.
 
@@ -15,11 +18,14 @@ Deterministic: everything is drawn from ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from simulation.answers import _wrong
 
 LABELS = ("a", "b")
 #: the pairwise task type's sides (``annoflow.tasktypes.pairwise_preference``)
@@ -221,6 +227,54 @@ def pairwise_campaign(seed: int, *, n_items: int = 300, k: int = 3, gold_share: 
     table = pd.DataFrame([e.__dict__ for e in experts]).set_index("worker")
     bad = {e.worker: e.kind for e in experts if e.kind != "honest"}
     return PairwiseCampaign(data, gold, truth, bad, table)
+
+
+# -- ordinal (Likert) ------------------------------------------------------------------
+
+#: a 5-point scale and how often each point is the true rating
+SCALE = ("1", "2", "3", "4", "5")
+SCALE_SHARES = (0.10, 0.15, 0.30, 0.30, 0.15)
+
+
+@dataclass(frozen=True)
+class OrdinalCampaign:
+    judgments: pd.DataFrame   # task, worker, label, lead_time_s, created_at, is_gold
+    gold: pd.Series           # task -> label, the gold items
+    truth: pd.Series          # task -> label, every item
+    experts: pd.DataFrame     # per worker: kind ("honest" | "random_clicker"), accuracy, ...
+
+
+def ordinal_campaign(seed: int, *, n_items: int = 300, k: int = 3, gold_share: float = 0.1,
+                     n_experts: int = 20, n_clickers: int = 2,
+                     accuracy: tuple[float, float] = (0.6, 0.95),
+                     span_days: int = 5) -> OrdinalCampaign:
+    """One offline Likert campaign: experts right with their accuracy (uniform in
+    ``accuracy``), a wrong rating usually one step off (``simulation.answers``), and
+    ``n_clickers`` random clickers (any point, uniformly); work served as in
+    ``pairwise_campaign`` (sessions over days, about one judgment in ten on gold)."""
+    rng = np.random.default_rng(20_000 + seed)
+    kinds = ["random_clicker"] * n_clickers + ["honest"] * (n_experts - n_clickers)
+    kinds = [kinds[i] for i in rng.permutation(n_experts)]
+    experts = [Expert(f"r{i:02d}", kind,
+                      1 / len(SCALE) if kind == "random_clicker" else float(rng.uniform(*accuracy)),
+                      float(rng.uniform(40.0, 90.0)), float(rng.lognormal(0.0, 0.4)))
+               for i, kind in enumerate(kinds)]
+    tasks = [f"l{i:03d}" for i in range(n_items)]
+    truth = pd.Series(rng.choice(SCALE, n_items, p=SCALE_SHARES),
+                      index=pd.Index(tasks, name="task"), name="label")
+    gold_tasks = set(rng.choice(tasks, int(round(gold_share * n_items)), replace=False).tolist())
+    data = _assign(rng, experts, [tasks[i] for i in rng.permutation(n_items)], gold_tasks, k,
+                   span_days)
+    data["is_gold"] = data["task"].isin(gold_tasks).to_numpy()
+    by_name = {e.worker: e for e in experts}
+    draw = random.Random(seed)
+    data["label"] = [draw.choice(SCALE) if by_name[w].kind == "random_clicker"
+                     else truth[t] if draw.random() < by_name[w].accuracy
+                     else _wrong(draw, SCALE, truth[t], ordinal=True)
+                     for t, w in zip(data["task"], data["worker"])]
+    data = data[["task", "worker", "label", "lead_time_s", "created_at", "is_gold"]]
+    table = pd.DataFrame([e.__dict__ for e in experts]).set_index("worker")
+    return OrdinalCampaign(data, truth[truth.index.isin(gold_tasks)], truth, table)
 
 
 # -- free text ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from crowdkit.aggregation import DawidSkene as CKDawidSkene
 from crowdkit.aggregation import MajorityVote as CKMajorityVote
 
 from annoflow.spec import QCSpec
-from qc.aggregation import AGGREGATORS, WeightedMean, calibration_error
+from qc.aggregation import WeightedMean, aggregator, calibration_error
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "truth_inference"
 CATEGORICAL = ["d_duck_identification", "d_jn_product", "s_dog",
@@ -37,7 +37,7 @@ def accuracy(labels: pd.Series, truth: pd.Series) -> float:
 @pytest.mark.parametrize("name", CATEGORICAL)
 def test_default_aggregation_is_at_least_the_best_crowdkit_method(name: str) -> None:
     data, truth = load(name)
-    ours = AGGREGATORS[QCSpec().aggregation]().fit(data[["task", "worker", "label"]]).labels_
+    ours = aggregator(QCSpec().aggregation).fit(data[["task", "worker", "label"]]).labels_
     peers = {"MajorityVote": CKMajorityVote(), "DawidSkene": CKDawidSkene(n_iter=100)}
     theirs = {k: accuracy(m.fit_predict(data[["task", "worker", "label"]]), truth)
               for k, m in peers.items()}
@@ -48,7 +48,7 @@ def test_the_confidence_is_calibrated_on_d_product() -> None:
     """Issue 10: every delivered item keeps a calibrated confidence, expected calibration
     error at most 0.05 on D_Product (8,315 items; 0.027 measured)."""
     data, truth = load("d_jn_product")
-    est = AGGREGATORS[QCSpec().aggregation]().fit(data[["task", "worker", "label"]])
+    est = aggregator(QCSpec().aggregation).fit(data[["task", "worker", "label"]])
     common = truth.index.intersection(est.labels_.index)
     assert len(common) == 8315
     err = calibration_error(est.confidence_[common].to_numpy(),

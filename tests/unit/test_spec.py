@@ -46,7 +46,7 @@ BAD = [
     ("workforce.languages", [], "workforce.languages: List should have at least 1 item"),
     ("workforce.min_vetting_score", 2, "workforce.min_vetting_score: Input should be less than or equal to 1"),
     ("qc.min_gold_accuracy", -0.1, "qc.min_gold_accuracy: Input should be greater than or equal to 0"),
-    ("qc.aggregation", "median", "qc.aggregation: Input should be 'dawid_skene' or 'majority_vote'"),
+    ("qc.aggregation", "median", "qc.aggregation: Input should be 'weighted', 'dawid_skene' or 'majority_vote'"),
     ("delivery.uri", "demo-deliveries/x", "delivery.uri: must be s3://bucket/prefix/"),
     ("delivery.uri", "s3://Bad_Bucket/x", "delivery.uri: must be s3://bucket/prefix/"),
     ("workforse", {"annotators_per_item": 3}, "workforse: is not a known field"),
