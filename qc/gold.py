@@ -1,10 +1,15 @@
 """L2: annotator accuracy on hidden gold items."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from qc.contract import check_annotations, gold_series
+
+if TYPE_CHECKING:
+    from qc.aggregation import DawidSkene
 
 #: the two-sided 95% normal quantile, exactly (scipy.stats.norm.ppf(0.975)), so the
 #: intervals equal statsmodels' ``proportion_confint(method="wilson")``
@@ -60,7 +65,7 @@ def _correct(given: np.ndarray, expected: np.ndarray, tolerance: float) -> np.nd
 
 
 def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
-                       tolerance: float = 0) -> pd.DataFrame:
+                       tolerance: float = 0, model: DawidSkene | None = None) -> pd.DataFrame:
     """Per worker, accuracy from all their work, not the gold alone: each gold judgment
     counts as right or wrong; each other judgment counts as the probability that it is
     right, given the other annotators' answers on that task (the Dawid-Skene posterior
@@ -72,6 +77,9 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     ``model_accuracy``: the fitted Dawid-Skene confusion's accuracy under the class priors. A
     random clicker with five gold judgments can be 3 of 5 right by luck; over 40 tasks the
     others also judged, their answers agree with the crowd's no better than chance.
+
+    ``model``: that Dawid-Skene model when the caller has already fitted it (on these
+    judgments, the gold clamped, default hyperparameters); fitted here otherwise.
     """
     from qc.aggregation import DawidSkene  # L5's estimator, used here for its confusions
 
@@ -84,8 +92,8 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
                              "est_ci_low": pd.Series(dtype=float),
                              "est_ci_high": pd.Series(dtype=float),
                              "model_accuracy": pd.Series(dtype=float)}, index=workers)
-    ds = DawidSkene().fit(data[["task", "worker", "label"]],
-                          gold=truth[truth.index.isin(data["task"])])
+    ds = model if model is not None else DawidSkene().fit(data[["task", "worker", "label"]],
+                                                          gold=truth)
     post, others = ds.without_own_vote()
     labels = post.columns.to_numpy()
     given = data["label"].to_numpy()

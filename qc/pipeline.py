@@ -21,7 +21,7 @@ import pandas as pd
 from annoflow.results import AnnotatorStats, QCStats
 from qc.agreement import (Level, alpha_without_each_worker, cohen_kappa_matrix, fleiss_kappa,
                           item_agreement, krippendorff_alpha)
-from qc.aggregation import AGGREGATORS
+from qc.aggregation import AGGREGATORS, DawidSkene
 from qc.behaviour import behaviour_stats, position_bias
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
@@ -190,7 +190,8 @@ def _worker_table(data: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
 
 
 def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
-                   cfg: QCConfig) -> tuple[pd.Series, pd.Series]:
+                   cfg: QCConfig, model: DawidSkene | None = None
+                   ) -> tuple[pd.Series, pd.Series]:
     """The end-of-campaign accuracy rule: who is under ``min_gold_accuracy``, and why.
 
     "interval" (the default): the accuracy estimated from all of a worker's work (gold
@@ -201,10 +202,11 @@ def _accuracy_rule(workers: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Serie
     the rest of their work agrees with the crowd; a random clicker lucky on gold is not.
     Only in campaigns with gold (the crowd alone is no yardstick). "point": the gold point
     estimate under the bar, with at least ``min_gold_judgments`` gold judgments.
+    ``model``: Dawid-Skene already fitted on ``by_unit``, the gold clamped (else fitted here).
     """
     if cfg.gold_rule == "interval" and not truth.empty:
         est = estimated_accuracy(by_unit[["task", "worker", "label"]], truth,
-                                 tolerance=cfg.gold_tolerance)
+                                 tolerance=cfg.gold_tolerance, model=model)
         workers[est.columns] = est.reindex(workers.index)
         # confidently under; or under by two point estimates, gold's (on enough gold) and
         # the Dawid-Skene model's: the few judgments of a small campaign leave a random
@@ -330,7 +332,11 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     checks: list[CheckResult] = []
 
     workers = _worker_table(data, by_unit, truth, cfg)
-    low, gold_reasons = _accuracy_rule(workers, by_unit, truth, cfg)
+    # one Dawid-Skene fit on every judgment, the gold clamped: the accuracy rule's model,
+    # and L5's too when nobody ends up excluded (the same fit of the same judgments)
+    everyone = DawidSkene().fit(by_unit[["task", "worker", "label"]], gold=truth) \
+        if cfg.gold_rule == "interval" and not truth.empty and len(by_unit) else None
+    low, gold_reasons = _accuracy_rule(workers, by_unit, truth, cfg, everyone)
     straight = _straight_lining(by_unit, workers, cfg)
     sided = position_bias(by_unit, cfg.sides) if cfg.sides else None
     positional = pd.Series("", index=workers.index, dtype=object)
@@ -399,11 +405,12 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     if len(work):
         # fitted on the gold tasks too, their known answers held (Dawid-Skene learns each
         # annotator's confusions from them); only the other tasks' labels are delivered
-        est = AGGREGATORS[cfg.aggregation]().fit(
-            kept.assign(task=kept["unit"])[["task", "worker", "label"]],
-            gold=truth[truth.index.isin(kept["unit"])])
+        reuse = everyone is not None and AGGREGATORS[cfg.aggregation] is DawidSkene \
+            and len(kept) == len(data)
+        est = everyone if reuse else AGGREGATORS[cfg.aggregation]().fit(kept_units, gold=truth)
         n = work.groupby("unit").size()
-        labels = est.labels_[est.labels_.index.isin(n.index)]
+        # (n.index.get_indexer: isin over 10^5 Arrow strings walks them in Python)
+        labels = est.labels_[n.index.get_indexer(est.labels_.index) >= 0]
         units = labels.index.to_series().str.split(SEP, n=1, expand=True)
         outcome = pd.DataFrame({"task": units[0].to_numpy(), "field": units[1].to_numpy(),
                                 "label": labels.to_numpy(),
