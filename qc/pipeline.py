@@ -300,8 +300,9 @@ def _speed_check(workers: pd.DataFrame, cfg: QCConfig) -> CheckResult:
 
 
 def _mark(data: pd.DataFrame, workers: pd.DataFrame) -> pd.DataFrame:
-    data["excluded"] = data["worker"].map(workers["excluded"]).astype(bool)
-    data["exclusion_reason"] = data["worker"].map(workers["exclusion_reason"])
+    verdict = workers[["excluded", "exclusion_reason"]].reindex(data["worker"])  # (one lookup)
+    data["excluded"] = verdict["excluded"].to_numpy().astype(bool)
+    data["exclusion_reason"] = verdict["exclusion_reason"].to_numpy()
     return data
 
 
@@ -422,8 +423,8 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
         outcome = outcome[complete].reset_index(drop=True)
     else:
         outcome = pd.DataFrame(columns=["task", "field", "label", "confidence", "n_judgments"])
-    checks.append(_coverage(outcome, all_tasks))
-    unresolved = sorted(set(all_tasks) - set(outcome["task"]))
+    unresolved = _unresolved(all_tasks, outcome)
+    checks.append(_coverage(outcome, all_tasks, unresolved))
     return QCResult(workers=workers, judgments=data.drop(columns=["unit"]), outcome=outcome,
                     confusion=_confusion(data, truth, outcome),
                     unresolved=unresolved, alpha=alpha, level=cfg.level, checks=checks,
@@ -443,10 +444,16 @@ def _confusion(data: pd.DataFrame, truth: pd.Series, outcome: pd.DataFrame) -> p
             if len(rows) else pd.DataFrame(columns=["worker", "reference", "label", "n"]))
 
 
-def _coverage(outcome: pd.DataFrame, all_tasks) -> CheckResult:
+def _unresolved(all_tasks, outcome: pd.DataFrame) -> list:
+    """The tasks of ``all_tasks`` (distinct) with no result in ``outcome``, sorted."""
+    done = pd.Index(outcome["task"].unique())
+    return sorted(all_tasks[done.get_indexer(all_tasks) < 0])
+
+
+def _coverage(outcome: pd.DataFrame, all_tasks, missing: list) -> CheckResult:
+    """``missing``: ``_unresolved(all_tasks, outcome)``."""
     done = outcome["task"].nunique()
     coverage = done / len(all_tasks) if len(all_tasks) else 0.0
-    missing = sorted(set(all_tasks) - set(outcome["task"]))
     return CheckResult(
         "coverage", "L5", passed=coverage >= MIN_COVERAGE, severity="error",
         summary=f"{done} of {len(all_tasks)} items have a result after exclusions "
@@ -487,8 +494,8 @@ def run_text_layers(annotations: pd.DataFrame, prompts: pd.Series, cfg: QCConfig
                             "worker": accepted["worker"].to_numpy(),
                             "value": accepted["label"].to_numpy()})
     all_tasks = data["task"].unique()
-    checks.append(_coverage(outcome, all_tasks))
-    unresolved = sorted(set(all_tasks) - set(outcome["task"]))
+    unresolved = _unresolved(all_tasks, outcome)
+    checks.append(_coverage(outcome, all_tasks, unresolved))
     return QCResult(workers=workers, judgments=data, outcome=outcome, unresolved=unresolved,
                     alpha=float("nan"), level="n/a (free text)", checks=checks)
 
