@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from annoflow.results import AnnotatorStats, QCStats
 from qc.agreement import (Level, alpha_without_each_worker, cohen_kappa_matrix, fleiss_kappa,
@@ -412,8 +414,8 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
         n = work.groupby("unit").size()
         # (n.index.get_indexer: isin over 10^5 Arrow strings walks them in Python)
         labels = est.labels_[n.index.get_indexer(est.labels_.index) >= 0]
-        units = labels.index.to_series().str.split(SEP, n=1, expand=True)
-        outcome = pd.DataFrame({"task": units[0].to_numpy(), "field": units[1].to_numpy(),
+        task, field = _split_units(labels.index)
+        outcome = pd.DataFrame({"task": task, "field": field,
                                 "label": labels.to_numpy(),
                                 "confidence": est.confidence_.reindex(labels.index).to_numpy(),
                                 "n_judgments": n.reindex(labels.index).to_numpy()})
@@ -429,6 +431,13 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                     confusion=_confusion(data, truth, outcome),
                     unresolved=unresolved, alpha=alpha, level=cfg.level, checks=checks,
                     alpha_by_field=by_field, agreement=agreement(kept, cfg.level) if len(kept) else None)
+
+
+def _split_units(units: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's task and field (split at the first ``SEP``; by pyarrow: pandas' split with
+    ``n=1`` runs in Python, a quarter of a second on 200,000 units)."""
+    parts = pc.split_pattern(pa.array(units, type=pa.string()), SEP, max_splits=1)
+    return tuple(pc.list_element(parts, i).to_numpy(zero_copy_only=False) for i in (0, 1))
 
 
 def _confusion(data: pd.DataFrame, truth: pd.Series, outcome: pd.DataFrame) -> pd.DataFrame:
