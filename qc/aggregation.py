@@ -123,7 +123,7 @@ class DawidSkene:
                 errors += self.smoothing * pooled
             errors /= np.maximum(errors.sum(axis=2, keepdims=True), eps)
             # E-step: posterior over true labels per task
-            log_p = _sum_by(e.t, np.log(np.maximum(errors[e.w, :, e.y], eps)),
+            log_p = _sum_by(e.t, np.log(np.maximum(errors, eps))[e.w, :, e.y],
                             np.zeros((len(e.tasks), n_l)) + np.log(np.maximum(priors, eps)))
             log_p -= log_p.max(axis=1, keepdims=True)
             new = np.exp(log_p)
