@@ -98,13 +98,13 @@ def _qc_pass() -> None:
     """(In a fresh process: ``bench.py --qc-pass``.) The million judgments through the whole
     QC pass; prints the process's peak resident memory (MB) while the judgments were built,
     and during the pass (the peak reset in between through /proc/self/clear_refs: the pass's
-    figure includes Python, the libraries and the judgments it was given)."""
-    import resource
-
+    figure includes Python, the libraries and the judgments it was given). Read from VmHWM:
+    getrusage's ru_maxrss also counts the parent's peak, inherited at exec."""
     from qc.pipeline import QCConfig, run_layers
 
     def peak_mb() -> int:
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+        status = Path("/proc/self/status").read_text()
+        return round(int(status.split("VmHWM:")[1].split()[0]) / 1024)  # (kB)
 
     data, gold = _million_judgments()
     built = peak_mb()
