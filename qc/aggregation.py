@@ -54,6 +54,16 @@ def _clamp(e: _Encoded, gold: pd.Series | None) -> tuple[np.ndarray, np.ndarray]
     return rows[ok], onehot
 
 
+def _sum_by(codes: np.ndarray, values: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``start`` (n x L) plus, per column, the ``values`` (N x L) of the rows whose code
+    is i added to row i, in their order: ``np.add.at(start.copy(), codes, values)``, to the
+    last bit (the start goes first into each sum), with ``np.bincount``'s speed."""
+    n = len(start)
+    at = np.concatenate([np.arange(n), codes])
+    return np.stack([np.bincount(at, np.concatenate([start[:, j], values[:, j]]), minlength=n)
+                     for j in range(start.shape[1])], axis=1)
+
+
 def _finish(est, e: _Encoded, probas: np.ndarray, best: np.ndarray | None = None) -> None:
     """Set ``probas_``, ``labels_`` (``best``: the chosen label's column per task; by
     default the most probable, ties going to the first label) and ``confidence_``."""
@@ -109,9 +119,9 @@ class DawidSkene:
     n_iter_: int = field(init=False, default=0)
 
     def fit(self, data: pd.DataFrame, gold: pd.Series | None = None) -> "DawidSkene":
-        """``gold``: task -> known label, for tasks in ``data`` whose answer is known (hidden
-        gold): their posterior is held at the known label throughout EM, so the workers'
-        confusion matrices learn from them as from certain evidence."""
+        """``gold``: task -> known label, for tasks whose answer is known (hidden gold; tasks
+        not in ``data`` are ignored): their posterior is held at the known label throughout
+        EM, so the workers' confusion matrices learn from them as from certain evidence."""
         e = _encode(data)
         n_w, n_l = len(e.workers), len(e.labels)
         probas = _vote_shares(e)
@@ -121,16 +131,17 @@ class DawidSkene:
         for it in range(1, self.n_iter + 1):
             # M-step: priors and each worker's confusion (true label -> observed label)
             priors = probas.mean(axis=0)
-            errors = np.zeros((n_w, n_l, n_l))
-            np.add.at(errors, (e.w, slice(None), e.y), probas[e.t])
+            # errors[w, t, y]: expected judgments y by w of tasks whose true label is t
+            errors = _sum_by(e.w * n_l + e.y, probas[e.t], np.zeros((n_w * n_l, n_l))) \
+                .reshape(n_w, n_l, n_l).transpose(0, 2, 1).copy()
             if self.smoothing:
                 pooled = errors.sum(axis=0)
                 pooled /= np.maximum(pooled.sum(axis=1, keepdims=True), eps)
                 errors += self.smoothing * pooled
             errors /= np.maximum(errors.sum(axis=2, keepdims=True), eps)
             # E-step: posterior over true labels per task
-            log_p = np.zeros((len(e.tasks), n_l)) + np.log(np.maximum(priors, eps))
-            np.add.at(log_p, e.t, np.log(np.maximum(errors[e.w, :, e.y], eps)))
+            log_p = _sum_by(e.t, np.log(np.maximum(errors, eps))[e.w, :, e.y],
+                            np.zeros((len(e.tasks), n_l)) + np.log(np.maximum(priors, eps)))
             log_p -= log_p.max(axis=1, keepdims=True)
             new = np.exp(log_p)
             new /= new.sum(axis=1, keepdims=True)
@@ -157,8 +168,7 @@ class DawidSkene:
         rests on."""
         e, log_err, log_prior = self._fitted
         own = log_err[e.w, :, e.y]
-        log_p = np.zeros((len(e.tasks), len(e.labels))) + log_prior
-        np.add.at(log_p, e.t, own)
+        log_p = _sum_by(e.t, own, np.zeros((len(e.tasks), len(e.labels))) + log_prior)
         loo = log_p[e.t] - own
         loo -= loo.max(axis=1, keepdims=True)
         p = np.exp(loo)

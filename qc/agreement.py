@@ -40,7 +40,8 @@ def krippendorff_alpha(annotations: pd.DataFrame, level: Level = "nominal") -> f
     if level != "nominal":
         labels = pd.to_numeric(labels, errors="raise")
     task_codes, _ = pd.factorize(data["task"])
-    values, label_codes = np.unique(labels.to_numpy(), return_inverse=True)
+    label_codes, values = pd.factorize(labels, sort=True)  # (np.unique: a slow object sort)
+    values = values.to_numpy()
     counts = np.zeros((task_codes.max() + 1 if len(task_codes) else 0, len(values)))
     np.add.at(counts, (task_codes, label_codes), 1.0)
     m = counts.sum(axis=1)

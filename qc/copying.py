@@ -128,33 +128,73 @@ def copy_pairs(data: pd.DataFrame, rules: CopyRules = CopyRules()) -> pd.DataFra
     p = np.minimum(binom.sf(obs_same - 1, n, np.clip(p_same, 1e-12, 1 - 1e-12)),
                    poisson.sf(obs_err - 1, np.maximum(lam, 1e-12)))
     hit = (n >= rules.min_shared) & (obs_err >= rules.min_shared_errors) & (p < rules.alpha)
-    rows = []
-    for a, b, o, lm, pv in zip(iu[0][hit], iu[1][hit], obs_err[hit], lam[hit], p[hit]):
-        copier, source, follow, lag, n_timed = _follower(data, workers[a], workers[b])
-        if follow is None or follow < rules.min_follow_share or lag > rules.max_lag_s or \
-                binom.sf(round(follow * n_timed) - 1, n_timed, 0.5) >= rules.follow_alpha:
-            continue
-        rows.append({"copier": copier, "source": source, "shared": int(shared[a, b]),
-                     "same": int(same[a, b]), "shared_errors": int(o),
-                     "expected_errors": float(lm), "p_value": float(pv),
-                     "follow_share": follow})
+    # the timing, for the pairs flagged so far: the follower (b when b came later on at
+    # least half of their items with times, else a), their share of later submissions
+    # and their median delay
+    a, b = iu[0][hit], iu[1][hit]
+    n_timed, b_later, b_delay = _timing(data, w, len(workers), a, b)
+    share = b_later / np.maximum(n_timed, 1)
+    b_follows = share >= 0.5
+    follow = np.where(b_follows, share, 1.0 - share)
+    delay = np.where(b_follows, b_delay, -b_delay)
+    timed = n_timed > 0
+    follows = timed & (follow >= rules.min_follow_share) & (delay <= rules.max_lag_s) & \
+        (binom.sf(np.round(follow * n_timed) - 1, np.where(timed, n_timed, 1), 0.5)
+         < rules.follow_alpha)
+    copier, source = np.where(b_follows, b, a), np.where(b_follows, a, b)
+    rows = [{"copier": workers[c], "source": workers[s], "shared": int(shared[x, y]),
+             "same": int(same[x, y]), "shared_errors": int(o), "expected_errors": float(lm),
+             "p_value": float(pv), "follow_share": float(f)}
+            for c, s, x, y, o, lm, pv, f in zip(
+                copier[follows], source[follows], a[follows], b[follows],
+                obs_err[hit][follows], lam[hit][follows], p[hit][follows], follow[follows])]
     return pd.DataFrame(rows, columns=COPY_COLUMNS)
 
 
-def _follower(data: pd.DataFrame, a: str, b: str
-              ) -> tuple[str, str, float | None, float, int]:
-    """(copier, source, the copier's share of later submissions on the shared units with
-    times, their median delay in seconds, how many units had times)."""
-    pair = data[data["worker"].isin([a, b])]
-    times = pair.pivot_table(index="item" if "item" in pair.columns else "task",
-                             columns="worker", values="created_at", aggfunc="min").dropna()
-    if not len(times) or a not in times or b not in times:
-        return b, a, None, float("nan"), 0
-    lag = (times[b] - times[a]).dt.total_seconds()
-    b_later = float((lag > 0).mean())
-    if b_later >= 0.5:
-        return b, a, b_later, float(lag.median()), len(times)
-    return a, b, 1.0 - b_later, float(-lag.median()), len(times)
+def _timing(data: pd.DataFrame, w: np.ndarray, n_workers: int, a: np.ndarray, b: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each pair of workers ``(a[i], b[i])`` (codes ``w`` of ``data``'s rows, a < b,
+    the pairs in increasing order): on how many items both have a submission time, on how
+    many of those b submitted after a, and b's median delay behind a in seconds (NaN where
+    no item has both times). An item's time per worker is their first submission on it
+    (``item``, else ``task``). All pairs at once: no pivot per pair."""
+    item, _ = pd.factorize(data["item"] if "item" in data.columns else data["task"])
+    stamp = pd.to_datetime(data["created_at"], utc=True).dt.tz_convert(None).to_numpy()
+    ok = ~np.isnat(stamp)
+    ns = stamp[ok].astype("datetime64[ns]").view("int64")
+    # one row per (item, worker) with a time: the first one, sorted by item, then worker
+    key = item[ok].astype(np.int64) * n_workers + w[ok]
+    order = np.lexsort((ns, key))
+    key, ns = key[order], ns[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    key, ns = key[first], ns[first]
+    item_of, worker_of = key // n_workers, key % n_workers
+    # every two workers of an item: rows d apart within the item's run, for d = 1, 2, ...
+    wanted = a.astype(np.int64) * n_workers + b            # increasing, as the pairs are
+    if not len(wanted):
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    pair_at, lags = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for d in range(1, len(key)):
+        lo = np.flatnonzero(item_of[:-d] == item_of[d:])
+        if not len(lo):
+            break
+        code = worker_of[lo] * n_workers + worker_of[lo + d]
+        at = np.minimum(np.searchsorted(wanted, code), len(wanted) - 1)
+        mine = wanted[at] == code
+        pair_at.append(at[mine])
+        lags.append(ns[lo + d][mine] - ns[lo][mine])
+    pair = np.concatenate(pair_at)
+    lag = np.concatenate(lags) / 1e9                       # b's time minus a's, in seconds
+    n = np.bincount(pair, minlength=len(a))
+    later = np.bincount(pair, lag > 0, minlength=len(a))
+    # the median: the middle one (or two) of each pair's sorted delays
+    lag = lag[np.lexsort((lag, pair))]
+    start = np.cumsum(n) - n
+    some = n > 0
+    mid_lo = np.where(some, start + (n - 1) // 2, 0)
+    mid_hi = np.where(some, start + n // 2, 0)
+    median = np.where(some, (lag[mid_lo] + lag[mid_hi]) / 2 if len(lag) else 0.0, np.nan)
+    return n, later, median
 
 
 def copy_reasons(pairs: pd.DataFrame) -> dict[str, str]:

@@ -1,10 +1,15 @@
 """L2: annotator accuracy on hidden gold items."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from qc.contract import check_annotations, gold_series
+
+if TYPE_CHECKING:
+    from qc.aggregation import DawidSkene
 
 #: the two-sided 95% normal quantile, exactly (scipy.stats.norm.ppf(0.975)), so the
 #: intervals equal statsmodels' ``proportion_confint(method="wilson")``
@@ -60,7 +65,8 @@ def _correct(given: np.ndarray, expected: np.ndarray, tolerance: float) -> np.nd
 
 
 def judgment_scores(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
-                    tolerance: float = 0) -> tuple[pd.Series, pd.Series]:
+                    tolerance: float = 0,
+                    model: "DawidSkene | None" = None) -> tuple[pd.Series, pd.Series]:
     """Each judgment's chance of being right, and each worker's accuracy under the model.
 
     The first Series (aligned with ``annotations``' index): a gold judgment is right (1) or
@@ -70,6 +76,9 @@ def judgment_scores(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     The second (worker -> accuracy): the fitted Dawid-Skene confusion's accuracy under the
     class priors. See ``estimated_accuracy``, which sums the first per worker, and
     ``qc.drift``, which reads it in each worker's submission order.
+
+    ``model``: that Dawid-Skene model when the caller has already fitted it (on these
+    judgments, the gold clamped, default hyperparameters); fitted here otherwise.
     """
     from qc.aggregation import DawidSkene  # L5's estimator, used here for its confusions
 
@@ -77,8 +86,8 @@ def judgment_scores(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     truth = gold_series(gold)
     if not len(data):
         return pd.Series(dtype=float, index=data.index), pd.Series(dtype=float)
-    ds = DawidSkene().fit(data[["task", "worker", "label"]],
-                          gold=truth[truth.index.isin(data["task"])])
+    ds = model if model is not None else DawidSkene().fit(data[["task", "worker", "label"]],
+                                                          gold=truth)
     post, others = ds.without_own_vote()
     labels = post.columns.to_numpy()
     given = data["label"].to_numpy()

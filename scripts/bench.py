@@ -75,12 +75,10 @@ def demo_campaign() -> dict:
     return {"seconds": round(t, 1), "annotations": result["annotations"]}
 
 
-def qc_million() -> dict:
-    from crowdkit.aggregation import DawidSkene as CKDawidSkene
-
-    from qc.aggregation import DawidSkene
-    from qc.pipeline import QCConfig, run_layers
-
+def _million_judgments() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """200,000 binary tasks x 5 of 500 workers (accuracies 0.6-0.95), each judgment with a
+    lead time and a submission time (``created_at``, as the campaigns' judgments have,
+    uniform over one day), and the first 2,000 tasks' answers as gold."""
     rng = np.random.default_rng(0)
     n_tasks, k, n_workers = 200_000, 5, 500
     truth = rng.integers(0, 2, n_tasks)
@@ -89,23 +87,58 @@ def qc_million() -> dict:
     acc = rng.uniform(0.6, 0.95, n_workers)[workers]
     labels = np.where(rng.random(len(tasks)) < acc, truth[tasks], 1 - truth[tasks])
     data = pd.DataFrame({"task": tasks.astype(str), "worker": workers.astype(str),
-                         "label": labels.astype(str), "lead_time_s": rng.uniform(20, 90, len(tasks))})
+                         "label": labels.astype(str), "lead_time_s": rng.uniform(20, 90, len(tasks)),
+                         "created_at": pd.Timestamp("2026-11-01", tz="UTC")
+                         + pd.to_timedelta(rng.uniform(0, 86400, len(tasks)), unit="s")})
     gold = pd.DataFrame({"task": np.arange(2000).astype(str), "label": truth[:2000].astype(str)})
+    return data, gold
+
+
+def _qc_pass() -> None:
+    """(In a fresh process: ``bench.py --qc-pass``.) The million judgments through the whole
+    QC pass; prints the process's peak resident memory (MB) while the judgments were built,
+    and during the pass (the peak reset in between through /proc/self/clear_refs: the pass's
+    figure includes Python, the libraries and the judgments it was given). Read from VmHWM:
+    getrusage's ru_maxrss also counts the parent's peak, inherited at exec."""
+    from qc.pipeline import QCConfig, run_layers
+
+    def peak_mb() -> int:
+        status = Path("/proc/self/status").read_text()
+        return round(int(status.split("VmHWM:")[1].split()[0]) / 1024)  # (kB)
+
+    data, gold = _million_judgments()
+    built = peak_mb()
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak to the current RSS
+    run_layers(data, gold, QCConfig(min_gold_accuracy=0.5))
+    print(json.dumps({"peak_rss_building_judgments_mb": built, "peak_rss_qc_pass_mb": peak_mb()}))
+
+
+def qc_million() -> dict:
+    """The whole QC pass (``run_layers``: every layer but human review, copy detection
+    included, as the judgments have submission times) beside crowd-kit's Dawid-Skene alone
+    on the same judgments, in the same run; the layers added in issue 10 alone; and the
+    pass's peak memory, measured in a fresh process (its peak RSS: Python, the libraries,
+    the judgments and the pass)."""
+    from crowdkit.aggregation import DawidSkene as CKDawidSkene
+
+    from qc.aggregation import DawidSkene
+    from qc.copying import copy_pairs
+    from qc.pipeline import QCConfig, _units, agreement, run_layers
+
+    data, gold = _million_judgments()
     t_ck, _ = timed(lambda: CKDawidSkene(n_iter=100).fit(data[["task", "worker", "label"]]))
     t_ds, _ = timed(lambda: DawidSkene(n_iter=100).fit(data[["task", "worker", "label"]]))
-    t_all, _ = timed(lambda: run_layers(data, gold, QCConfig(min_gold_accuracy=0.5)))
-    # the layers added in issue 10, alone on the same judgments
-    from qc.copying import copy_pairs
-    from qc.pipeline import _units, agreement
+    t_all, res = timed(lambda: run_layers(data, gold, QCConfig(min_gold_accuracy=0.5)))
     units = _units(data)
     t_l3, _ = timed(lambda: agreement(units, "nominal"))
-    stamped = units.assign(task=units["unit"], item=units["task"],
-                           created_at=pd.Timestamp("2026-11-01", tz="UTC")
-                           + pd.to_timedelta(rng.uniform(0, 86400, len(units)), unit="s"))
-    t_copy, _ = timed(lambda: copy_pairs(stamped))
+    t_copy, _ = timed(lambda: copy_pairs(units.assign(task=units["unit"], item=units["task"])))
+    proc = subprocess.run([sys.executable, __file__, "--qc-pass"], capture_output=True,
+                          text=True, check=True)
+    memory = json.loads(proc.stdout.strip().splitlines()[-1])
     return {"judgments": len(data), "crowdkit_dawid_skene_s": round(t_ck, 2),
             "annoflow_dawid_skene_s": round(t_ds, 2), "annoflow_all_layers_s": round(t_all, 2),
-            "of_which_l3_agreement_s": round(t_l3, 2), "copy_detection_timed_s": round(t_copy, 2)}
+            "of_which_l3_agreement_s": round(t_l3, 2), "of_which_copy_detection_s": round(t_copy, 2),
+            "excluded_workers": int(res.workers["excluded"].sum()), **memory}
 
 
 def tick_cost(n_tasks: int = 10_000, k: int = 3, changed_share: float = 0.01) -> dict:
@@ -334,4 +367,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _qc_pass() if sys.argv[1:] == ["--qc-pass"] else main()
