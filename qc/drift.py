@@ -39,7 +39,8 @@ def drift(scores: pd.Series, worker: pd.Series, created_at: pd.Series, *, bar: f
     judgment's chance of being right (NaN: not counted), ``worker`` and ``created_at`` its
     annotator and submission time, all three aligned. ``drift_since``: when the later part
     (the last ``window`` of the counted judgments) began."""
-    frame = pd.DataFrame({"worker": worker.to_numpy(), "at": created_at.to_numpy(),
+    # (the times as they are: to_numpy() on tz-aware times makes a Timestamp object of each)
+    frame = pd.DataFrame({"worker": worker.to_numpy(), "at": created_at.reset_index(drop=True),
                           "s": scores.to_numpy(dtype=float)}).dropna(subset=["s", "at"])
     rows = {}
     for w, g in frame.sort_values("at", kind="stable").groupby("worker", sort=False):
