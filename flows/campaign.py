@@ -81,7 +81,7 @@ def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult | Reviewed:
     review = None
     if camp.spec.qc.review is not None:
         reviewed = review_round(camp, lambda: assess(camp.spec, camp.items, synced,
-                                                     camp.removed).outcome, svc)
+                                                     camp.removed), svc)
         if reviewed.summary is None:
             if camp.stage != "reviewing":
                 set_stage(camp.request_id, "reviewing", actor="tick", state=svc.state,

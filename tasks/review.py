@@ -32,6 +32,7 @@ from connectors.label_studio import LSProject, LSTask
 from qc.review import (REDONE, VERDICT_COLUMNS, VERDICTS, ReviewSummary, sample, shown_answer,
                        summarize, units)
 from tasks import stage
+from qc.pipeline import QCResult
 from tasks.operations import Campaign, load_campaign
 from tasks.services import Services
 from tasks.sourcing import ensure_experts, write_roster
@@ -135,12 +136,13 @@ def _stored(drawn: pd.DataFrame, round_: int) -> pd.DataFrame:
                         task=drawn["task"].astype(str), round=round_).drop(columns="answer")
 
 
-def draw_sample(camp: Campaign, outcome: Callable[[], pd.DataFrame],
-                svc: Services) -> pd.DataFrame:
-    """The units to review: drawn once from what QC would deliver (``outcome``: QC's, run
-    only then), then read back; once the items rejected in review have been judged again,
-    their new results join it as round 2 (voted: the item's new aggregate, unit
-    ``item#2``; free text: the new texts)."""
+def draw_sample(camp: Campaign, qc: Callable[[], QCResult], svc: Services) -> pd.DataFrame:
+    """The units to review: drawn once from what QC would deliver (``qc``: QC's result,
+    computed only then), with every item still unsure after its extra judgments (under
+    ``qc.target_confidence`` or ``qc.min_item_agreement``: adjudication ends in review),
+    then read back; once the items rejected in review have been judged again, their new
+    results join it as round 2 (voted: the item's new aggregate, unit ``item#2``; free
+    text: the new texts)."""
     raw = svc.raw(camp.request_id)
     stored = svc.store.get_parquet(uri=raw.review_sample)
     tt = get_task_type(camp.spec.task.type)
@@ -148,12 +150,17 @@ def draw_sample(camp: Campaign, outcome: Callable[[], pd.DataFrame],
     if stored is not None and (not redo or redo["sampled"]):
         return stored.to_pandas()
     if stored is None:
-        drawn = _stored(sample(units(outcome(), tt.free_text),
-                               camp.spec.qc.review.share(tt.free_text), seed=camp.request_id), 1)
+        result = qc()
+        candidates = units(result.outcome, tt.free_text)
+        drawn = sample(candidates, camp.spec.qc.review.share(tt.free_text), seed=camp.request_id)
+        unsure = set(map(str, unsure_of(camp, result)))
+        forced = candidates[candidates["task"].astype(str).isin(unsure)
+                            & ~candidates["unit"].isin(set(drawn["unit"]))]
+        drawn = _stored(pd.concat([drawn, forced], ignore_index=True).sort_values("unit"), 1)
     else:  # the redone items' new results
         drawn = stored.to_pandas()
         again = set(redo["items"])
-        fresh = units(outcome(), tt.free_text)
+        fresh = units(qc().outcome, tt.free_text)
         fresh = fresh[fresh["task"].astype(str).isin(again)]
         if tt.free_text:
             fresh = fresh[~fresh["unit"].isin(set(drawn["unit"]))]
@@ -165,6 +172,16 @@ def draw_sample(camp: Campaign, outcome: Callable[[], pd.DataFrame],
     if redo:
         write_redo(svc, camp.request_id, {**redo, "sampled": True})
     return drawn
+
+
+def unsure_of(camp: Campaign, result: QCResult) -> list[str]:
+    """The work items QC leaves unsure (``tasks.extra_judgments.unsure_items``: the one rule
+    that gave them extra judgments while it could)."""
+    from tasks.extra_judgments import item_confidence, unsure_items
+    agree = result.agreement.items if result.agreement is not None else None
+    gold = set(camp.items.loc[camp.items["is_gold"].astype(bool), "item_id"])
+    return [i for i in unsure_items(camp.spec, item_confidence(result.outcome), agree)
+            if i not in gold]
 
 
 def read_redo(svc: Services, request_id: str) -> dict | None:
@@ -282,13 +299,13 @@ class Reviewed:
 
 
 @stage(name="review")
-def review_round(camp: Campaign, outcome: Callable[[], pd.DataFrame],
+def review_round(camp: Campaign, qc: Callable[[], QCResult],
                  svc: Services | None = None) -> Reviewed:
     """One tick of the review: draw the sample (once), give the reviewers their project
     and its tasks, read their verdicts; done when every sampled unit has one."""
     svc = svc or Services.connect()
     spec = camp.spec
-    drawn = draw_sample(camp, outcome, svc)
+    drawn = draw_sample(camp, qc, svc)
     items = camp.items.set_index("item_id")
     drawn = drawn.assign(ref=drawn["task"].map(items["ref"]))
     project = review_project(svc, spec)

@@ -33,8 +33,11 @@ def _small_demo(tmp) -> dict:
     gold = pd.read_json(REPO / "data/demo/gold.jsonl", lines=True).head(8)
     items.to_json(tmp / "items.jsonl", orient="records", lines=True)
     gold.to_json(tmp / "gold.jsonl", orient="records", lines=True)
+    # adjudication first: an item under the agreement bar gets a 4th judgment; what is
+    # still under it then goes to review whether sampled or not
     return {"source__uri": str(tmp / "items.jsonl"), "gold__uri": str(tmp / "gold.jsonl"),
-            "gold__fraction": 0.18, "workforce__max_experts": 5}
+            "gold__fraction": 0.18, "workforce__max_experts": 5,
+            "workforce__max_annotators_per_item": 4, "qc__min_item_agreement": 0.7}
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +103,8 @@ def test_the_sample_is_reviewed_and_the_figures_are_under_pseudonyms(delivered, 
         assert lo <= r["acceptance"] <= hi
         assert sum(v["reviewed"] for v in r["by_reviewer"].values()) == r["reviewed"]
         assert not any(k.startswith("ex-") for k in r["by_reviewer"]), r["by_reviewer"]
-        if name == "pairwise":  # 30% of what QC would deliver (nothing rejected on voted work)
-            assert r["sampled"] == math.ceil(0.3 * result["qc"]["items_delivered"] - 1e-9)
+        if name == "pairwise":  # 30% of what QC would deliver, and every unsure item
+            assert r["sampled"] >= math.ceil(0.3 * result["qc"]["items_delivered"] - 1e-9)
         manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
         assert manifest["qc"]["review"] == r
         check = next(c for c in manifest["lineage"]["checks"] if c["name"] == "review_acceptance")
@@ -192,3 +195,24 @@ def test_reviewers_sign_in_to_their_project_and_nowhere_else(delivered, settings
         session.login(email=login["login"], password=login["password"])
         with pytest.raises(AccessRevoked):
             session.next_task(project_id=production.id)
+
+
+def test_items_still_under_the_agreement_bar_are_reviewed(delivered, s3, settings) -> None:
+    """Adjudication ends in review: an item whose kept judgments still agree under
+    qc.min_item_agreement once it has its most judgments is reviewed, sampled or not."""
+    rid, result = delivered["pairwise"]
+    ann = _read(s3, result["delivery_uri"] + "annotations.parquet")
+    kept = ann[~ann["excluded"] & ~ann["is_gold"]]
+    def pairs_agreeing(labels: pd.Series) -> float:
+        n = labels.value_counts()
+        total = len(labels) * (len(labels) - 1) / 2
+        return float((n * (n - 1) / 2).sum() / total) if total else 1.0
+    agreement = kept.groupby("item_id")["label"].apply(pairs_agreeing)
+    unsure = set(agreement[agreement < 0.7].index)
+    sample = _read(s3, _raw(settings, rid).review_sample)
+    assert unsure <= set(sample["task"]), sorted(unsure - set(sample["task"]))
+    # the rest is the keyed 30% sample of the items, drawn as the campaign drew it
+    from qc.review import sample as keyed_sample
+    items = pd.DataFrame({"unit": sorted(agreement.index), "task": sorted(agreement.index)})
+    drawn = set(keyed_sample(items, 0.3, seed=rid)["task"])
+    assert set(sample.loc[sample["round"] == 1, "task"]) == drawn | unsure

@@ -234,3 +234,24 @@ def test_reviewers_come_from_the_pools_reviewer_skill_or_a_clear_error(unit_stat
         "review": spec.qc.review.model_copy(update={"skill": "conductor"})})})
     with pytest.raises(DataError, match="skill 'conductor'.*What would fix it"):
         reviewer_shortlist(odd, state, exclude=[], n=2)
+
+
+def test_items_still_unsure_after_their_extra_judgments_go_to_review() -> None:
+    """Adjudication ends in review: the items the one rule for extra judgments still finds
+    under qc.min_item_agreement (gold never) join the review whether sampled or not."""
+    from types import SimpleNamespace
+
+    from qc.pipeline import Agreement
+    from tasks.review import unsure_of
+    spec = spec_for("pairwise_preference")
+    spec = spec.model_copy(update={"qc": spec.qc.model_copy(update={"min_item_agreement": 0.6})})
+    items = pd.DataFrame({"item_id": ["i1", "i2", "i3", "g1"],
+                          "is_gold": [False, False, False, True]})
+    agreement = Agreement(fleiss=0.5, fleiss_by_field={}, cohen=pd.DataFrame(),
+                          alpha_without=pd.Series(dtype=float),
+                          items=pd.Series({"i1": 1.0, "i2": 1 / 3, "i3": 0.5, "g1": 0.0}))
+    result = SimpleNamespace(outcome=pd.DataFrame({"task": ["i1", "i2", "i3"], "field": "preference",
+                                                   "label": "a", "confidence": 0.9}),
+                             agreement=agreement)
+    camp = SimpleNamespace(spec=spec, items=items)
+    assert sorted(unsure_of(camp, result)) == ["i2", "i3"]
