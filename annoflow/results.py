@@ -27,6 +27,15 @@ class AnnotatorStats(BaseModel):
     estimated_from: int | None = None      # judgments it rests on
     # reference label (the gold answer, else the delivered label) -> their label -> count
     confusion: dict[str, dict[str, int]] | None = None
+    # the other rules' figures, where the campaign has them
+    model_accuracy: float | None = None    # the Dawid-Skene model's estimate of their accuracy
+    speed_ratio: float | None = None       # their median time over the crowd's
+    top_label_share: float | None = None   # straight-lining: their most given answer's share
+    left_share: float | None = None        # position bias: share of picks on the left
+    left_p_value: float | None = None
+    drift_p_value: float | None = None     # drift: one-sided trend test of their scores
+    drift_late_accuracy: float | None = None   # ... and their later work's accuracy
+    drift_late_ci_high: float | None = None
 
 
 class QCStats(BaseModel):

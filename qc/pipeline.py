@@ -146,8 +146,14 @@ class QCResult:
                 estimated_accuracy_ci=(float(r["est_ci_low"]), float(r["est_ci_high"]))
                 if has_est else None,
                 estimated_from=int(r["est_n"]) if has_est else None,
-                confusion=confusion.get(str(x))))
+                confusion=confusion.get(str(x)),
+                **{k: num(float(r[k])) for k in OTHER_FIGURES if k in w and pd.notna(r[k])}))
         return out
+
+
+#: per-annotator figures of the other rules carried into ``AnnotatorStats`` as they are
+OTHER_FIGURES = ("model_accuracy", "speed_ratio", "top_label_share", "left_share",
+                 "left_p_value", "drift_p_value", "drift_late_accuracy", "drift_late_ci_high")
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,22 @@ def test_the_rule_sees_an_import_inside_a_function(tmp_path: Path) -> None:
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from connectors.s3 import S3Store\n    import tasks.stages\n")
     assert _imports(f) == {"connectors", "tasks"}
+
+
+def test_every_rules_figures_reach_the_manifest_per_annotator() -> None:
+    """Issue 10: every figure machine-readable under pseudonyms: each annotator's row of the
+    manifest carries the position, straight-lining, speed, model and drift figures the
+    rules used, as QC computed them."""
+    from qc.pipeline import QCConfig, run_layers
+    from simulation.campaigns import SIDES, pairwise_campaign
+    c = pairwise_campaign(3)
+    gold = c.gold.rename("label").rename_axis("task").reset_index().assign(field="preference")
+    result = run_layers(c.judgments.assign(field="preference"), gold[["task", "field", "label"]],
+                        QCConfig(min_gold_accuracy=0.7, sides=SIDES))
+    detail = {a.annotator: a for a in result.stats().annotators_detail}
+    w = result.workers
+    for x, a in detail.items():
+        assert a.left_share == pytest.approx(w.at[x, "left_share"], abs=1e-12)
+        assert a.model_accuracy == pytest.approx(w.at[x, "model_accuracy"], abs=1e-12)
+        assert a.top_label_share == pytest.approx(w.at[x, "top_label_share"], abs=1e-12)
+    assert any(a.drift_p_value is not None for a in detail.values())

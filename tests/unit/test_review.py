@@ -255,3 +255,4 @@ def test_items_still_unsure_after_their_extra_judgments_go_to_review() -> None:
                              agreement=agreement)
     camp = SimpleNamespace(spec=spec, items=items)
     assert sorted(unsure_of(camp, result)) == ["i2", "i3"]
+
