@@ -64,6 +64,21 @@ def _sum_by(codes: np.ndarray, values: np.ndarray, start: np.ndarray) -> np.ndar
                      for j in range(start.shape[1])], axis=1)
 
 
+def _posterior(e: _Encoded, log_judged: np.ndarray, priors: np.ndarray,
+               clamp_rows: np.ndarray, clamp: np.ndarray) -> np.ndarray:
+    """The E-step: each task's posterior over the true labels from its judgments'
+    log-likelihoods (judgment x true label) and the class priors, the gold tasks held at
+    their known labels."""
+    eps = np.finfo(float).tiny
+    log_p = _sum_by(e.t, log_judged, np.zeros((len(e.tasks), len(e.labels)))
+                    + np.log(np.maximum(priors, eps)))
+    log_p -= log_p.max(axis=1, keepdims=True)
+    new = np.exp(log_p)
+    new /= new.sum(axis=1, keepdims=True)
+    new[clamp_rows] = clamp
+    return new
+
+
 def _finish(est, e: _Encoded, probas: np.ndarray, best: np.ndarray | None = None) -> None:
     """Set ``probas_``, ``labels_`` (``best``: the chosen label's column per task; by
     default the most probable, ties going to the first label) and ``confidence_``."""
@@ -140,12 +155,8 @@ class DawidSkene:
                 errors += self.smoothing * pooled
             errors /= np.maximum(errors.sum(axis=2, keepdims=True), eps)
             # E-step: posterior over true labels per task
-            log_p = _sum_by(e.t, np.log(np.maximum(errors, eps))[e.w, :, e.y],
-                            np.zeros((len(e.tasks), n_l)) + np.log(np.maximum(priors, eps)))
-            log_p -= log_p.max(axis=1, keepdims=True)
-            new = np.exp(log_p)
-            new /= new.sum(axis=1, keepdims=True)
-            new[clamp_rows] = clamp
+            new = _posterior(e, np.log(np.maximum(errors, eps))[e.w, :, e.y], priors,
+                             clamp_rows, clamp)
             delta = np.abs(new - probas).max()
             probas = new
             if delta < self.tol:
@@ -277,12 +288,8 @@ class OrdinalDawidSkene:
             conf = (1 - acc)[:, None, None] * np.where(off, share, 0.0)[None]
             conf[:, np.arange(n_l), np.arange(n_l)] = acc[:, None]
             # E-step
-            log_p = np.zeros((len(e.tasks), n_l)) + np.log(np.maximum(priors, eps))
-            np.add.at(log_p, e.t, np.log(np.maximum(conf[e.w, :, e.y], eps)))
-            log_p -= log_p.max(axis=1, keepdims=True)
-            new = np.exp(log_p)
-            new /= new.sum(axis=1, keepdims=True)
-            new[clamp_rows] = clamp
+            new = _posterior(e, np.log(np.maximum(conf[e.w, :, e.y], eps)), priors,
+                             clamp_rows, clamp)
             delta = np.abs(new - probas).max()
             probas = new
             if delta < self.tol:
