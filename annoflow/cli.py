@@ -107,6 +107,17 @@ def validate(spec_path: Path = typer.Argument(..., metavar="SPEC", help="request
         out.print(plan.to_text())
 
 
+def _review_line(r: dict[str, Any]) -> str:
+    """L4's figures in a line (``QCStats.review``)."""
+    if not r.get("reviewed"):
+        return f"none of the {r['sampled']} sampled items was reviewed"
+    lo, hi = r["acceptance_ci"]
+    return (f"{r['accepted']} of {r['reviewed']} reviewed items accepted as they were "
+            f"({r['acceptance']:.0%}, 95% interval {lo:.0%}–{hi:.0%}; bar "
+            f"{r['min_acceptance']:.0%}), {r['corrected']} corrected, {r['rejected']} rejected, "
+            f"by {len(r['by_reviewer'])} reviewer(s)")
+
+
 def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float,
              what: str = "delivered") -> None:
     s = get_settings()
@@ -131,6 +142,8 @@ def _summary(r: dict[str, Any], flow_run_url: str, elapsed: float,
     else:
         out.print(f"  Checks       {qc['judgments_kept']} of {qc['judgments']} texts accepted "
                   f"(free text: automatic checks, no vote)")
+    if qc.get("review"):
+        out.print(f"  Review       {_review_line(qc['review'])}")
     if qc.get("items_unresolved"):
         out.print(f"  Unresolved   {qc['items_unresolved']} item(s) had no usable result")
     ex = r.get("excluded_experts", [])
@@ -374,6 +387,9 @@ def _print_status(st: dict) -> None:
             out.print(f"  Alert        {a}")
     if st.get("tick_alert"):
         out.print(f"  Alert        {st['tick_alert']}")
+    review = ((st.get("result") or {}).get("qc") or {}).get("review")
+    if review:
+        out.print(f"  Review       {_review_line(review)}")
     for key, label in (("label_studio_project_url", "Label Studio"),
                        ("delivery_uri", "Dataset"), ("manifest_uri", "Manifest"),
                        ("prefect_flow_run_url", "Last tick")):
