@@ -250,7 +250,8 @@ def _review_chart(review: ReviewSummary, names: dict[str, str]) -> list[str]:
     return [f"<h2>Expert review (L4)</h2><p>{review.reviewed} of {review.sampled} sampled items "
             f"reviewed: {review.count('accept')} accepted as they were, "
             f"{review.count('correct')} corrected (the reviewer's answer is delivered), "
-            f"{review.count('reject')} rejected (not delivered)"
+            f"{review.count('reject')} rejected (an item rejected is judged again once and its "
+            f"new result reviewed; what is rejected then is not delivered)"
             + (f"; {review.unreadable} reviews could not be read" if review.unreadable else "")
             + ".</p>",
             _bars(rows, title="Review acceptance: share accepted as it was, with 95% Wilson "
