@@ -117,9 +117,10 @@ def test_corrections_are_delivered(delivered, s3, settings) -> None:
     data = _read(s3, result["delivery_uri"] + "data/train-00000-of-00001.parquet")
     assert len(data) == result["items"]
     fixed = verdicts[verdicts["verdict"] == "correct"]
-    truth = pd.read_json(REPO / "data/demo/truth.jsonl", lines=True).set_index("item_id")
-    # the simulated reviewers correct to what they believe; with their accuracy that is
-    # mostly the truth, and what is delivered is what they said, whatever it is
+    # what is delivered is what the reviewer said, whatever it is. (Whether it is the truth
+    # is not asserted: a reviewer at 92-99% correcting a crowd that is right 95% of the time
+    # is about as often wrong as right when they disagree; that is a property of the
+    # simulated people, not of the code.)
     by_item = data.set_index("item_id")
     shown = pd.read_json(REPO / "data/demo/items.jsonl", lines=True).set_index("item_id")
     for r in fixed.itertuples():
@@ -127,9 +128,6 @@ def test_corrections_are_delivered(delivered, s3, settings) -> None:
         picked = "a" if by_item.at[r.task, "chosen"] == shown.at[r.task, "response_a"] else "b"
         assert picked == said, (r.task, said)
         assert by_item.at[r.task, "confidence"] == 1.0
-    assert len(fixed) == 0 or (fixed["correction_json"].map(lambda j: json.loads(j)["preference"])
-                               == truth.loc[fixed["task"], "answer"].map(lambda a: a["preference"])
-                               .to_numpy()).mean() >= 0.5
 
 
 def test_rejected_texts_are_not_delivered_and_corrected_ones_are(delivered, s3, settings) -> None:

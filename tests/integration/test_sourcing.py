@@ -131,7 +131,12 @@ def test_quality_measured_in_the_campaign_goes_back_into_the_pool(sourced) -> No
     recorded = registry.campaign_quality(sourced["rid"]).set_index("expert_id")
     state = StateStore(sourced["state_url"])
     qualified = recorded["qualified"].fillna(False).astype(bool)
-    active = [e for e in state.roster(sourced["rid"]) if qualified.get(e, False)]
+    entries = state.roster_entries(sourced["rid"])
+    # those who passed and worked (one who passed after the places were filled, or had not
+    # finished the round then, is released unworked)
+    active = [e.expert_id for e in entries
+              if e.status in ("active", "removed") and qualified.get(e.expert_id, False)]
+    spare = [e.expert_id for e in entries if e.status == "released"]
     assert len(active) == 8
     assert (recorded.loc[active, "judgments"] > 0).all()
     history = {e: registry.quality(e)["software-engineering"] for e in active + weak}
@@ -139,6 +144,8 @@ def test_quality_measured_in_the_campaign_goes_back_into_the_pool(sourced) -> No
         assert (h := history[e])["campaigns"] == 1
         assert h["judgments"] == recorded.at[e, "judgments"]
         assert h["gold_judged"] == recorded.at[e, "gold_judged"] + 10
+    for e in spare:  # released before production: nothing of theirs was judged there
+        assert not recorded["judgments"].get(e, 0) > 0
     for e in weak:  # their ten answers of the round, with what they got right
         assert (history[e]["gold_judged"], history[e]["judgments"]) == (10, 0)
         assert history[e]["gold_right"] / 10 == recorded.at[e, "qualification_score"]
