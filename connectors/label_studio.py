@@ -10,7 +10,7 @@ Experts are managed through annoflow's access extension in the server (``extensi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -182,14 +182,18 @@ class LabelStudioClient:
 
     def set_access(self, *, project_id: int, members: list[int], probes: list[int] | None,
                    gold_rate: float, removed: Sequence[int] | None = None,
-                   serving_ttl_s: float | None = None) -> None:
+                   serving_ttl_s: float | None = None,
+                   barred: Mapping[int, Sequence[int]] | None = None) -> None:
         """Who may work on the project, who was removed from it for quality (their judgments
-        stop counting), which tasks are hidden gold, how often it comes, and how long a
-        served task stays its expert's (None: as set before). Members left out lose the
-        tasks they hold at once; ``removed`` is the whole removed set."""
+        stop counting), which tasks are hidden gold, how often it comes, how long a
+        served task stays its expert's, and which tasks are never served to whom
+        (``barred``: task -> users; None: as set before). Members left out lose the
+        tasks they hold at once; ``removed`` and ``barred`` are the whole sets."""
         body: dict = {"members": members, "probes": probes, "gold_rate": gold_rate}
         if removed is not None:
             body["removed"] = list(removed)
+        if barred is not None:
+            body["barred"] = {str(t): sorted(users) for t, users in barred.items()}
         if serving_ttl_s is not None:
             body["serving_ttl_s"] = serving_ttl_s
         self._http("PUT", f"api/annoflow/projects/{project_id}/access/",

@@ -147,6 +147,23 @@ def summarize(verdicts: pd.DataFrame, sampled: int, min_acceptance: float,
                          unreadable)
 
 
+def second_looks(drawn: pd.DataFrame, verdicts: pd.DataFrame, team: list[str]) -> dict[str, list[str]]:
+    """Who must not review each round-2 unit (``drawn``'s ``round`` 2): the reviewers who
+    rejected a unit of the same item in round 1, so that the look that decides is another
+    reviewer's. Nobody is barred where that would leave no one of ``team`` to review."""
+    if "round" not in drawn or not len(verdicts):
+        return {}
+    first = set(drawn.loc[drawn["round"] == 1, "unit"].astype(str))
+    rejected = verdicts[(verdicts["verdict"] == "reject") & verdicts["unit"].astype(str).isin(first)]
+    by_task = rejected.groupby(rejected["task"].astype(str))["reviewer"].agg(lambda r: sorted(set(r)))
+    out = {}
+    for r in drawn[drawn["round"] == 2].itertuples():
+        barred = by_task.get(str(r.task), [])
+        if barred and set(team) - set(barred):
+            out[str(r.unit)] = barred
+    return out
+
+
 def apply_review(result: "QCResult", review: ReviewSummary, free_text: bool) -> "QCResult":
     """The QC result with the review's verdicts applied: corrections replace what was to be
     delivered (confidence 1: an expert reviewer decided it), rejected units are dropped

@@ -29,8 +29,8 @@ from annoflow.roster import bookings
 from annoflow.spec import RequestSpec
 from annoflow.tasktypes import UnreadableResult, get_task_type
 from connectors.label_studio import LSProject, LSTask
-from qc.review import (REDONE, VERDICT_COLUMNS, VERDICTS, ReviewSummary, sample, shown_answer,
-                       summarize, units)
+from qc.review import (REDONE, VERDICT_COLUMNS, VERDICTS, ReviewSummary, sample, second_looks,
+                       shown_answer, summarize, units)
 from tasks import stage
 from qc.pipeline import QCResult
 from tasks.operations import Campaign, load_campaign
@@ -313,10 +313,17 @@ def review_round(camp: Campaign, qc: Callable[[], QCResult],
     team = reviewers(camp)
     users = {int(u): e for e, u in zip(camp.roster["expert_id"], camp.roster["ls_user_id"])
              if e in team and pd.notna(u)}
-    svc.ls.set_access(project_id=project.id, members=sorted(users), probes=[], gold_rate=0.0,
-                      serving_ttl_s=spec.operations.idle_release_hours * 3600)
     tasks = list(svc.ls.iter_tasks(project_id=project.id, with_annotations=True))
     verdicts, unreadable = read_verdicts(spec, tasks, drawn, users)
+    # a second look is another reviewer's: who rejected the item is not served it again
+    ls_id = {e: u for u, e in users.items()}
+    task_id = {t.meta.get("ref"): t.id for t in tasks}
+    unit_ref = dict(zip(drawn["unit"].astype(str), drawn["ref"].astype(str) + "/" + drawn["unit"].astype(str)))
+    barred = {task_id[unit_ref[unit]]: [ls_id[e] for e in who if e in ls_id]
+              for unit, who in second_looks(drawn, verdicts, sorted(users.values())).items()
+              if unit_ref.get(unit) in task_id}
+    svc.ls.set_access(project_id=project.id, members=sorted(users), probes=[], gold_rate=0.0,
+                      serving_ttl_s=spec.operations.idle_release_hours * 3600, barred=barred)
     # (a review that cannot be read still took the task: its unit stays unreviewed)
     done = set(verdicts["unit"]) | unreadable
     if len(drawn) and not set(drawn["unit"]) <= done:

@@ -4,7 +4,8 @@
     POST /api/annoflow/experts/<id>/password/    {password}      -> 204
     GET  /api/annoflow/experts/?ids=1,2                           -> [{id, last_login}]
     PUT  /api/annoflow/projects/<id>/access/     {members, probes, gold_rate,
-                                                  removed?, serving_ttl_s?}   -> 204
+                                                  removed?, serving_ttl_s?,
+                                                  barred?: {task: [user]}}     -> 204
     PUT  /api/annoflow/projects/<id>/review/     {window, reviewed: {user: n}}  -> 204
     PUT  /api/annoflow/projects/<id>/overlap/    {overlaps: {task: n}}          -> 204
     GET  /api/annoflow/projects/<id>/activity/                    -> [{user, open_task, open_since,
@@ -17,8 +18,10 @@ carries only a login alias and a display handle, never a real name or email.
 A project's access is its whole desired state: the enabled members are ``members`` less
 ``removed`` (experts removed for quality: their judgments stop counting and their tasks
 are served again until enough others judge them); anyone else loses their open servings
-at once, so the tasks they held go to others. ``probes``, ``removed`` and
-``serving_ttl_s`` are kept as they are when the body leaves them out (or ``probes`` is null).
+at once, so the tasks they held go to others. ``barred``: tasks never served to the users
+named (a reviewer is not served the second look at their own rejection). ``probes``,
+``removed``, ``serving_ttl_s`` and ``barred`` are kept as they are when the body leaves them
+out (or ``probes`` is null).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annoflow_ls.middleware import RULES, STATIC_PREFIXES
-from annoflow_ls.models import Campaign, Probe, Removal, Serving
+from annoflow_ls.models import Bar, Campaign, Probe, Removal, Serving
 
 
 class ExpertsAPI(APIView):
@@ -116,7 +119,14 @@ class ProjectAccessAPI(APIView):
             if not fields["serving_ttl_s"] > 0:
                 return Response({"detail": "serving_ttl_s must be positive"},
                                 status=status.HTTP_400_BAD_REQUEST)
-        foreign = probes - set(Task.objects.filter(project=project, id__in=probes).values_list("id", flat=True))
+        try:
+            barred = ({(int(t), int(u)) for t, users in dict(request.data["barred"]).items()
+                       for u in users} if request.data.get("barred") is not None else None)
+        except (TypeError, ValueError):
+            return Response({"detail": "barred must be a map of task id to a list of user ids"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        tasks = probes | {t for t, _ in barred or ()}
+        foreign = tasks - set(Task.objects.filter(project=project, id__in=tasks).values_list("id", flat=True))
         if foreign:
             return Response({"detail": f"tasks {sorted(foreign)[:5]} are not in project {pk}"},
                             status=status.HTTP_400_BAD_REQUEST)
@@ -139,6 +149,12 @@ class ProjectAccessAPI(APIView):
             Probe.objects.filter(project=project).exclude(task_id__in=probes).delete()
             have = set(Probe.objects.filter(project=project).values_list("task_id", flat=True))
             Probe.objects.bulk_create([Probe(project=project, task_id=t) for t in probes - have])
+            if barred is not None:
+                Bar.objects.filter(project=project).delete()
+                Bar.objects.bulk_create([Bar(project=project, task_id=t, user_id=u) for t, u in barred])
+                # a barred task held open goes back to the others
+                for t, u in barred:
+                    Serving.objects.filter(task_id=t, user_id=u, submitted_at__isnull=True).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -56,3 +56,18 @@ class Serving(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "task"], name="one_serving_per_expert_task")]
         indexes = [models.Index(fields=["project", "user"]), models.Index(fields=["task", "submitted_at"])]
+
+
+class Bar(models.Model):
+    """An expert who is never served a task: the reviewer whose rejection it is the second
+    look at (a second review is someone else's)."""
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE,
+                             related_name="annoflow_bars")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="annoflow_bars")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE,
+                                related_name="annoflow_bars")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "user"], name="one_bar_per_task_user")]
+        indexes = [models.Index(fields=["project", "user"], name="annoflow_bar_project_user")]

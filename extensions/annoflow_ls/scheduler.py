@@ -12,8 +12,8 @@ Rules, in order:
    ``phase`` a per-expert offset in [0, 1): gold comes evenly through every stream, at
    different positions for different experts, and late arrivals are treated alike;
 4. otherwise the work task with the most judgments already (to finish items), then the
-   lowest id, among those the expert has not seen whose judgments plus open servings by
-   others are under the task's overlap. Judgments (and submitted servings) of experts
+   lowest id, among those the expert has not seen and is not barred from (``Bar``) whose
+   judgments plus open servings by others are under the task's overlap. Judgments (and submitted servings) of experts
    removed from the project for quality do not count: their tasks are served again.
 
 Choosing is serialized: a row lock on the project (PostgreSQL: per project), an immediate
@@ -33,7 +33,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annoflow_ls.models import SERVING_TTL_S, Campaign, Probe, Removal, Serving
+from annoflow_ls.models import SERVING_TTL_S, Bar, Campaign, Probe, Removal, Serving
 
 _choose = threading.Lock()
 
@@ -75,8 +75,10 @@ def _work(user, project, cut):
     mine = Serving.objects.filter(user=user, project=project).values("task_id")
     judged = Annotation.objects.filter(project=project, completed_by=user).values("task_id")
     probes = Probe.objects.filter(project=project).values("task_id")
+    barred = Bar.objects.filter(project=project, user=user).values("task_id")
     return (Task.objects.filter(project=project)
             .exclude(id__in=probes).exclude(id__in=mine).exclude(id__in=judged)
+            .exclude(id__in=barred)
             .annotate(n_done=Count("annotations__completed_by", filter=done, distinct=True),
                       # claimed submissions whose annotation may not be committed yet
                       n_sub=Count("annoflow_servings", filter=sub, distinct=True),

@@ -24,6 +24,8 @@ django.setup()
 from django.core.management import call_command
 call_command("migrate", "--no-color", verbosity=0)
 from django.db.migrations.recorder import MigrationRecorder
+# the extension's models and its migrations agree (exits non-zero when one is missing)
+call_command("makemigrations", "annoflow_access", "--check", "--dry-run", verbosity=1)
 print(sorted({m.app for m in MigrationRecorder.Migration.objects.all()}))
 """
 

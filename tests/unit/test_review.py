@@ -17,7 +17,7 @@ from annoflow.tasktypes import TASK_TYPES, get_task_type
 from annoflow.tasktypes.base import choices_result
 from connectors.label_studio import LSAnnotation, LSTask
 from qc.pipeline import QCConfig, run_layers
-from qc.review import apply_review, sample, shown_answer, summarize, units
+from qc.review import apply_review, sample, second_looks, shown_answer, summarize, units
 from simulation.answers import review
 from tasks.review import SHOWN_FIELD, VERDICT_FIELD, read_verdicts, review_label_config
 from tests.unit.test_task_types import spec_for
@@ -205,6 +205,18 @@ def test_an_item_judged_again_after_a_rejection_is_decided_by_its_second_review(
     assert "i05" in set(out.outcome["task"]) and "i07" not in set(out.outcome["task"])
     assert out.unresolved == ["i07"]
     assert out.stats().review["rejected"] == 2  # both rounds count in the acceptance rate
+
+
+def test_the_second_look_at_a_rejection_is_another_reviewers() -> None:
+    drawn = pd.DataFrame({"unit": ["i01", "i02", "i03", "i01#2", "i03#2"],
+                          "task": ["i01", "i02", "i03", "i01", "i03"], "round": [1, 1, 1, 2, 2]})
+    verdicts = _verdicts([("i01", "rev-1", "reject", None), ("i02", "rev-2", "reject", None),
+                          ("i03", "rev-2", "reject", None)]).assign(task=["i01", "i02", "i03"])
+    assert second_looks(drawn, verdicts, ["rev-1", "rev-2"]) == {"i01#2": ["rev-1"], "i03#2": ["rev-2"]}
+    # nobody else to look: nobody is barred, the review still ends
+    assert second_looks(drawn, verdicts, ["rev-2"]) == {"i01#2": ["rev-1"]}
+    assert second_looks(drawn, verdicts, ["rev-1"]) == {"i03#2": ["rev-2"]}
+    assert second_looks(drawn.iloc[:3], verdicts, ["rev-1", "rev-2"]) == {}
 
 
 def test_a_rejected_item_is_judged_again_by_experts_who_have_not_judged_it() -> None:
