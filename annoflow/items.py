@@ -116,6 +116,24 @@ def swapped_refs(items: pd.DataFrame) -> frozenset[str]:
     return frozenset(items.loc[items["swapped"].fillna(False).astype(bool), "ref"])
 
 
+def swap_twins(spec: RequestSpec, items: pd.DataFrame) -> pd.DataFrame:
+    """The swap probes (``qc.swap_probe_share``): ``ceil(share * n)`` of the ``n`` work
+    items, chosen by a hash of their keyed ``ref``, each a task of its own shown the other
+    way round from its item. Rows as ``items``' with their own opaque ``ref`` and the
+    item's in ``twin_of``; none when the share is 0."""
+    share = spec.qc.swap_probe_share
+    work = items[~items["is_gold"].astype(bool)]
+    if not share or not len(work):
+        return items.iloc[:0].assign(twin_of=pd.Series(dtype=object))
+    order = work["ref"].map(lambda r: hashlib.sha256(f"swap-order|{r}".encode()).hexdigest())
+    chosen = work.loc[order.sort_values().index[:math.ceil(share * len(work) - 1e-9)]]
+    shown = (chosen["swapped"].fillna(False).astype(bool) if "swapped" in chosen.columns
+             else pd.Series(False, index=chosen.index))
+    return chosen.assign(
+        twin_of=chosen["ref"], swapped=~shown,
+        ref=chosen["ref"].map(lambda r: hashlib.sha256(f"swap|{r}".encode()).hexdigest()[:16]))
+
+
 def _shown(spec: RequestSpec) -> dict[str, str]:
     """The inputs an expert is shown (``source.fields`` without the type's metadata, which
     a gold or qualification file need not carry)."""

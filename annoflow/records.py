@@ -24,6 +24,9 @@ RAW_ANNOTATION_SCHEMA = pa.schema([
     ("withdrawn", pa.string()),     # gone from Label Studio after it was synced (deleted, or
                                     # reassigned outside the roster): a later version of the row
                                     # says so; the earlier ones stay in their snapshots
+    ("twin", pa.bool_()),           # an answer to the item's swap probe (shown the other way
+                                    # round; answer_json in the item's terms): it measures
+                                    # self-consistency and is no judgment (null before probes)
 ])
 
 #: The delivered judgments table (annotations.parquet): pseudonymous annotator ids,

@@ -36,6 +36,8 @@ class AnnotatorStats(BaseModel):
     drift_p_value: float | None = None     # drift: one-sided trend test of their scores
     drift_late_accuracy: float | None = None   # ... and their later work's accuracy
     drift_late_ci_high: float | None = None
+    swap_probes: int | None = None         # swap probes answered (their item judged too)
+    swap_consistency: float | None = None  # ... answered as the item was
 
 
 class QCStats(BaseModel):

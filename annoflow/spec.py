@@ -190,6 +190,13 @@ class QCSpec(_Model):
                     "of agreeing pairs of its kept judgments, averaged over a rubric's "
                     "criteria) is under this gets one more judgment, by the same rule as "
                     "target_confidence (off by default)")
+    swap_probe_share: float = Field(
+        0.0, ge=0, le=0.5,
+        description="side-by-side types: this share of the work items gets a swap probe, the "
+                    "same pair shown the other way round, which Label Studio serves to each "
+                    "expert who judged the item, a few tasks later; the share of probes an "
+                    "expert answers as they answered the item is their self-consistency, "
+                    "reported per annotator and never delivered (0: none)")
     review: ReviewSpec | None = Field(
         None, description="L4: expert review of a sample before delivery (off when absent)")
     min_review_acceptance: float = Field(
@@ -279,6 +286,10 @@ class RequestSpec(_Model):
                     f"qc.{name} needs workforce.max_annotators_per_item above "
                     f"annotators_per_item ({self.workforce.annotators_per_item}): that is "
                     f"how many judgments an unsure item may get")
+        if self.qc.swap_probe_share and tt.sides(self.task) is None:
+            raise ValueError(f"qc.swap_probe_share: task type {self.task.type} does not show "
+                             f"two responses side by side, so there is no order to swap; "
+                             f"remove it")
         if get_task_type(self.task.type).free_text and self.gold is not None:
             raise ValueError(f"gold: task type {self.task.type} is free text, which has no gold "
                              f"answers; remove the gold block (its QC is automatic checks and "

@@ -31,8 +31,8 @@ from tasks.delivery import deliver
 from tasks.extra_judgments import ask_for_more
 from tasks.locks import TICK_WAIT_S, command_wait_s
 from tasks.operations import Campaign, act_on_quality, load_campaign, record_progress
-from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_synced, setup_project,
-                              sync_annotations)
+from tasks.production import (RECONCILE_EVERY_S, complete_item_ids, read_swap_probes, read_synced,
+                              setup_project, sync_annotations)
 from tasks.qualification import close_round, qualify
 from tasks.quality import assess, quality_control
 from tasks.review import Reviewed, close_review, redo, review_round, source_reviewers
@@ -75,13 +75,13 @@ def _set_up(camp: Campaign, svc: Services) -> Campaign:
     return load_campaign(camp.request_id, svc)
 
 
-def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult | Reviewed:
+def _finish(camp: Campaign, synced, svc: Services, swap_probes=None) -> CampaignResult | Reviewed:
     """[Expert review of a sample, until every sampled unit has its verdict ->] QC and the
     final delivery; the campaign's schedule stops."""
     review = None
     if camp.spec.qc.review is not None:
         reviewed = review_round(camp, lambda: assess(camp.spec, camp.items, synced,
-                                                     camp.removed), svc)
+                                                     camp.removed, swap_probes), svc)
         if reviewed.summary is None:
             if camp.stage != "reviewing":
                 set_stage(camp.request_id, "reviewing", actor="tick", state=svc.state,
@@ -96,7 +96,7 @@ def _finish(camp: Campaign, synced, svc: Services) -> CampaignResult | Reviewed:
         review = reviewed.summary
     try:
         qc = quality_control(camp.spec, camp.items, synced, camp.removed, svc.publish,
-                             review=review)
+                             review=review, swap_probes=swap_probes)
     except QCGateFailed as e:
         set_stage(camp.request_id, "qc_failed", reason=str(e), actor="tick", state=svc.state)
         svc.stop_schedules(camp.request_id)
@@ -176,7 +176,7 @@ def tick(request_id: str, svc: Services | None = None) -> TickResult:
             camp, actions = act_on_quality(camp, sync.synced, svc)
             qc = None
             if full and len(sync.synced):  # (as often as the full reconciliation: QC on all)
-                qc = assess(camp.spec, camp.items, sync.synced, camp.removed)
+                qc = assess(camp.spec, camp.items, sync.synced, camp.removed, sync.swap_probes)
                 record_feedback(camp, qc, svc)
             camp, more = ask_for_more(camp, sync.synced, svc, qc=qc)
             actions += more
@@ -185,7 +185,7 @@ def tick(request_id: str, svc: Services | None = None) -> TickResult:
             failpoint("tick:progress-recorded")
             result = None
             if progress.tasks_complete >= progress.tasks:
-                result = _finish(camp, sync.synced, svc)
+                result = _finish(camp, sync.synced, svc, sync.swap_probes)
             if isinstance(result, Reviewed):
                 return TickResult(request_id=request_id, synced=sync.fresh,
                                   stage="producing" if result.redoing else "reviewing",
@@ -216,7 +216,8 @@ def deliver_interim(request_id: str) -> CampaignResult:
             raise AnnoflowError(f"campaign {request_id} has not started production yet: "
                                 f"nothing to deliver")
         synced = read_synced(svc.store, svc.raw(request_id))
-        qc = assess(camp.spec, camp.items, synced, camp.removed)
+        qc = assess(camp.spec, camp.items, synced, camp.removed,
+                    read_swap_probes(svc.store, svc.raw(request_id)))
         done = set(complete_item_ids(synced, camp.items, camp.spec, set(camp.removed),
                                      camp.overlaps))
         if not done:

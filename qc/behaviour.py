@@ -67,3 +67,24 @@ def position_bias(annotations: pd.DataFrame, sides: dict[str, str]) -> pd.DataFr
     out["left_p_value"] = p_values
     out["reason"] = reasons
     return out
+
+
+def swap_consistency(judgments: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
+    """Per worker, from swap probes (the same pair shown the other way round to a worker who
+    judged it, their answer mapped back to the item's terms): ``swap_probes`` (probes whose
+    item the worker also judged) and ``swap_consistency`` (the share answered as the item
+    was: every field the same). Both frames in the contract's columns (task, worker,
+    [field,] label); a worker with no probe is left out."""
+    cols = ["swap_probes", "swap_consistency"]
+    if not len(probes) or not len(judgments):
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="worker"))
+    def answers(df: pd.DataFrame) -> pd.Series:
+        field = df["field"].astype(str) if "field" in df.columns else pd.Series("", index=df.index)
+        return (pd.DataFrame({"task": df["task"].astype(str), "worker": df["worker"].astype(str),
+                              "pair": field + "\x1f" + df["label"].astype(str)})
+                .groupby(["task", "worker"])["pair"].agg(lambda p: "\x1e".join(sorted(p))))
+    both = pd.concat({"item": answers(judgments), "probe": answers(probes)}, axis=1,
+                     join="inner")
+    same = (both["item"] == both["probe"]).groupby(level="worker").agg(["size", "mean"])
+    return same.rename(columns={"size": "swap_probes", "mean": "swap_consistency"})[cols] \
+        .rename_axis("worker")

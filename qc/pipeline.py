@@ -24,7 +24,7 @@ from annoflow.results import AnnotatorStats, QCStats
 from qc.agreement import (Level, alpha_without_each_worker, cohen_kappa_matrix, fleiss_kappa,
                           item_agreement, krippendorff_alpha)
 from qc.aggregation import DawidSkene, aggregator
-from qc.behaviour import behaviour_stats, position_bias
+from qc.behaviour import behaviour_stats, position_bias, swap_consistency
 from qc.checks import CheckResult
 from qc.contract import check_annotations, gold_series
 from qc.copying import COPY_COLUMNS, copy_pairs, copy_reasons
@@ -153,7 +153,27 @@ class QCResult:
 
 #: per-annotator figures of the other rules carried into ``AnnotatorStats`` as they are
 OTHER_FIGURES = ("model_accuracy", "speed_ratio", "top_label_share", "left_share",
-                 "left_p_value", "drift_p_value", "drift_late_accuracy", "drift_late_ci_high")
+                 "left_p_value", "drift_p_value", "drift_late_accuracy", "drift_late_ci_high",
+                 "swap_probes", "swap_consistency")
+
+
+def _swap_check(swapped: pd.DataFrame) -> CheckResult:
+    """L1, self-consistency on swap probes: measured and reported, never a reason to
+    exclude on its own (a worker's answer may honestly change on a close pair)."""
+    n = int(swapped["swap_probes"].sum())
+    same = float((swapped["swap_probes"] * swapped["swap_consistency"]).sum() / n) if n else None
+    low = swapped["swap_consistency"].idxmin() if len(swapped) else None
+    return CheckResult(
+        "swap_consistency", "L1", passed=True, severity="info",
+        summary=(f"{n} swap probe(s) answered by {len(swapped)} annotator(s): the same answer "
+                 f"both ways {same:.0%} of the time (the lowest annotator: "
+                 f"{swapped.at[low, 'swap_consistency']:.0%} of "
+                 f"{int(swapped.at[low, 'swap_probes'])})" if n else
+                 "no swap probe was answered by an annotator who had judged its item"),
+        metrics={"probes": n, "consistency": same,
+                 "by_annotator": {str(w): {"probes": int(r.swap_probes),
+                                           "consistency": float(r.swap_consistency)}
+                                  for w, r in swapped.iterrows()}})
 
 
 @dataclass(frozen=True)
@@ -358,9 +378,12 @@ def _finish_workers(workers: pd.DataFrame, reasons: pd.Series,
 
 
 def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
-               cfg: QCConfig, removed: dict[str, str] | None = None) -> QCResult:
+               cfg: QCConfig, removed: dict[str, str] | None = None,
+               swap_probes: pd.DataFrame | None = None) -> QCResult:
     """QC for voted work. ``gold``: (task, [field,] label) answers of the gold tasks;
-    ``removed``: workers removed while the campaign ran (worker -> why), excluded."""
+    ``removed``: workers removed while the campaign ran (worker -> why), excluded;
+    ``swap_probes``: the answers to swap probes, in the item's terms (as ``annotations``),
+    which measure each worker's self-consistency and count nowhere else."""
     if missing := [c for c in ("task", "worker", "label") if c not in annotations.columns]:
         raise ValueError(f"annotations are missing column(s) {missing} (see qc.contract)")
     data = _units(annotations)
@@ -387,6 +410,9 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
     if sided is not None:
         workers = workers.join(sided[["left_share", "left_p_value"]])
         positional = sided["reason"].reindex(workers.index, fill_value="")
+    swapped = swap_consistency(data, swap_probes) if swap_probes is not None else None
+    if swapped is not None:
+        workers = workers.join(swapped)
     # copying on nominal answers only: on rating scales honest experts' near-misses
     # coincide too often for shared "mistakes" to mean anything
     copies = copy_pairs(by_unit.assign(item=data["task"].to_numpy())) \
@@ -414,6 +440,8 @@ def run_layers(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                      "no annotator picked one side beyond chance"),
             metrics={"flagged": biased,
                      "left_share": {str(w): float(v) for w, v in sided["left_share"].items()}}))
+    if swapped is not None:
+        checks.append(_swap_check(swapped))
     checks.append(CheckResult(
         "copying", "L1", passed=not len(copies), severity="warning",
         summary=(f"{len(copies)} pair(s) of annotators share mistakes far beyond chance, one "

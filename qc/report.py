@@ -309,6 +309,14 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
                            title="Position bias: share of picks on the left response",
                            unit="", vmax=1.0, line=pooled,
                            line_label=f"annotators' mean {pooled:.0%}"))
+    if "swap_consistency" in w and w["swap_consistency"].notna().any():
+        sw = w[w["swap_consistency"].notna()]
+        n = sw["swap_probes"].to_numpy(dtype=float)
+        lo, hi = wilson_interval(np.round(sw["swap_consistency"].to_numpy(dtype=float) * n), n)
+        parts.append(_bars([(i, r.swap_consistency, colour[i]) for i, r in sw.iterrows()],
+                           title="Self-consistency: swap probes (the same pair, sides swapped) "
+                                 "answered as the item was, with 95% Wilson intervals",
+                           unit="", vmax=1.0, intervals=list(zip(lo, hi))))
     parts += _agreement_charts(result, names, colour)
     c = result.confusion
     if len(c) and len(set(c["reference"]) | set(c["label"])) <= MAX_CONFUSION_LABELS \

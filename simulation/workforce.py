@@ -402,7 +402,10 @@ class SimulatedWorkforce:
                 if item_id is None or item_id not in truth:
                     raise ConnectorError(f"task {task.id} served to {e.expert_id} matches no "
                                          f"item of the simulation's truth file")
-                rng = _rng(self.profile.seed, "answer", item_id, e.expert_id)
+                # a draw per item and side shown: the pair the other way round (a swap
+                # probe) is a fresh look
+                rng = _rng(self.profile.seed, "answer", item_id, e.expert_id,
+                           *(["shown swapped"] if swapped else []))
                 if SHOWN_FIELD in task.data:  # a review task: what is to be delivered, judged
                     # (its own draw: a second review of the item is a fresh look)
                     rng = _rng(self.profile.seed, "review", item_id, e.expert_id,

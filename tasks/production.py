@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from annoflow.errors import ConnectorError
-from annoflow.items import swapped_refs
+from annoflow.items import swap_twins, swapped_refs
 from annoflow.judgments import counted
 from annoflow.layout import RawZone
 from annoflow.plan import gold_rate
@@ -111,25 +111,32 @@ def setup_project(spec: RequestSpec, items: pd.DataFrame, roster: pd.DataFrame,
     ls = svc.ls
     tt = get_task_type(spec.task.type)
     project = campaign_project(ls, svc.state, spec, tt.label_config(spec))
-    existing, imported = import_once(ls, project.id, spec, items)  # gold hidden among the work
+    twins = swap_twins(spec, items)
+    # gold and swap probes hidden among the work
+    existing, imported = import_once(ls, project.id, spec, pd.concat([items, twins.drop(
+        columns="twin_of")], ignore_index=True) if len(twins) else items)
     failpoint("setup:tasks-imported")
-    # who may work here, and which tasks are the hidden gold probes served at the gold rate
+    # who may work here, which tasks are the hidden gold probes served at the gold rate, and
+    # which are swap probes, served to those who judged their item
     gold_refs = items.loc[items["is_gold"], "ref"]
     ls.set_access(project_id=project.id, members=[int(u) for u in roster["ls_user_id"]],
                   probes=[existing[r].id for r in gold_refs], gold_rate=gold_rate(spec),
-                  serving_ttl_s=spec.operations.idle_release_hours * 3600)
-    log.info("Label Studio project %d ready: %d tasks (%d imported now, %d hidden gold)",
-             project.id, len(existing), imported, len(gold_refs))
+                  serving_ttl_s=spec.operations.idle_release_hours * 3600,
+                  twins={existing[r.ref].id: existing[r.twin_of].id for r in twins.itertuples()})
+    log.info("Label Studio project %d ready: %d tasks (%d imported now, %d hidden gold, "
+             "%d swap probes)", project.id, len(existing), imported, len(gold_refs), len(twins))
     return project
 
 
 def annotation_rows(tasks: list[LSTask], *, refs: dict[str, tuple[str, bool]],
                     experts: dict[int, str], spec: RequestSpec,
-                    swapped: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, int]:
+                    swapped: frozenset[str] = frozenset(),
+                    twins: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, int]:
     """Label Studio tasks -> raw annotation rows. Returns the rows and how many
     annotations came from users outside the roster (left out). ``swapped``: the refs of
     tasks shown the other way round, whose answers are mapped back to the item's terms
-    (``answer_json``; ``result_json`` stays as Label Studio has it)."""
+    (``answer_json``; ``result_json`` stays as Label Studio has it); ``twins``: the refs
+    of swap probes (rows marked ``twin``)."""
     tt = get_task_type(spec.task.type)
     rows, outsiders = [], 0
     for t in tasks:
@@ -154,19 +161,37 @@ def annotation_rows(tasks: list[LSTask], *, refs: dict[str, tuple[str, bool]],
                 "lead_time_s": float(a.lead_time) if a.lead_time is not None else None,
                 "was_cancelled": a.was_cancelled, "created_at": a.created_at,
                 "updated_at": a.updated_at, "result_json": json.dumps(a.result, sort_keys=True),
-                "quarantine": problem})
+                "quarantine": problem, "twin": ref in twins})
     df = pd.DataFrame(rows, columns=RAW_ANNOTATION_SCHEMA.names)
     return df, outsiders
 
 
-def read_synced(store: ObjectStore, raw: RawZone) -> pd.DataFrame:
-    """Every annotation synced so far, latest version of each."""
+def _read_all(store: ObjectStore, raw: RawZone) -> pd.DataFrame:
+    """Every annotation synced so far, latest version of each, swap probes' too."""
     frames = [store.get_parquet(uri=u).to_pandas()
               for u in store.list_uris(prefix_uri=raw.annotations_prefix) if u.endswith(".parquet")]
     frames = [f.reindex(columns=RAW_ANNOTATION_SCHEMA.names) for f in frames if len(f)]
     if not frames:  # (snapshots written before a column existed read it as null)
         return pd.DataFrame(columns=RAW_ANNOTATION_SCHEMA.names)
     return _latest(pd.concat(frames, ignore_index=True))
+
+
+def split_twins(synced: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the annotations of items, the answers to swap probes)."""
+    flag = synced["twin"] if "twin" in synced else pd.Series(False, index=synced.index)
+    twin = flag.fillna(False).astype(bool).to_numpy()
+    return synced[~twin].reset_index(drop=True), synced[twin].reset_index(drop=True)
+
+
+def read_synced(store: ObjectStore, raw: RawZone) -> pd.DataFrame:
+    """Every annotation of an item synced so far, latest version of each (swap probes'
+    answers are not judgments: ``read_swap_probes``)."""
+    return split_twins(_read_all(store, raw))[0]
+
+
+def read_swap_probes(store: ObjectStore, raw: RawZone) -> pd.DataFrame:
+    """The answers to swap probes synced so far, latest version of each."""
+    return split_twins(_read_all(store, raw))[1]
 
 
 def _latest(df: pd.DataFrame) -> pd.DataFrame:
@@ -312,6 +337,7 @@ class SyncResult:
     fresh: int
     reconciled: dict | None
     watermark: datetime          # where the next pass's listing starts (less SYNC_MARGIN)
+    swap_probes: pd.DataFrame | None = None   # the answers to swap probes (no judgments)
 
 
 @stage(name="sync")
@@ -327,9 +353,10 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
     is its content's digest, so a pass cut short and run again writes nothing twice."""
     svc = svc or Services.connect()
     ls, store, raw = svc.ls, svc.store, svc.raw(spec.request_id)
-    refs = {r.ref: (r.item_id, bool(r.is_gold)) for r in items.itertuples()}
+    twins = swap_twins(spec, items)
+    refs = {r.ref: (r.item_id, bool(r.is_gold)) for r in (*items.itertuples(), *twins.itertuples())}
     experts = dict(zip(roster["ls_user_id"].astype(int), roster["expert_id"]))
-    synced = read_synced(store, raw)
+    synced = _read_all(store, raw)
     live = live_annotations(synced)
     mark = watermark or (live["updated_at"].max() if len(live) else None)
     since = None if full or mark is None else mark - SYNC_MARGIN
@@ -339,7 +366,8 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
     # also covers a small clock difference with Label Studio's server)
     watermark = max([started, *(t.updated_at for t in changed)])
     rows, outsiders = annotation_rows(changed, refs=refs, experts=experts, spec=spec,
-                                      swapped=swapped_refs(items))
+                                      swapped=swapped_refs(items) | swapped_refs(twins),
+                                      twins=frozenset(twins["ref"]))
     if outsiders and not full:
         log.warning("%d annotation(s) by Label Studio users outside the roster were left out",
                     outsiders)
@@ -355,4 +383,6 @@ def sync_annotations(spec: RequestSpec, project_id: int, items: pd.DataFrame,
         for r in fresh[fresh["quarantine"].notna()].itertuples():
             log.warning("annotation %d on item %s quarantined (kept in the raw zone, not "
                         "counted): %s", r.annotation_id, r.item_id, r.quarantine)
-    return SyncResult(synced=synced, fresh=len(fresh), reconciled=reconciled, watermark=watermark)
+    work, probes = split_twins(synced)
+    return SyncResult(synced=work, fresh=len(fresh), reconciled=reconciled, watermark=watermark,
+                      swap_probes=probes)

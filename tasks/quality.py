@@ -82,22 +82,28 @@ def qc_markdown(spec: RequestSpec, result: QCResult) -> str:
 
 
 def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
-           removed: dict[str, str] | None = None) -> QCResult:
+           removed: dict[str, str] | None = None,
+           swap_probes: pd.DataFrame | None = None) -> QCResult:
     """L1-L5 on the synced judgments, by the task type's kind of work (pure; no gate).
-    ``removed``: experts removed while the campaign ran (expert -> why), excluded."""
+    ``removed``: experts removed while the campaign ran (expert -> why), excluded;
+    ``swap_probes``: the synced answers to swap probes (self-consistency), when the
+    campaign has them."""
     tt = get_task_type(spec.task.type)
     judged, aside = counted(synced)
     contract = to_contract(judged)
     if "swapped" in items.columns and len(contract):  # (position bias: what was on the left)
         shown = items.set_index("item_id")["swapped"].fillna(False).astype(bool)
         contract["swapped"] = contract["task"].map(shown).fillna(False).astype(bool)
+    probes = to_contract(counted(swap_probes)[0]) \
+        if swap_probes is not None and len(swap_probes) else None
     if tt.free_text:
         prompts = items.set_index("item_id")["prompt"]
         result = run_text_layers(contract, prompts, qc_config(spec),
                                  check=lambda text: tt.check_text(spec.task, text),
                                  removed=removed)
     else:
-        result = run_layers(contract, gold_answers(items), qc_config(spec), removed=removed)
+        result = run_layers(contract, gold_answers(items), qc_config(spec), removed=removed,
+                            swap_probes=probes)
     summary, metrics = set_aside_summary(aside)
     return replace(result, checks=[CheckResult(
         "judgments_set_aside", "L0", passed=True, severity="warning" if len(aside) else "info",
@@ -108,10 +114,11 @@ def assess(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
 def quality_control(spec: RequestSpec, items: pd.DataFrame, synced: pd.DataFrame,
                     removed: dict[str, str] | None = None,
                     publish: Publisher = prefect_artifact,
-                    review: ReviewSummary | None = None) -> QCResult:
+                    review: ReviewSummary | None = None,
+                    swap_probes: pd.DataFrame | None = None) -> QCResult:
     """Run L1-L5 on the judgments, with the expert review's verdicts (L4) when there was
     one; raise QCGateFailed if a blocking check fails."""
-    result = assess(spec, items, synced, removed)
+    result = assess(spec, items, synced, removed, swap_probes)
     if review is not None:
         result = apply_review(result, review, get_task_type(spec.task.type).free_text)
     publish(key=f"{spec.request_id}-qc", markdown=qc_markdown(spec, result),

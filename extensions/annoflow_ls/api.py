@@ -5,7 +5,8 @@
     GET  /api/annoflow/experts/?ids=1,2                           -> [{id, last_login}]
     PUT  /api/annoflow/projects/<id>/access/     {members, probes, gold_rate,
                                                   removed?, serving_ttl_s?,
-                                                  barred?: {task: [user]}}     -> 204
+                                                  barred?: {task: [user]},
+                                                  twins?: {probe task: item task}} -> 204
     PUT  /api/annoflow/projects/<id>/review/     {window, reviewed: {user: n}}  -> 204
     PUT  /api/annoflow/projects/<id>/overlap/    {overlaps: {task: n}}          -> 204
     GET  /api/annoflow/projects/<id>/activity/                    -> [{user, open_task, open_since,
@@ -19,9 +20,10 @@ A project's access is its whole desired state: the enabled members are ``members
 ``removed`` (experts removed for quality: their judgments stop counting and their tasks
 are served again until enough others judge them); anyone else loses their open servings
 at once, so the tasks they held go to others. ``barred``: tasks never served to the users
-named (a reviewer is not served the second look at their own rejection). ``probes``,
-``removed``, ``serving_ttl_s`` and ``barred`` are kept as they are when the body leaves them
-out (or ``probes`` is null).
+named (a reviewer is not served the second look at their own rejection). ``twins``: swap
+probes, each served only to the experts who submitted its item's task (see ``scheduler``).
+``probes``, ``removed``, ``serving_ttl_s``, ``barred`` and ``twins`` are kept as they are
+when the body leaves them out (or ``probes`` is null).
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annoflow_ls.middleware import RULES, STATIC_PREFIXES
-from annoflow_ls.models import Bar, Campaign, Probe, Removal, Serving
+from annoflow_ls.models import Bar, Campaign, Probe, Removal, Serving, Twin
 
 
 class ExpertsAPI(APIView):
@@ -125,7 +127,13 @@ class ProjectAccessAPI(APIView):
         except (TypeError, ValueError):
             return Response({"detail": "barred must be a map of task id to a list of user ids"},
                             status=status.HTTP_400_BAD_REQUEST)
-        tasks = probes | {t for t, _ in barred or ()}
+        try:
+            twins = ({int(t): int(o) for t, o in dict(request.data["twins"]).items()}
+                     if request.data.get("twins") is not None else None)
+        except (TypeError, ValueError):
+            return Response({"detail": "twins must be a map of probe task id to item task id"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        tasks = probes | {t for t, _ in barred or ()} | set(twins or {}) | set((twins or {}).values())
         foreign = tasks - set(Task.objects.filter(project=project, id__in=tasks).values_list("id", flat=True))
         if foreign:
             return Response({"detail": f"tasks {sorted(foreign)[:5]} are not in project {pk}"},
@@ -155,6 +163,11 @@ class ProjectAccessAPI(APIView):
                 # a barred task held open goes back to the others
                 for t, u in barred:
                     Serving.objects.filter(task_id=t, user_id=u, submitted_at__isnull=True).delete()
+            if twins is not None:
+                Twin.objects.filter(project=project).exclude(task_id__in=twins).delete()
+                have = set(Twin.objects.filter(project=project).values_list("task_id", flat=True))
+                Twin.objects.bulk_create([Twin(project=project, task_id=t, original_id=o)
+                                          for t, o in twins.items() if t not in have])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

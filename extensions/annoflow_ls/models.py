@@ -71,3 +71,14 @@ class Bar(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["task", "user"], name="one_bar_per_task_user")]
         indexes = [models.Index(fields=["project", "user"], name="annoflow_bar_project_user")]
+
+
+class Twin(models.Model):
+    """A swap probe: an item's pair shown the other way round, a task of its own served only
+    to the experts who submitted its ``original``, a few tasks later, once each."""
+    task = models.OneToOneField("tasks.Task", on_delete=models.CASCADE,
+                                related_name="annoflow_twin")
+    original = models.ForeignKey("tasks.Task", on_delete=models.CASCADE,
+                                 related_name="annoflow_twins")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE,
+                                related_name="annoflow_twin_probes")

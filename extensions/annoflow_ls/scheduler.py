@@ -7,14 +7,18 @@ Rules, in order:
 2. nothing is served when no work is left for this expert (gold never holds a campaign),
    nor while the expert is ``review_window`` submissions ahead of what live QC has
    reviewed (``HeldForReview``): a fast clicker cannot outrun the campaign's ticks;
-3. a probe is due when the expert's probes so far are fewer than
+3. a gold probe is due when the expert's probes so far are fewer than
    ``floor((n + 1) * rate + phase)``, ``n`` being the tasks served to them so far and
    ``phase`` a per-expert offset in [0, 1): gold comes evenly through every stream, at
    different positions for different experts, and late arrivals are treated alike;
-4. otherwise the work task with the most judgments already (to finish items), then the
-   lowest id, among those the expert has not seen and is not barred from (``Bar``) whose
-   judgments plus open servings by others are under the task's overlap. Judgments (and submitted servings) of experts
-   removed from the project for quality do not count: their tasks are served again.
+4. otherwise a swap probe (``Twin``: an item's pair the other way round) when one is due:
+   one whose item the expert submitted at least ``TWIN_GAP`` servings ago, never served
+   to them before (the oldest first); like gold, swap probes never hold a campaign;
+5. otherwise the work task with the most judgments already (to finish items), then the
+   lowest id, among those the expert has not seen and is not barred from (``Bar``)
+   whose judgments plus open servings by others are under the task's overlap. Judgments
+   (and submitted servings) of experts removed from the project for quality do not
+   count: their tasks are served again.
 
 Choosing is serialized: a row lock on the project (PostgreSQL: per project), an immediate
 transaction (SQLite: the whole database, see ``settings``) and a lock per process. Label Studio's own queue is
@@ -33,7 +37,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annoflow_ls.models import SERVING_TTL_S, Bar, Campaign, Probe, Removal, Serving
+from annoflow_ls.models import SERVING_TTL_S, Bar, Campaign, Probe, Removal, Serving, Twin
 
 _choose = threading.Lock()
 
@@ -75,10 +79,11 @@ def _work(user, project, cut):
     mine = Serving.objects.filter(user=user, project=project).values("task_id")
     judged = Annotation.objects.filter(project=project, completed_by=user).values("task_id")
     probes = Probe.objects.filter(project=project).values("task_id")
+    twins = Twin.objects.filter(project=project).values("task_id")
     barred = Bar.objects.filter(project=project, user=user).values("task_id")
     return (Task.objects.filter(project=project)
-            .exclude(id__in=probes).exclude(id__in=mine).exclude(id__in=judged)
-            .exclude(id__in=barred)
+            .exclude(id__in=probes).exclude(id__in=twins).exclude(id__in=mine)
+            .exclude(id__in=judged).exclude(id__in=barred)
             .annotate(n_done=Count("annotations__completed_by", filter=done, distinct=True),
                       # claimed submissions whose annotation may not be committed yet
                       n_sub=Count("annoflow_servings", filter=sub, distinct=True),
@@ -101,6 +106,21 @@ def _probe(user, project, n_served: int):
     return Task.objects.get(id=rng.choice(sorted(ids)))
 
 
+#: tasks served to an expert between an item they submitted and its swap probe
+TWIN_GAP = 3
+
+
+def _twin(user, project):
+    """The swap probe due for ``user``: the oldest whose item they submitted at least
+    ``TWIN_GAP`` servings ago and that was never served to them."""
+    mine = Serving.objects.filter(user=user, project=project)
+    recent = list(mine.order_by("-served_at", "-id").values_list("task_id", flat=True)[:TWIN_GAP])
+    done = mine.filter(submitted_at__isnull=False).exclude(task_id__in=recent).values("task_id")
+    twin = (Twin.objects.filter(project=project, original_id__in=done)
+            .exclude(task_id__in=mine.values("task_id")).order_by("id").first())
+    return twin.task if twin is not None else None
+
+
 def next_task(user, project):
     """The task to serve ``user`` next in ``project`` (recorded as served), or None;
     HeldForReview while their work waits for live QC."""
@@ -118,9 +138,10 @@ def next_task(user, project):
         if current is not None:  # stored, though Label Studio answered with an error
             Serving.objects.filter(id=current.id).update(submitted_at=timezone.now())
         Serving.objects.filter(user=user, project=project, submitted_at__isnull=True).delete()
-        if campaign is not None and campaign.review_window:
+        if campaign is not None and campaign.review_window:  # (live QC sees no swap probes)
             done = Serving.objects.filter(user=user, project=project,
-                                          submitted_at__isnull=False).count()
+                                          submitted_at__isnull=False).exclude(
+                task_id__in=Twin.objects.filter(project=project).values("task_id")).count()
             if done >= int(campaign.reviewed.get(str(user.id), 0)) + campaign.review_window:
                 raise HeldForReview()
         work = _work(user, project, cut)
@@ -134,6 +155,8 @@ def next_task(user, project):
             probe = _probe(user, project, n)
             if probe is not None:
                 chosen, is_probe = probe, True
+        if not is_probe:
+            chosen = _twin(user, project) or work
         Serving.objects.create(user=user, task=chosen, project=project, probe=is_probe,
                                served_at=timezone.now())
         return chosen
@@ -171,8 +194,10 @@ def release_submission(serving: Serving) -> None:
 def task_full(task, user) -> bool:
     """Whether others (not removed for quality) have already given ``task`` all its judgments
     (a serving that outlived the campaign's ``serving_ttl_s`` may have been served again
-    meanwhile)."""
+    meanwhile). A swap probe is never full: it goes to everyone who judged its item."""
     from tasks.models import Annotation
+    if Twin.objects.filter(task=task).exists():
+        return False
     others = (Annotation.objects.filter(task=task, was_cancelled=False).exclude(completed_by=user)
               .exclude(completed_by__in=removed_ids(task.project_id))
               .values("completed_by").distinct().count())

@@ -5,9 +5,13 @@ random clicker at a normal pace, an expert who picks the left response 80% of th
 careless expert whose accuracy drifts from 0.9 to 0.6, and a colluder who copies another
 expert's answers whenever that expert judged the item first.
 
+A tenth of the items also come back as swap probes (the pair the other way round) to the
+experts who judged them.
+
 What is asserted: the two clickers and the biased expert are excluded (live or at the
 end), no more than one honest expert is, and the delivered labels are as accurate as
-crowd-kit's Dawid-Skene on the same judgments. The careless expert and the colluder are
+crowd-kit's Dawid-Skene on the same judgments; each swap probe went to an expert who had
+judged its item, after it, once, and none is among the delivered judgments. The careless expert and the colluder are
 reported, not asserted: the scheduler, not the colluder, decides who judges what, so they
 share few items with their source and mostly answer at random; and a drift over ~45
 judgments is found in about a quarter of the offline campaigns (BENCHMARKS.md)."""
@@ -25,7 +29,7 @@ from crowdkit.aggregation import DawidSkene
 from annoflow.layout import RawZone
 from connectors.state import StateStore
 from simulation.workforce import assign_behaviours, load_profile
-from tasks.production import read_synced
+from tasks.production import read_swap_probes, read_synced
 from tests.integration.conftest import REPO, annoflow, last_json, unique_id, write_spec
 
 PLANTED = {"fast_clicker", "slow_clicker", "left_biased"}
@@ -57,7 +61,7 @@ def campaign(tmp_path_factory) -> dict:
     spec = write_spec(tmp, request_id=rid, source__uri=items, gold__fraction=0.1,
                       workforce={"annotators_per_item": 3, "max_experts": 20,
                                  "languages": ["en"], "min_vetting_score": 0.0},
-                      delivery__uri="s3://annoflow-it/bad-actors/")
+                      qc__swap_probe_share=0.1, delivery__uri="s3://annoflow-it/bad-actors/")
     profile = yaml.safe_load((REPO / "configs/simulation/demo.yaml").read_text())
     profile.update(truth=str(tmp / "truth.jsonl"), seed=11, groups=[
         {"name": "slow_clicker", "random": True, "lead_time_s": {"median": 75}},
@@ -118,3 +122,27 @@ def test_delivered_labels_are_as_accurate_as_crowdkit_on_the_same_judgments(
     assert len(data) == 300 and acc_ours >= 0.9, acc_ours
     # two sound estimators settle near-ties apart by chance (see test_operations)
     assert acc_ours >= acc_theirs - 3 / 300 - 1e-9, (acc_ours, acc_theirs)
+
+
+def test_swap_probes_came_after_the_item_to_its_judges_and_are_no_judgments(
+        campaign, s3, settings) -> None:
+    raw = RawZone(settings.raw_zone_uri, campaign["rid"])
+    probes = read_swap_probes(s3, raw)
+    synced = read_synced(s3, raw)
+    assert len(probes) >= 30, len(probes)  # 27 probed items, up to 3 judges each
+    assert not probes["is_gold"].astype(bool).any()
+    assert not probes.duplicated(["item_id", "expert_id"]).any()
+    judged = synced.sort_values("created_at").drop_duplicates(["item_id", "expert_id"]) \
+        .set_index(["item_id", "expert_id"])["created_at"]
+    for r in probes.itertuples():
+        assert (r.item_id, r.expert_id) in judged.index, (r.item_id, r.expert_id)
+        assert r.created_at > judged[(r.item_id, r.expert_id)], (r.item_id, r.expert_id)
+    result = campaign["result"]
+    table = pq.read_table(io.BytesIO(s3.get_bytes(uri=result["delivery_uri"] + "annotations.parquet")))
+    delivered = table.to_pandas()
+    assert not delivered.duplicated(["item_id", "annotator", "field"]).any()  # (a probe's would)
+    manifest = json.loads(s3.get_bytes(uri=result["manifest_uri"]))
+    check = next(c for c in manifest["lineage"]["checks"] if c["name"] == "swap_consistency")
+    assert check["layer"] == "L1" and check["metrics"]["probes"] == len(probes)
+    per = {a["annotator"]: a for a in manifest["qc"]["annotators_detail"]}
+    assert sum(a.get("swap_probes") or 0 for a in per.values()) == len(probes)

@@ -192,3 +192,42 @@ def test_a_barred_expert_is_never_served_the_task_and_loses_it_if_held(ls, setti
     with pytest.raises(ConnectorError):  # a task of another project is refused
         ls.set_access(project_id=camp.project_id, members=members, probes=[], gold_rate=0.0,
                       barred={10**9: [a.user_id]})
+
+
+def test_a_swap_probe_goes_to_each_expert_who_judged_its_item_a_few_tasks_later(
+        ls, settings) -> None:
+    """The last task is made the swap probe of the third (``twins``): it is never served as
+    work; A and B, who judged the item, get it three tasks later, once each, though its own
+    overlap is 1; C, who did not judge the item, never gets it."""
+    gap = 3  # extensions/annoflow_ls/scheduler.py: TWIN_GAP
+    camp = make_campaign(ls, n_work=12, n_gold=0, n_experts=3, overlap=2, gold_rate=0.0,
+                         tag="it-twin")
+    a, b, c = camp.experts
+    item, probe = camp.work[2], camp.work[-1]
+    ls.set_access(project_id=camp.project_id, members=[e.user_id for e in camp.experts],
+                  probes=[], gold_rate=0.0, twins={probe: item})
+    ls.set_overlaps(project_id=camp.project_id, overlaps={probe: 1})
+
+    def stream(session, most: int = 100) -> list[int]:
+        served = []
+        while len(served) < most and (task := session.next_task(project_id=camp.project_id)):
+            served.append(task.id)
+            session.submit(task_id=task.id, result=answer())
+        return served
+
+    with a.session(settings.expert_url) as sa, b.session(settings.expert_url) as sb, \
+            c.session(settings.expert_url) as sc:
+        first = stream(sa)
+        third = stream(sc, most=2)  # the two tasks before the item, each's second judgment
+        second = stream(sb)
+        third += stream(sc)
+    for served in (first, second):
+        assert served.count(probe) == 1, served
+        assert served.index(probe) == served.index(item) + gap + 1, served
+    assert first == [*camp.work[:6], probe, *camp.work[6:-1]]
+    assert third == list(camp.work[:2]), third
+    tasks = {t.id: t for t in ls.iter_tasks(project_id=camp.project_id)}
+    assert sorted(x.completed_by for x in tasks[probe].annotations) == sorted([a.user_id, b.user_id])
+    with pytest.raises(ConnectorError):  # a probe of a task of another project is refused
+        ls.set_access(project_id=camp.project_id, members=[a.user_id], probes=[], gold_rate=0.0,
+                      twins={probe: 10**9})

@@ -125,12 +125,14 @@ class FakeLabelStudio:
     def set_access(self, *, project_id: int, members: list[int], probes: list[int] | None,
                    gold_rate: float, removed: Sequence[int] | None = None,
                    serving_ttl_s: float | None = None,
-                   barred: dict[int, list[int]] | None = None) -> None:
+                   barred: dict[int, list[int]] | None = None,
+                   twins: dict[int, int] | None = None) -> None:
         self.calls.append("set_access")
         self.access = {"members": sorted(members), "removed": sorted(removed or []),
                        **({"probes": sorted(probes)} if probes is not None else {}),
                        **({"barred": {t: sorted(u) for t, u in barred.items()}}
-                          if barred is not None else {})}
+                          if barred is not None else {}),
+                       **({"twins": dict(twins)} if twins else {})}
         self.accesses[project_id] = self.access
 
     def set_review(self, *, project_id: int, window: int, reviewed: dict[int, int]) -> None:

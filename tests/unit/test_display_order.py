@@ -65,16 +65,24 @@ def test_swapping_twice_is_nothing_and_the_scale_turns_round() -> None:
     assert tt.swap_data(binary, data) == {"prompt": "p", "response_a": "B", "response_b": "A"}
 
 
+LEFT = [{"from_name": "preference", "to_name": "response_a,response_b",
+         "type": "pairwise", "value": {"selected": "left"}}]
+
+
+def left_clicks(refs: tuple[str, ...]) -> list[LSTask]:
+    """Tasks 1, 2, ... with those refs, each answered by user 7 with a click on the left."""
+    return [LSTask(id=n, data={}, meta={"ref": ref}, overlap=3, updated_at=T0,
+                   annotations=(LSAnnotation(id=n, completed_by=7, result=LEFT, lead_time=9.0,
+                                             was_cancelled=False, created_at=T0,
+                                             updated_at=T0),))
+            for n, ref in enumerate(refs, start=1)]
+
+
 def test_a_click_on_a_swapped_task_is_mapped_back_to_the_item() -> None:
     """Response B shown on the left, the expert picks the left one: the item's B wins."""
     spec = _spec()
-    left = [{"from_name": "preference", "to_name": "response_a,response_b",
-             "type": "pairwise", "value": {"selected": "left"}}]
-    tasks = [LSTask(id=n, data={}, meta={"ref": ref}, overlap=3, updated_at=T0,
-                    annotations=(LSAnnotation(id=n, completed_by=7, result=left, lead_time=9.0,
-                                              was_cancelled=False, created_at=T0,
-                                              updated_at=T0),))
-             for n, ref in ((1, "shown-as-is"), (2, "shown-swapped"))]
+    left = LEFT
+    tasks = left_clicks(("shown-as-is", "shown-swapped"))
     rows, _ = annotation_rows(tasks, refs={"shown-as-is": ("i1", False),
                                            "shown-swapped": ("i2", False)},
                               experts={7: "ex-7"}, spec=spec,
