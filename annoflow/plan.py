@@ -27,7 +27,8 @@ class CampaignPlan(BaseModel):
     annotators_per_item: int
     max_annotators_per_item: int = 0  # dynamic overlap: the most an unsure item gets
     gold_rate: float          # share of every expert's stream that is hidden gold
-    judgments: int
+    judgments: int            # paid answers: the items', gold's and swap probes'
+    swap_probe_answers: int = 0  # answers to swap probes (qc.swap_probe_share), in judgments
     seconds_per_judgment: float
     expert_hours: float
     roster_size: int
@@ -55,8 +56,10 @@ class CampaignPlan(BaseModel):
             f"  judgments            {self.judgments:,} ({self.annotators_per_item} per item"
             + (f", up to {self.max_annotators_per_item} on unsure items"
                if self.max_annotators_per_item > self.annotators_per_item else "")
-            + (f"; {self.gold_rate:.0%} of each expert's stream is hidden gold)"
-               if self.gold_items else ")"),
+            + (f"; {self.gold_rate:.0%} of each expert's stream is hidden gold"
+               if self.gold_items else "")
+            + (f"; {self.swap_probe_answers:,} answers to swap probes"
+               if self.swap_probe_answers else "") + ")",
             f"  expert time          {self.expert_hours:,.1f} h at {self.seconds_per_judgment:.0f} s "
             f"per judgment",
             f"  roster               {self.roster_size} of {self.eligible_experts} eligible experts, "
@@ -171,7 +174,9 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
     shortlist = roster if shortlist is None else shortlist
     k = spec.workforce.annotators_per_item
     rate = gold_rate(spec) if n_gold else 0.0
-    judgments = math.ceil(n_items * k / (1 - rate))  # gold probes ride along in every stream
+    # swap probes: a share of the items once more, for each of their judges
+    probes = math.ceil(spec.qc.swap_probe_share * n_items - 1e-9) * k
+    judgments = math.ceil(n_items * k / (1 - rate)) + probes  # gold rides along in every stream
     hours = judgments * spec.seconds_per_judgment / 3600
     weekly = float(roster["weekly_hours"].sum())
     weeks = hours / weekly if weekly else math.inf
@@ -210,6 +215,7 @@ def build_plan(spec: RequestSpec, *, n_items: int, n_gold: int, roster: pd.DataF
     return CampaignPlan(
         request_id=spec.request_id, task_type=spec.task.type, items=n_items, gold_items=n_gold,
         annotators_per_item=k, max_annotators_per_item=top, gold_rate=rate, judgments=judgments,
+        swap_probe_answers=probes,
         seconds_per_judgment=spec.seconds_per_judgment, expert_hours=round(hours, 2),
         roster_size=len(roster), eligible_experts=eligible, roster_weekly_hours=weekly,
         weeks_to_finish=round(weeks, 2), experts_needed_by_deadline=needed, deadline=spec.deadline,

@@ -52,6 +52,15 @@ def test_gold_rate_is_capped_and_absent_without_gold() -> None:
                       quarantined=0).gold_rate == 0.5
 
 
+def test_swap_probes_are_paid_answers_and_the_plan_says_how_many() -> None:
+    probed = spec(qc={**spec().qc.model_dump(), "swap_probe_share": 0.1})
+    p = build_plan(probed, n_items=95, n_gold=0, roster=ROSTER, eligible=2, quarantined=0)
+    assert p.swap_probe_answers == 10 * 3 and p.judgments == 95 * 3 + 30
+    assert "30 answers to swap probes" in p.to_text()
+    assert build_plan(spec(), n_items=95, n_gold=0, roster=ROSTER, eligible=2,
+                      quarantined=0).swap_probe_answers == 0
+
+
 def test_an_infeasible_deadline_or_budget_says_what_would_fix_it() -> None:
     s = spec(deadline="2026-12-03", budget_usd=100)
     # the two on the roster, and two more eligible: 30 h/week more, cheaper
