@@ -305,7 +305,7 @@ class SimulatedWorkforce:
         # what an expert sees identifies the item, in either order it may be shown in
         by_content = {}
         for r in items.to_dict("records"):
-            if tt.shuffles(self.spec.task):
+            if tt.sides(self.spec.task) is not None:  # (shuffled, or a swap probe)
                 by_content[content_key(tt.swap_data(self.spec.task, r), tt.inputs)] = (r["item_id"], True)
             by_content[content_key(r, tt.inputs)] = (r["item_id"], False)
         with ThreadPoolExecutor(len(experts)) as pool:
