@@ -183,14 +183,14 @@ class LabelStudioClient:
     def set_access(self, *, project_id: int, members: list[int], probes: list[int] | None,
                    gold_rate: float, removed: Sequence[int] | None = None,
                    serving_ttl_s: float | None = None,
-                   barred: Mapping[int, Sequence[int]] | None = None,
+                   barred: Mapping[str, Sequence[int]] | None = None,
                    twins: Mapping[int, int] | None = None) -> None:
         """Who may work on the project, who was removed from it for quality (their judgments
         stop counting), which tasks are hidden gold, how often it comes, how long a
         served task stays its expert's, which tasks are never served to whom
-        (``barred``: task -> users), and which are swap probes (``twins``: probe task ->
-        its item's task; served only to those who submitted the item). None: as set
-        before. Members left out lose the tasks they hold at once; ``removed``,
+        (``barred``: task ref -> users; a ref not imported yet is barred once it is), and
+        which are swap probes (``twins``: probe task -> its item's task; served only to
+        those who submitted the item). None: as set before. Members left out lose the tasks they hold at once; ``removed``,
         ``barred`` and ``twins`` are the whole sets."""
         body: dict = {"members": members, "probes": probes, "gold_rate": gold_rate}
         if removed is not None:

@@ -71,10 +71,12 @@ def answer(tt: TaskType, task: Any, truth: dict[str, Any], item: dict[str, str],
 
 
 def review(tt: TaskType, task: Any, truth: dict[str, Any], shown: str, item: dict[str, str], *,
-           accuracy: float, style: int, rng: random.Random) -> tuple[str, dict[str, str] | None]:
+           accuracy: float, style: int, rng: random.Random,
+           reject_share: float = 0.0) -> tuple[str, dict[str, str] | None]:
     """A reviewer's verdict on what is to be delivered (``shown``, as the review task shows
     it), and their correction: on voted work they answer the item themselves (with their
-    accuracy) and accept what agrees with them, else correct it to their answer; on free
+    accuracy) and accept what agrees with them, else reject it ``reject_share`` of the
+    time (to be judged again) and correct it to their answer otherwise; on free
     text they accept a text that says what the reference says (mistakenly rejecting it
     1 - accuracy of the time), and correct a poor one with their own text or reject it."""
     if tt.free_text:
@@ -88,4 +90,6 @@ def review(tt: TaskType, task: Any, truth: dict[str, Any], shown: str, item: dic
         return "reject", None
     delivered = dict(line.split(": ", 1) for line in shown.splitlines() if ": " in line)
     own = voted_answer(tt, task, truth["answer"], accuracy=accuracy, spammer=False, rng=rng)
-    return ("accept", None) if own == delivered else ("correct", own)
+    if own == delivered:
+        return "accept", None
+    return ("reject", None) if rng.random() < reject_share else ("correct", own)

@@ -96,6 +96,9 @@ class ReviewerBehaviour(BaseModel):
     model_config = ConfigDict(extra="forbid")
     accuracy: tuple[float, float] = (0.92, 0.99)
     lead_time_s: LeadTime = LeadTime(median=90)
+    #: on voted work: of the answers they disagree with, the share they send back to be
+    #: judged again (reject) rather than correct themselves
+    reject_share: float = Field(0.0, ge=0, le=1)
 
 
 class SimulationProfile(BaseModel):
@@ -443,7 +446,8 @@ class SimulatedWorkforce:
         """A reviewer's submission: their verdict on what the task shows is to be delivered
         (the item is shown in its own order) and, when they correct it, their answer."""
         verdict, fixed = review(tt, self.spec.task, truth, str(data[SHOWN_FIELD]), data,
-                                accuracy=e.accuracy, style=e.style, rng=rng)
+                                accuracy=e.accuracy, style=e.style, rng=rng,
+                                reject_share=self.profile.reviewers.reject_share)
         return ([*(tt.make_result(self.spec.task, fixed) if fixed else []),
                  choices_result(VERDICT_FIELD, SHOWN_FIELD, [verdict])])
 

@@ -223,12 +223,11 @@ def redo(camp: Campaign, synced: pd.DataFrame, summary: ReviewSummary,
     return camp, actions
 
 
-def _import(svc: Services, camp: Campaign, project: LSProject, drawn: pd.DataFrame) -> None:
-    """One review task per sampled unit (not imported yet): the item's inputs as the
-    annotators saw them and what is to be delivered."""
+def _import(svc: Services, camp: Campaign, project: LSProject, drawn: pd.DataFrame,
+            have: set[str]) -> None:
+    """One review task per sampled unit not imported yet (``have``: the refs of those
+    that are): the item's inputs as the annotators saw them and what is to be delivered."""
     tt = get_task_type(camp.spec.task.type)
-    have = {t.meta.get("ref") for t in svc.ls.iter_tasks(project_id=project.id,
-                                                        with_annotations=False)}
     items = camp.items.set_index("item_id")
     tasks = []
     for r in drawn.itertuples():
@@ -309,21 +308,20 @@ def review_round(camp: Campaign, qc: Callable[[], QCResult],
     items = camp.items.set_index("item_id")
     drawn = drawn.assign(ref=drawn["task"].map(items["ref"]))
     project = review_project(svc, spec)
-    _import(svc, camp, project, drawn)
     team = reviewers(camp)
     users = {int(u): e for e, u in zip(camp.roster["expert_id"], camp.roster["ls_user_id"])
              if e in team and pd.notna(u)}
     tasks = list(svc.ls.iter_tasks(project_id=project.id, with_annotations=True))
     verdicts, unreadable = read_verdicts(spec, tasks, drawn, users)
-    # a second look is another reviewer's: who rejected the item is not served it again
+    # a second look is another reviewer's: who rejected the item is never served it, barred
+    # by the task's ref before it is imported
     ls_id = {e: u for u, e in users.items()}
-    task_id = {t.meta.get("ref"): t.id for t in tasks}
-    unit_ref = dict(zip(drawn["unit"].astype(str), drawn["ref"].astype(str) + "/" + drawn["unit"].astype(str)))
-    barred = {task_id[unit_ref[unit]]: [ls_id[e] for e in who if e in ls_id]
-              for unit, who in second_looks(drawn, verdicts, sorted(users.values())).items()
-              if unit_ref.get(unit) in task_id}
+    ref = dict(zip(drawn["unit"].astype(str), drawn["ref"].astype(str) + "/" + drawn["unit"].astype(str)))
+    barred = {ref[unit]: [ls_id[e] for e in who if e in ls_id]
+              for unit, who in second_looks(drawn, verdicts, sorted(users.values())).items()}
     svc.ls.set_access(project_id=project.id, members=sorted(users), probes=[], gold_rate=0.0,
                       serving_ttl_s=spec.operations.idle_release_hours * 3600, barred=barred)
+    _import(svc, camp, project, drawn, have={t.meta.get("ref") for t in tasks})
     # (a review that cannot be read still took the task: its unit stays unreviewed)
     done = set(verdicts["unit"]) | unreadable
     if len(drawn) and not set(drawn["unit"]) <= done:

@@ -5,7 +5,7 @@
     GET  /api/annoflow/experts/?ids=1,2                           -> [{id, last_login}]
     PUT  /api/annoflow/projects/<id>/access/     {members, probes, gold_rate,
                                                   removed?, serving_ttl_s?,
-                                                  barred?: {task: [user]},
+                                                  barred?: {ref: [user]},
                                                   twins?: {probe task: item task}} -> 204
     PUT  /api/annoflow/projects/<id>/review/     {window, reviewed: {user: n}}  -> 204
     PUT  /api/annoflow/projects/<id>/overlap/    {overlaps: {task: n}}          -> 204
@@ -19,8 +19,9 @@ carries only a login alias and a display handle, never a real name or email.
 A project's access is its whole desired state: the enabled members are ``members`` less
 ``removed`` (experts removed for quality: their judgments stop counting and their tasks
 are served again until enough others judge them); anyone else loses their open servings
-at once, so the tasks they held go to others. ``barred``: tasks never served to the users
-named (a reviewer is not served the second look at their own rejection). ``twins``: swap
+at once, so the tasks they held go to others. ``barred``: tasks (by ``meta.ref``, imported
+yet or not) never served to the users named (a reviewer is not served the second look at
+their own rejection). ``twins``: swap
 probes, each served only to the experts who submitted its item's task (see ``scheduler``).
 ``probes``, ``removed``, ``serving_ttl_s``, ``barred`` and ``twins`` are kept as they are
 when the body leaves them out (or ``probes`` is null).
@@ -122,10 +123,10 @@ class ProjectAccessAPI(APIView):
                 return Response({"detail": "serving_ttl_s must be positive"},
                                 status=status.HTTP_400_BAD_REQUEST)
         try:
-            barred = ({(int(t), int(u)) for t, users in dict(request.data["barred"]).items()
+            barred = ({(str(r), int(u)) for r, users in dict(request.data["barred"]).items()
                        for u in users} if request.data.get("barred") is not None else None)
         except (TypeError, ValueError):
-            return Response({"detail": "barred must be a map of task id to a list of user ids"},
+            return Response({"detail": "barred must be a map of task ref to a list of user ids"},
                             status=status.HTTP_400_BAD_REQUEST)
         try:
             twins = ({int(t): int(o) for t, o in dict(request.data["twins"]).items()}
@@ -133,7 +134,7 @@ class ProjectAccessAPI(APIView):
         except (TypeError, ValueError):
             return Response({"detail": "twins must be a map of probe task id to item task id"},
                             status=status.HTTP_400_BAD_REQUEST)
-        tasks = probes | {t for t, _ in barred or ()} | set(twins or {}) | set((twins or {}).values())
+        tasks = probes | set(twins or {}) | set((twins or {}).values())
         foreign = tasks - set(Task.objects.filter(project=project, id__in=tasks).values_list("id", flat=True))
         if foreign:
             return Response({"detail": f"tasks {sorted(foreign)[:5]} are not in project {pk}"},
@@ -159,10 +160,11 @@ class ProjectAccessAPI(APIView):
             Probe.objects.bulk_create([Probe(project=project, task_id=t) for t in probes - have])
             if barred is not None:
                 Bar.objects.filter(project=project).delete()
-                Bar.objects.bulk_create([Bar(project=project, task_id=t, user_id=u) for t, u in barred])
+                Bar.objects.bulk_create([Bar(project=project, ref=r, user_id=u) for r, u in barred])
                 # a barred task held open goes back to the others
-                for t, u in barred:
-                    Serving.objects.filter(task_id=t, user_id=u, submitted_at__isnull=True).delete()
+                for r, u in barred:
+                    Serving.objects.filter(project=project, task__meta__ref=r, user_id=u,
+                                           submitted_at__isnull=True).delete()
             if twins is not None:
                 Twin.objects.filter(project=project).exclude(task_id__in=twins).delete()
                 have = set(Twin.objects.filter(project=project).values_list("task_id", flat=True))

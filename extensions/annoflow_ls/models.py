@@ -59,17 +59,18 @@ class Serving(models.Model):
 
 
 class Bar(models.Model):
-    """An expert who is never served a task: the reviewer whose rejection it is the second
-    look at (a second review is someone else's)."""
-    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE,
-                             related_name="annoflow_bars")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="annoflow_bars")
+    """An expert who is never served the project's task of ``ref`` (its ``meta.ref``): the
+    reviewer whose rejection it is the second look at (a second review is someone
+    else's). By ref, so that the bar holds from before the task is imported."""
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE,
                                 related_name="annoflow_bars")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="annoflow_bars")
+    ref = models.CharField(max_length=200)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["task", "user"], name="one_bar_per_task_user")]
+        constraints = [models.UniqueConstraint(fields=["project", "ref", "user"],
+                                               name="one_bar_per_ref_user")]
         indexes = [models.Index(fields=["project", "user"], name="annoflow_bar_project_user")]
 
 

@@ -80,10 +80,10 @@ def _work(user, project, cut):
     judged = Annotation.objects.filter(project=project, completed_by=user).values("task_id")
     probes = Probe.objects.filter(project=project).values("task_id")
     twins = Twin.objects.filter(project=project).values("task_id")
-    barred = Bar.objects.filter(project=project, user=user).values("task_id")
+    barred = list(Bar.objects.filter(project=project, user=user).values_list("ref", flat=True))
     return (Task.objects.filter(project=project)
             .exclude(id__in=probes).exclude(id__in=twins).exclude(id__in=mine)
-            .exclude(id__in=judged).exclude(id__in=barred)
+            .exclude(id__in=judged).exclude(meta__ref__in=barred)
             .annotate(n_done=Count("annotations__completed_by", filter=done, distinct=True),
                       # claimed submissions whose annotation may not be committed yet
                       n_sub=Count("annoflow_servings", filter=sub, distinct=True),

@@ -125,7 +125,7 @@ class FakeLabelStudio:
     def set_access(self, *, project_id: int, members: list[int], probes: list[int] | None,
                    gold_rate: float, removed: Sequence[int] | None = None,
                    serving_ttl_s: float | None = None,
-                   barred: dict[int, list[int]] | None = None,
+                   barred: dict[str, list[int]] | None = None,
                    twins: dict[int, int] | None = None) -> None:
         self.calls.append("set_access")
         self.access = {"members": sorted(members), "removed": sorted(removed or []),

@@ -186,6 +186,11 @@ def test_a_simulated_reviewer_accepts_what_they_agree_with_and_corrects_the_rest
         == ("accept", None)
     assert review(tt, spec.task, truth, "preference: b", {}, accuracy=1.0, style=0, rng=rng) \
         == ("correct", {"preference": "a"})
+    # one who sends back what they disagree with: rejected, to be judged again
+    assert review(tt, spec.task, truth, "preference: b", {}, accuracy=1.0, style=0, rng=rng,
+                  reject_share=1.0) == ("reject", None)
+    assert review(tt, spec.task, truth, "preference: a", {}, accuracy=1.0, style=0, rng=rng,
+                  reject_share=1.0) == ("accept", None)
     text = get_task_type("solution_authoring")
     tspec = spec_for("solution_authoring")
     good = review(text, tspec.task, {"text": "Use a lock."}, "In practice: Use a lock. Log it.",

@@ -15,13 +15,13 @@ class Migration(migrations.Migration):
             name='Bar',
             fields=[
                 ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('ref', models.CharField(max_length=200)),
                 ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='annoflow_bars', to='projects.project')),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='annoflow_bars', to='tasks.task')),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='annoflow_bars', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'indexes': [models.Index(fields=['project', 'user'], name='annoflow_bar_project_user')],
-                'constraints': [models.UniqueConstraint(fields=('task', 'user'), name='one_bar_per_task_user')],
+                'constraints': [models.UniqueConstraint(fields=('project', 'ref', 'user'), name='one_bar_per_ref_user')],
             },
         ),
     ]
