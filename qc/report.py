@@ -314,8 +314,8 @@ def qc_report_html(*, title: str, request_id: str, result: QCResult, stats: QCSt
         n = sw["swap_probes"].to_numpy(dtype=float)
         lo, hi = wilson_interval(np.round(sw["swap_consistency"].to_numpy(dtype=float) * n), n)
         parts.append(_bars([(i, r.swap_consistency, colour[i]) for i, r in sw.iterrows()],
-                           title="Self-consistency: swap probes (the same pair, sides swapped) "
-                                 "answered as the item was, with 95% Wilson intervals",
+                           title="Self-consistency: same answer with the sides swapped, "
+                                 "95% Wilson intervals",
                            unit="", vmax=1.0, intervals=list(zip(lo, hi))))
     parts += _agreement_charts(result, names, colour)
     c = result.confusion

@@ -140,4 +140,4 @@ def test_qc_reports_it_per_annotator_and_in_a_check_and_counts_no_probe_as_a_jud
     html = qc_report_html(title="T", request_id="r", result=res, stats=res.stats(),
                           names={w: w.replace("w", "ann-") for w in res.workers.index},
                           min_gold_accuracy=0.7)
-    assert 'aria-label="Self-consistency: swap probes' in html
+    assert 'aria-label="Self-consistency: same answer with the sides swapped' in html
