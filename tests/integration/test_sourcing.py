@@ -47,7 +47,10 @@ def sourced(tmp_path_factory):
     # the two best-ranked candidates are planted weak
     weak = [s["expert_id"] for s in last_json(before)["staffing"][:2]]
     profile = yaml.safe_load((REPO / PROFILE).read_text())
-    profile["groups"] = [{"name": "weak", "count": 2, "accuracy": 0.3, "expert_ids": weak}]
+    # (quick, so that they finish the round before the roster fills and the unfinished
+    # are let go: at a normal pace one of them was released unfinished in one CI run)
+    profile["groups"] = [{"name": "weak", "count": 2, "accuracy": 0.3, "expert_ids": weak,
+                          "lead_time_s": {"median": 15}}]
     profile["truth"] = str(REPO / profile["truth"])
     (tmp / "profile.yaml").write_text(yaml.safe_dump(profile))
     try:
@@ -95,7 +98,9 @@ def test_planted_weak_experts_fail_the_round_and_never_reach_production(sourced)
     entries = {e.expert_id: e for e in state.roster_entries(sourced["rid"])}
     for e in weak:
         assert entries[e].status == "failed" and "qualification failed" in entries[e].reason
-    assert entries[spammer].status in ("failed", "removed")
+    # the spammer failed the round, or passed it by chance and live QC removed them, or
+    # had not finished it when the roster filled
+    assert entries[spammer].status in ("failed", "removed", "released")
     recorded = PoolRegistry(state).campaign_quality(sourced["rid"]).set_index("expert_id")
     for e in weak:
         assert recorded.at[e, "outcome"] == "qualification_failed"
