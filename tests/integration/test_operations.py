@@ -151,20 +151,47 @@ def test_status_shows_progress_eta_cost_and_the_removed_expert(campaigns) -> Non
     assert any(a.startswith("expert removed") for a in p["alerts"])
 
 
-def test_both_bad_experts_are_removed_live_and_no_good_one(campaigns) -> None:
+def _gold_crossing(run, expert: str, s3, settings) -> tuple[int | None, int]:
+    """When the live gold rule could first remove ``expert`` (their gold judgments in
+    submission order: the first count, from qc.min_gold_judgments on, whose 95% Wilson
+    interval lies wholly under min_gold_accuracy; None: never), and how many gold
+    judgments they made. A random clicker gets lucky on gold now and then (25 of 38 in one
+    run), and no live rule can then be sure of them: the end-of-campaign rules, which weigh
+    all their work, remove them instead."""
+    from qc.gold import wilson_interval
+    camp = load_campaign(run["rid"])
+    answers = camp.items.set_index("item_id")["gold_answer"].dropna().map(json.loads)
+    synced = read_synced(s3, RawZone(settings.raw_zone_uri, run["rid"]))
+    mine = synced[(synced["expert_id"] == expert) & synced["is_gold"].astype(bool)
+                  & synced["answer_json"].notna()].sort_values("created_at")
+    right = [json.loads(a) == answers[i] for i, a in zip(mine["item_id"], mine["answer_json"])]
+    n = pd.Series(range(1, len(right) + 1), dtype=float).to_numpy()
+    _, high = wilson_interval(pd.Series(right, dtype=float).cumsum().to_numpy(), n)
+    q = camp.spec.qc
+    crossed = [int(k) for k, h in zip(n, high) if k >= q.min_gold_judgments and h < q.min_gold_accuracy]
+    return (crossed[0] if crossed else None), len(right)
+
+
+def test_both_bad_experts_are_removed_live_and_no_good_one(campaigns, s3, settings) -> None:
     for run in campaigns["runs"]:
         kinds = _behaviours(run)
         removed = {e: r for e, r in run["roster"].items() if r.status == "removed"}
         bad = {e for e, k in kinds.items() if k in ("spammer", "slow-clicker")}
         assert set(removed) == bad, (run["seed"], {e: r.reason for e, r in removed.items()})
+        excluded = {x["expert_id"]: x["reason"] for x in run["result"]["excluded_experts"]}
         for e in bad:  # removed while the campaign ran, by the rule for their kind (the fast
             # clicker's gold may be damning before a crowd is there to time them against: the
             # bound on their judgments, in test_removal_is_early_and_final, holds either way)
             rules = ("median", "gold accuracy") if kinds[e] == "spammer" else ("gold accuracy",)
-            assert removed[e].reason.startswith(rules), removed[e].reason
-        # none is removed at the end: the delivery names them as removed during the campaign
-        excluded = {x["expert_id"]: x["reason"] for x in run["result"]["excluded_experts"]}
-        assert all(excluded[e].startswith("removed during the campaign") for e in bad)
+            if kinds[e] == "slow-clicker":
+                crossed, made = _gold_crossing(run, e, s3, settings)
+                if crossed is None or crossed == made:  # lucky on gold: removed at the end
+                    rules = ("gold accuracy", "end-of-campaign rules")
+            assert removed[e].reason.startswith(rules), (run["seed"], removed[e].reason)
+            # the delivery names them as removed during the campaign, or at its end
+            assert excluded[e].startswith(("removed during the campaign", "end-of-campaign")
+                                          if "end-of-campaign rules" in rules else
+                                          "removed during the campaign"), excluded[e]
 
 
 def test_removal_is_early_and_final(campaigns, ls, settings, s3) -> None:
@@ -185,8 +212,10 @@ def test_removal_is_early_and_final(campaigns, ls, settings, s3) -> None:
             mine = synced[synced["expert_id"] == e]
             if kind == "spammer":
                 assert len(theirs) <= 15, (run["seed"], len(theirs))  # see the module doc
-            else:
-                assert int(mine["is_gold"].sum()) <= 30, (run["seed"], int(mine["is_gold"].sum()))
+            else:  # at most a review window's judgments after the gold rule could tell
+                crossed, made = _gold_crossing(run, e, s3, settings)
+                window = load_campaign(run["rid"]).spec.qc.review_window
+                assert crossed is None or made <= crossed + window, (run["seed"], crossed, made)
 
 
 def test_every_item_ends_with_its_full_overlap_of_trusted_judgments(campaigns, s3) -> None:
