@@ -169,7 +169,8 @@ def test_the_report_shows_the_review(delivered, s3) -> None:
         chart = html[html.index('aria-label="Review acceptance'):]
         chart = chart[:chart.index("</svg>")]
         # overall and per reviewer, each with its interval, against the bar
-        assert chart.count('class="interval"') == 3 and "minimum 80%" in chart
+        bar = f'minimum {result["qc"]["review"]["min_acceptance"]:.0%}'
+        assert chart.count('class="interval"') == 3 and bar in chart, (name, bar)
 
 
 def test_reviewers_sign_in_to_their_project_and_nowhere_else(delivered, settings) -> None:
