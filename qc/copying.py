@@ -121,8 +121,8 @@ def copy_pairs(data: pd.DataFrame, rules: CopyRules = CopyRules()) -> pd.DataFra
     m_ok = np.maximum(m, 0)
     wrong_ref = np.where(m > 0, binom.sf(np.floor(m_ok / 2), m_ok, crowd), 0.0)
     right_ref = np.where(m > 0, binom.cdf(np.ceil(m_ok / 2) - 1, m_ok, crowd), 0.0)
-    s_wrong = (judged.T @ judged.multiply(wrong_ref[:, None]).tocsr()).toarray()[iu]
-    s_right = (judged.T @ judged.multiply(right_ref[:, None]).tocsr()).toarray()[iu]
+    s_wrong = (judged.T @ sparse.csr_matrix((wrong_ref[t], (t, w)), shape=shape)).toarray()[iu]
+    s_right = (judged.T @ sparse.csr_matrix((right_ref[t], (t, w)), shape=shape)).toarray()[iu]
     lam = (1 - ea) * (1 - eb) * s_wrong + ea * eb / (n_labels - 1) * s_right
     obs_same, obs_err = same[iu], same_wrong[iu]
     p = np.minimum(binom.sf(obs_same - 1, n, np.clip(p_same, 1e-12, 1 - 1e-12)),
@@ -158,21 +158,24 @@ def _timing(data: pd.DataFrame, w: np.ndarray, n_workers: int, a: np.ndarray, b:
     many of those b submitted after a, and b's median delay behind a in seconds (NaN where
     no item has both times). An item's time per worker is their first submission on it
     (``item``, else ``task``). All pairs at once: no pivot per pair."""
-    item, _ = pd.factorize(data["item"] if "item" in data.columns else data["task"])
-    stamp = pd.to_datetime(data["created_at"], utc=True).dt.tz_convert(None).to_numpy()
-    ok = ~np.isnat(stamp)
-    ns = stamp[ok].astype("datetime64[ns]").view("int64")
-    # one row per (item, worker) with a time: the first one, sorted by item, then worker
-    key = item[ok].astype(np.int64) * n_workers + w[ok]
-    order = np.lexsort((ns, key))
-    key, ns = key[order], ns[order]
-    first = np.r_[True, key[1:] != key[:-1]]
-    key, ns = key[first], ns[first]
-    item_of, worker_of = key // n_workers, key % n_workers
-    # every two workers of an item: rows d apart within the item's run, for d = 1, 2, ...
     wanted = a.astype(np.int64) * n_workers + b            # increasing, as the pairs are
     if not len(wanted):
         return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    # only the rows of workers in some pair, with a time
+    involved = np.zeros(n_workers, dtype=bool)
+    involved[a], involved[b] = True, True
+    stamp = pd.to_datetime(data["created_at"], utc=True).dt.tz_convert(None).to_numpy()
+    rows = involved[w] & ~np.isnat(stamp)
+    item, _ = pd.factorize((data["item"] if "item" in data.columns else data["task"])[rows])
+    ns = stamp[rows].astype("datetime64[ns]").view("int64")
+    # one row per (item, worker): the first time, sorted by item, then worker
+    key = item.astype(np.int64) * n_workers + w[rows]
+    order = np.argsort(key, kind="stable")
+    key, ns = key[order], ns[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    key, ns = key[first], np.minimum.reduceat(ns, first) if len(ns) else ns
+    item_of, worker_of = key // n_workers, key % n_workers
+    # every two workers of an item: rows d apart within the item's run, for d = 1, 2, ...
     pair_at, lags = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for d in range(1, len(key)):
         lo = np.flatnonzero(item_of[:-d] == item_of[d:])

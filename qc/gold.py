@@ -128,7 +128,7 @@ def estimated_accuracy(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series
     workers = pd.Index(data["worker"].unique(), name="worker")
     soft, model = scores if scores is not None else judgment_scores(data, gold, tolerance)
     counted = soft.notna().to_numpy()
-    frame = pd.DataFrame({"worker": data["worker"].to_numpy()[counted],
+    frame = pd.DataFrame({"worker": data["worker"].array[counted],  # (Arrow: no str objects)
                           "right": soft.to_numpy()[counted]})
     stats = frame.groupby("worker")["right"].agg(est_n="size", est_right="sum")
     stats = stats.reindex(workers).fillna({"est_n": 0, "est_right": 0.0})
