@@ -25,8 +25,8 @@ hard items, and only the timing tells copying from shared difficulty.
 The follower is named as the copier and the other as the source; QC excludes the copier
 (their judgments are not independent) and names both.
 
-All pairs are counted at once with sparse unit x worker products, so the cost grows with
-the judgments, not with the square of the workers' work.
+All pairs are counted at once over the pairs of judgments sharing a unit (``qc.pairs``), so
+the cost grows with the judgments, not with the square of the workers' work.
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.stats import binom, poisson
+
+from qc.pairs import co_judged, pair_matrix, symmetric
 
 #: how many units' weight the crowd's error rate has in each annotator's (see copy_pairs)
 PRIOR_UNITS = 10
@@ -80,31 +82,27 @@ def copy_pairs(data: pd.DataFrame, rules: CopyRules = CopyRules()) -> pd.DataFra
     others = votes[t]
     others[np.arange(len(t)), y] -= 1
     wrong = others[np.arange(len(t)), y] < others.max(axis=1)
-    shape = (len(units), len(workers))
-    judged = sparse.csr_matrix((np.ones(len(t)), (t, w)), shape=shape)
-    shared = (judged.T @ judged).toarray()
-    same = np.zeros_like(shared)
-    same_wrong = np.zeros_like(shared)
+    k_w = len(workers)
+    ra, rb = co_judged(t, w, k_w)                      # every two judgments of a unit
+    wa, wb = w[ra], w[rb]                               # wa < wb
+    n_w = np.bincount(w, minlength=k_w).astype(float)
+    shared = symmetric(pair_matrix(wa, wb, k_w), n_w)
     # a shared mistake: the pair gave the same answer, and the judges of the unit other than
     # the two of them answered something else more often (two copying a third's unit would
     # otherwise be its plurality, their shared mistake invisible)
     own = votes[t, y]
     rival = np.where(np.arange(n_labels)[None, :] == y[:, None], -1, votes[t]).max(axis=1)
     pair_wrong = rival > own - 2
-    for k in range(n_labels):
-        sel = y == k
-        x = sparse.csr_matrix((np.ones(sel.sum()), (t[sel], w[sel])), shape=shape)
-        same += (x.T @ x).toarray()
-        sel &= pair_wrong
-        e = sparse.csr_matrix((np.ones(sel.sum()), (t[sel], w[sel])), shape=shape)
-        same_wrong += (e.T @ e).toarray()
+    alike = y[ra] == y[rb]
+    same = pair_matrix(wa, wb, k_w, alike.astype(float))                   # (a < b only)
+    same_wrong = pair_matrix(wa, wb, k_w, (alike & pair_wrong[ra]).astype(float))
     # each one's error rate on the units the *other* of the pair did not judge: on those
     # they share, a copied answer makes the pair each other's reference (with three
     # judges to a unit, two who copy are the plurality and look flawless)
-    n_w = np.bincount(w, minlength=len(workers)).astype(float)
-    n_wrong = np.bincount(w, wrong.astype(float), minlength=len(workers))
-    wrong_m = sparse.csr_matrix((wrong.astype(float), (t, w)), shape=shape)
-    wrong_shared = (wrong_m.T @ judged).toarray()  # [a, b]: a's mistakes on units b judged
+    n_wrong = np.bincount(w, wrong.astype(float), minlength=k_w)
+    # [a, b]: a's mistakes on units b judged (both ways round)
+    wrong_shared = pair_matrix(np.r_[wa, wb], np.r_[wb, wa], k_w,
+                               np.r_[wrong[ra], wrong[rb]].astype(float))
     rest = n_w[:, None] - shared
     crowd = float(n_wrong.sum() / max(n_w.sum(), 1))
     # (shrunk toward the crowd's with PRIOR_UNITS units' weight: few units left say little)
@@ -121,8 +119,8 @@ def copy_pairs(data: pd.DataFrame, rules: CopyRules = CopyRules()) -> pd.DataFra
     m_ok = np.maximum(m, 0)
     wrong_ref = np.where(m > 0, binom.sf(np.floor(m_ok / 2), m_ok, crowd), 0.0)
     right_ref = np.where(m > 0, binom.cdf(np.ceil(m_ok / 2) - 1, m_ok, crowd), 0.0)
-    s_wrong = (judged.T @ sparse.csr_matrix((wrong_ref[t], (t, w)), shape=shape)).toarray()[iu]
-    s_right = (judged.T @ sparse.csr_matrix((right_ref[t], (t, w)), shape=shape)).toarray()[iu]
+    s_wrong = pair_matrix(wa, wb, k_w, wrong_ref[t[ra]])[iu]
+    s_right = pair_matrix(wa, wb, k_w, right_ref[t[ra]])[iu]
     lam = (1 - ea) * (1 - eb) * s_wrong + ea * eb / (n_labels - 1) * s_right
     obs_same, obs_err = same[iu], same_wrong[iu]
     p = np.minimum(binom.sf(obs_same - 1, n, np.clip(p_same, 1e-12, 1 - 1e-12)),
@@ -175,19 +173,13 @@ def _timing(data: pd.DataFrame, w: np.ndarray, n_workers: int, a: np.ndarray, b:
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     key, ns = key[first], np.minimum.reduceat(ns, first) if len(ns) else ns
     item_of, worker_of = key // n_workers, key % n_workers
-    # every two workers of an item: rows d apart within the item's run, for d = 1, 2, ...
-    pair_at, lags = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-    for d in range(1, len(key)):
-        lo = np.flatnonzero(item_of[:-d] == item_of[d:])
-        if not len(lo):
-            break
-        code = worker_of[lo] * n_workers + worker_of[lo + d]
-        at = np.minimum(np.searchsorted(wanted, code), len(wanted) - 1)
-        mine = wanted[at] == code
-        pair_at.append(at[mine])
-        lags.append(ns[lo + d][mine] - ns[lo][mine])
-    pair = np.concatenate(pair_at)
-    lag = np.concatenate(lags) / 1e9                       # b's time minus a's, in seconds
+    # every two workers of an item, those of the pairs asked about
+    lo, hi = co_judged(item_of, worker_of, n_workers)
+    code = worker_of[lo] * n_workers + worker_of[hi]
+    at = np.minimum(np.searchsorted(wanted, code), len(wanted) - 1)
+    mine = wanted[at] == code
+    pair = at[mine]
+    lag = (ns[hi] - ns[lo])[mine] / 1e9                   # b's time minus a's, in seconds
     n = np.bincount(pair, minlength=len(a))
     later = np.bincount(pair, lag > 0, minlength=len(a))
     # the median: the middle one (or two) of each pair's sorted delays

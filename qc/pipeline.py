@@ -505,13 +505,16 @@ def _voted_layers(data: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series, c
             and chosen == DawidSkene() and len(kept) == len(data)
         est = everyone if reuse else chosen.fit(kept_units, gold=truth)
         n = work.groupby("unit").size()
-        # (n.index.get_indexer: isin over 10^5 Arrow strings walks them in Python)
-        labels = est.labels_[n.index.get_indexer(est.labels_.index) >= 0]
+        # the work units' results (one lookup: isin, or a reindex, over 10^5 Arrow strings
+        # turns each into a str object)
+        at = n.index.get_indexer(est.labels_.index)
+        mine = at >= 0
+        labels = est.labels_[mine]
         task, field = _split_units(labels.index)
         outcome = pd.DataFrame({"task": task, "field": field,
                                 "label": labels.to_numpy(),
-                                "confidence": est.confidence_.reindex(labels.index).to_numpy(),
-                                "n_judgments": n.reindex(labels.index).to_numpy()})
+                                "confidence": est.confidence_.to_numpy()[mine],
+                                "n_judgments": n.to_numpy()[at[mine]]})
         # a task is resolved only when every one of its fields has a label
         n_fields = data["field"].nunique()
         complete = outcome.groupby("task")["field"].transform("size") == n_fields
