@@ -222,11 +222,15 @@ def _gold_units(gold: pd.DataFrame | pd.Series) -> pd.Series:
 
 def _worker_table(data: pd.DataFrame, by_unit: pd.DataFrame, truth: pd.Series,
                   cfg: QCConfig) -> pd.DataFrame:
-    # behaviour on one row per (task, worker): an annotation answers all its fields at once
-    per_annotation = data.drop_duplicates(["task", "worker"])
+    # behaviour on one row per (task, worker): an annotation answers all its fields at once;
+    # straight-lining on every field's answer (with one field: the same rows)
+    one_field = data["field"].nunique() <= 1
+    per_annotation = data if one_field else data.drop_duplicates(["task", "worker"])
     beh = behaviour_stats(per_annotation[["task", "worker", "label", "lead_time_s"]]
                           if "lead_time_s" in data else per_annotation[["task", "worker", "label"]])
-    beh["top_label_share"] = behaviour_stats(by_unit[["task", "worker", "label"]])["top_label_share"]
+    if not one_field:
+        beh["top_label_share"] = behaviour_stats(
+            by_unit[["task", "worker", "label"]])["top_label_share"]
     acc = gold_accuracy(by_unit, truth, tolerance=cfg.gold_tolerance)
     return beh.join(acc, how="outer")
 
