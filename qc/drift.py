@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import linregress
+from scipy import special
 
 from qc.gold import wilson_interval
 
+TINY = 1.0e-20  # (as scipy's linregress: keeps the t statistic finite at r = +-1)
 DRIFT_COLUMNS = ["drift_n", "drift_slope", "drift_p_value", "drift_late_n",
                  "drift_late_accuracy", "drift_late_ci_high", "drift_since"]
 
@@ -39,34 +40,45 @@ def drift(scores: pd.Series, worker: pd.Series, created_at: pd.Series, *, bar: f
     judgment's chance of being right (NaN: not counted), ``worker`` and ``created_at`` its
     annotator and submission time, all three aligned. ``drift_since``: when the later part
     (the last ``window`` of the counted judgments) began."""
-    # (the times and workers as they are: to_numpy() makes a Timestamp object of each
-    # tz-aware time, a str object of each Arrow string)
-    frame = pd.DataFrame({"worker": worker.array, "at": created_at.reset_index(drop=True),
-                          "s": scores.to_numpy(dtype=float)}).dropna(subset=["s", "at"])
-    frame = frame.sort_values("at", kind="stable")
-    # each worker's scores in their submission order, the workers in order of their first
-    # (numpy slices: a pandas group per worker costs milliseconds each)
-    code, workers = pd.factorize(frame["worker"])
-    order = np.argsort(code, kind="stable")
-    bounds = np.r_[np.searchsorted(code[order], np.arange(len(workers))), len(order)]
-    scores_sorted, at = frame["s"].to_numpy()[order], frame["at"]
-    rows = {}
-    for i, w in enumerate(workers):
-        s = scores_sorted[bounds[i]:bounds[i + 1]]
-        n = len(s)
-        late = int(np.floor(window * n))
-        if late < min_judgments or n - late < 2 or np.ptp(s) == 0:
-            continue
-        fit = linregress(np.arange(n, dtype=float), s, alternative="less")
-        k = s[n - late:].sum()
-        rows[w] = {"drift_n": n, "drift_slope": float(fit.slope) * n,  # per their whole work
-                   "drift_p_value": float(fit.pvalue), "drift_late_n": late,
-                   "drift_late_accuracy": k / late,
-                   "drift_late_ci_high": float(wilson_interval(np.array([k]),
-                                                               np.array([late]))[1][0]),
-                   "drift_since": at.iloc[order[bounds[i] + n - late]]}
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=DRIFT_COLUMNS)
-    out.index.name = "worker"
+    s_all = scores.to_numpy(dtype=float)
+    at = created_at.reset_index(drop=True)
+    if not pd.api.types.is_datetime64_any_dtype(at):
+        at = pd.to_datetime(at, utc=True)
+    rows = np.flatnonzero(~np.isnan(s_all) & at.notna().to_numpy())
+    # each worker's counted judgments in their submission order (ties as given), the
+    # workers in the order they first appear (Arrow strings and tz-aware times stay as
+    # they are: turning them into Python objects costs more than the test)
+    code, workers = pd.factorize(worker.array[rows])
+    order = np.lexsort((at.array[rows].asi8, code))
+    g, s, rows = code[order], s_all[rows][order], rows[order]
+    n = np.bincount(g, minlength=len(workers))
+    start = np.cumsum(n) - n
+    late = np.floor(window * n).astype(np.int64)
+    flat = np.maximum.reduceat(s, start) == np.minimum.reduceat(s, start) if len(s) \
+        else np.zeros(0, dtype=bool)
+    keep = (late >= min_judgments) & (n - late >= 2) & ~flat
+    # the least-squares slope of the scores on their rank, and its one-sided t test (what
+    # scipy's linregress(alternative="less") computes, for every worker at once)
+    nf = n.astype(float)
+    rank = np.arange(len(s)) - start[g]
+    dx = rank - ((nf - 1) / 2)[g]
+    dy = s - (np.bincount(g, s, len(n)) / np.maximum(nf, 1))[g]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ssxm, ssxym, ssym = (np.bincount(g, v, len(n)) / nf for v in (dx * dx, dx * dy, dy * dy))
+        r = np.clip(ssxym / np.sqrt(ssxm * ssym), -1.0, 1.0)
+        df = nf - 2
+        t = r * np.sqrt(df / ((1.0 - r + TINY) * (1.0 + r + TINY)))
+        p_value = np.where(n > 2, special.stdtr(np.maximum(df, 1), t), 0.0)
+        slope = ssxym / ssxm
+    in_late = rank >= (n - late)[g]
+    k = np.bincount(g[in_late], s[in_late], len(n))
+    ci_high = wilson_interval(k, late)[1]
+    since = at.iloc[rows[start + n - late][keep]] if keep.any() else at.iloc[:0]
+    out = pd.DataFrame({"drift_n": n[keep], "drift_slope": (slope * nf)[keep],  # per their work
+                        "drift_p_value": p_value[keep], "drift_late_n": late[keep],
+                        "drift_late_accuracy": (k / np.maximum(late, 1))[keep],
+                        "drift_late_ci_high": ci_high[keep], "drift_since": since.array},
+                       index=pd.Index(workers[keep], name="worker"), columns=DRIFT_COLUMNS)
     out["drifted"] = (out["drift_p_value"] < alpha) & (out["drift_late_ci_high"] < bar)
     return out
 

@@ -63,3 +63,31 @@ def test_the_pipeline_excludes_the_drifting_expert_with_the_figures_and_keeps_th
     # without submission times, or switched off, the rule says nothing
     assert not run_layers(data.drop(columns="created_at"), gold, QCConfig()).workers.loc["d", "excluded"]
     assert not run_layers(data, gold, QCConfig(drift_alpha=0)).workers.loc["d", "excluded"]
+
+
+def test_each_workers_trend_is_scipys_linregress_in_their_submission_order() -> None:
+    """The slopes and one-sided p-values, computed for every worker at once, are scipy's
+    ``linregress(rank, score, alternative="less")`` on each worker's own scores in time
+    order (ties in time kept in the table's order; NaN scores and times not counted)."""
+    from scipy.stats import linregress
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for i, n in enumerate([12, 25, 40, 9, 60]):
+        times = START + pd.to_timedelta(rng.integers(0, 30, n) * 60.0, unit="s")  # ties
+        for t, s in zip(times, rng.uniform(0, 1, n)):
+            rows.append((f"w{i}", t, s))
+    frame = pd.DataFrame(rows, columns=["worker", "at", "s"]).sample(frac=1, random_state=1)
+    frame.iloc[::17, 2] = np.nan
+    frame = frame.reset_index(drop=True)
+    out = drift(frame["s"], frame["worker"], frame["at"], bar=0.7, min_judgments=3)
+    assert sorted(out.index) == ["w0", "w1", "w2", "w3", "w4"]
+    for w, g in frame.dropna().groupby("worker"):
+        s = g.sort_values("at", kind="stable")["s"].to_numpy()
+        fit = linregress(np.arange(len(s), dtype=float), s, alternative="less")
+        assert out.at[w, "drift_n"] == len(s)
+        assert abs(out.at[w, "drift_slope"] - fit.slope * len(s)) < 1e-9
+        assert abs(out.at[w, "drift_p_value"] - fit.pvalue) < 1e-9
+        late = int(np.floor(0.5 * len(s)))
+        assert abs(out.at[w, "drift_late_accuracy"] - s[-late:].mean()) < 1e-12
+        assert out.at[w, "drift_since"] == g.sort_values("at", kind="stable")["at"].iloc[-late]
