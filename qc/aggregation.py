@@ -36,8 +36,9 @@ def _encode(data: pd.DataFrame) -> _Encoded:
 
 
 def _vote_shares(e: _Encoded, weights: np.ndarray | None = None) -> np.ndarray:
-    shares = np.zeros((len(e.tasks), len(e.labels)))
-    np.add.at(shares, (e.t, e.y), 1.0 if weights is None else weights)
+    n_l = len(e.labels)
+    shares = np.bincount(e.t * n_l + e.y, weights, len(e.tasks) * n_l) \
+        .reshape(len(e.tasks), n_l).astype(float)
     return shares / shares.sum(axis=1, keepdims=True)
 
 

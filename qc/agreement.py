@@ -43,8 +43,9 @@ def krippendorff_alpha(annotations: pd.DataFrame, level: Level = "nominal") -> f
     task_codes, _ = pd.factorize(data["task"])
     label_codes, values = pd.factorize(labels, sort=True)  # (np.unique: a slow object sort)
     values = values.to_numpy()
-    counts = np.zeros((task_codes.max() + 1 if len(task_codes) else 0, len(values)))
-    np.add.at(counts, (task_codes, label_codes), 1.0)
+    n_tasks = task_codes.max() + 1 if len(task_codes) else 0
+    counts = np.bincount(task_codes * len(values) + label_codes,
+                         minlength=n_tasks * len(values)).reshape(n_tasks, len(values)).astype(float)
     m = counts.sum(axis=1)
     pairable = m >= 2
     counts, m = counts[pairable], m[pairable]
@@ -65,8 +66,8 @@ def _counts(data: pd.DataFrame) -> tuple[pd.Index, pd.Index, np.ndarray]:
     """tasks, labels, and the task x label count matrix."""
     t, tasks = pd.factorize(data["task"], sort=True)
     y, labels = pd.factorize(data["label"], sort=True)
-    counts = np.zeros((len(tasks), len(labels)))
-    np.add.at(counts, (t, y), 1.0)
+    counts = np.bincount(t * len(labels) + y, minlength=len(tasks) * len(labels)) \
+        .reshape(len(tasks), len(labels)).astype(float)
     return pd.Index(tasks, name="task"), pd.Index(labels, name="label"), counts
 
 
@@ -142,8 +143,8 @@ def alpha_without_each_worker(annotations: pd.DataFrame, level: Level = "nominal
     else:
         v = pd.to_numeric(data["label"], errors="raise").to_numpy(dtype=float)
         feats = np.column_stack([v, v * v])                # sums: S1, S2
-    units = np.zeros((t.max() + 1, feats.shape[1]))
-    np.add.at(units, t, feats)
+    units = np.stack([np.bincount(t, feats[:, j], t.max() + 1) for j in range(feats.shape[1])],
+                     axis=1)  # (np.add.at's sums, in the same order)
     m = np.bincount(t).astype(float)
 
     def parts(sums: np.ndarray, m: np.ndarray):
