@@ -90,16 +90,19 @@ def judgment_scores(annotations: pd.DataFrame, gold: pd.DataFrame | pd.Series,
                                                           gold=truth)
     post, others = ds.without_own_vote()
     labels = post.columns.to_numpy()
-    given = data["label"].to_numpy()
+    # each judgment's label as a column of the posterior (factorized first: a million Arrow
+    # strings made str objects cost more than the rest of this function)
+    code, distinct = pd.factorize(data["label"])
+    column = pd.Index(labels).get_indexer(distinct)[code]
     # ok[t, g]: answering label g when the truth is label t counts as right
     ok = np.array([[bool(_correct(np.array([g], dtype=object), np.array([t], dtype=object),
                                   tolerance)[0]) for g in labels] for t in labels], dtype=float)
     # probability the given label is right: the posterior mass of the labels it matches
-    soft = (post.to_numpy() * ok[:, pd.Index(labels).get_indexer(given)].T).sum(axis=1)
+    soft = (post.to_numpy() * ok[:, column].T).sum(axis=1)
     on_gold = data["task"].isin(truth.index).to_numpy()
     if on_gold.any():
-        soft[on_gold] = _correct(given[on_gold], truth.loc[data.loc[on_gold, "task"]].to_numpy(),
-                                 tolerance)
+        soft[on_gold] = _correct(data.loc[on_gold, "label"].to_numpy(),
+                                 truth.loc[data.loc[on_gold, "task"]].to_numpy(), tolerance)
     soft[~(on_gold | (others > 0))] = np.nan
     # the model's own estimate of each worker's accuracy (their confusion, weighted by the
     # class priors): unlike the count above it is not pulled down by the others' doubt
