@@ -547,10 +547,18 @@ def _confusion(data: pd.DataFrame, truth: pd.Series, outcome: pd.DataFrame) -> p
                           index=outcome["task"].astype(str) + SEP + outcome["field"].astype(str))
     ref = pd.concat([truth.astype(str), delivered.astype(str)])
     ref = ref[~ref.index.duplicated()]
-    rows = data.assign(reference=_per_row(ref, data["unit"]).array)
+    rows = data[["worker", "label"]].assign(reference=_per_row(ref, data["unit"]).array)
     rows = rows[rows["reference"].notna()]
-    return (rows.groupby(["worker", "reference", "label"]).size().rename("n").reset_index()
-            if len(rows) else pd.DataFrame(columns=["worker", "reference", "label", "n"]))
+    if not len(rows):
+        return pd.DataFrame(columns=["worker", "reference", "label", "n"])
+    # rows per (worker, reference, label), in that sorted order (a groupby on codes: on
+    # three Arrow string columns it hashes them again)
+    cols = ["worker", "reference", "label"]
+    codes, uniques = zip(*(pd.factorize(rows[c], sort=True) for c in cols))
+    key = np.ravel_multi_index(codes, [len(u) for u in uniques])
+    found, n = np.unique(key, return_counts=True)
+    at = np.unravel_index(found, [len(u) for u in uniques])
+    return pd.DataFrame({c: u.take(i) for c, u, i in zip(cols, uniques, at)} | {"n": n})
 
 
 def _unresolved(all_tasks, outcome: pd.DataFrame) -> list:
